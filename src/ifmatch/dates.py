@@ -1,0 +1,109 @@
+"""HTTP-date (RFC 9110 §5.6.7): three formats in, IMF-fixdate out.
+
+ABNF, quoted from RFC 9110 §5.6.7::
+
+    HTTP-date    = IMF-fixdate / obs-date
+    IMF-fixdate  = day-name "," SP date1 SP time-of-day SP GMT
+                 ; Sun, 06 Nov 1994 08:49:37 GMT
+    obs-date     = rfc850-date / asctime-date
+    rfc850-date  = day-name-l "," SP date2 SP time-of-day SP GMT
+                 ; Sunday, 06-Nov-94 08:49:37 GMT
+    asctime-date = day-name SP date3 SP time-of-day SP year
+                 ; Sun Nov  6 08:49:37 1994
+
+HTTP-date is case-sensitive (§5.6.7), so ``sun, 06 nov 1994 ...`` is not a
+date.  Validators keep sub-second precision in :class:`datetime.datetime`
+values; only whole seconds go on the wire, and comparisons against a
+received date use the whole second (:func:`wire_seconds`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from ifmatch.errors import HeaderParseError
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBER = {name: index + 1 for index, name in enumerate(_MONTHS)}
+
+_DAY = "|".join(_DAYS)
+_MONTH = "|".join(_MONTHS)
+_TIME = r"(\d\d):(\d\d):(\d\d)"
+_IMF_RE = re.compile(rf"(?:{_DAY}), (\d\d) ({_MONTH}) (\d{{4}}) {_TIME} GMT", re.ASCII)
+_LONG_DAY = "|".join(_LONG_DAYS)
+_RFC850_RE = re.compile(rf"(?:{_LONG_DAY}), (\d\d)-({_MONTH})-(\d\d) {_TIME} GMT", re.ASCII)
+_ASCTIME_RE = re.compile(rf"(?:{_DAY}) ({_MONTH}) ([ \d]\d) {_TIME} (\d{{4}})", re.ASCII)
+_MAX_LENGTH = 64
+
+
+def parse_http_date(value: str, *, now: datetime | None = None) -> datetime:
+    """Parse an HTTP-date in any of its three formats into an aware UTC datetime.
+
+    A two-digit RFC 850 year that would be more than 50 years in the future
+    is read as the most recent past year with those digits (§5.6.7).  A leap
+    second (``:60``) is read as ``:59``.  Raises :class:`HeaderParseError`
+    for anything that is not a valid date.
+
+    >>> parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").isoformat()
+    '1994-11-06T08:49:37+00:00'
+    """
+    text = value.strip(" \t")
+    if len(text) > _MAX_LENGTH:
+        raise HeaderParseError("HTTP-date too long")
+    if match := _IMF_RE.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+        year_number = int(year)
+    elif match := _RFC850_RE.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+        year_number = _two_digit_year(int(year), now or datetime.now(UTC))
+    elif match := _ASCTIME_RE.fullmatch(text):
+        month, day, hour, minute, second, year = match.groups()
+        year_number = int(year)
+    else:
+        raise HeaderParseError(f"not an HTTP-date: {text[:_MAX_LENGTH]!r}")
+    try:
+        return datetime(
+            year_number,
+            _MONTH_NUMBER[month],
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second), 59),
+            tzinfo=UTC,
+        )
+    except ValueError as error:
+        raise HeaderParseError(f"not a calendar date: {text!r}") from error
+
+
+def _two_digit_year(year: int, now: datetime) -> int:
+    candidate = now.year - now.year % 100 + year
+    if candidate > now.year + 50:
+        candidate -= 100
+    return candidate
+
+
+def format_http_date(moment: datetime | float) -> str:
+    """Format a datetime (naive means UTC) or a POSIX timestamp as IMF-fixdate.
+
+    Sub-second precision is dropped (truncated), never rounded up into the future.
+
+    >>> format_http_date(784111777.9)
+    'Sun, 06 Nov 1994 08:49:37 GMT'
+    """
+    utc = wire_seconds(moment)
+    return (
+        f"{_DAYS[utc.weekday()]}, {utc.day:02d} {_MONTHS[utc.month - 1]} {utc.year:04d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d} GMT"
+    )
+
+
+def wire_seconds(moment: datetime | float) -> datetime:
+    """The whole UTC second a timestamp is sent as: what a client can send back."""
+    if isinstance(moment, datetime):
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    else:
+        utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(moment // 1))
+    return utc.replace(microsecond=0)

@@ -1,0 +1,94 @@
+"""Validators made from content or from a version number.
+
+A weak ETag from a content hash suits generated representations (JSON from a
+view), where equal bytes mean equal content but a re-encoding may change
+bytes without changing meaning.  A strong ETag from a version suits stored
+resources whose version column changes on every write.
+
+The hash is pluggable: anything with hashlib's ``update``/``hexdigest``
+interface works, e.g. ``xxhash.xxh3_128`` for speed.  SHA-256 is the default
+because it needs nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from ifmatch.etag import ETag
+
+#: Hex digits kept from the digest: 32 hex digits are 128 bits, well above the
+#: 64 bits below which accidental collisions between versions become plausible.
+DEFAULT_HEX_DIGITS = 32
+MIN_HEX_DIGITS = 16
+
+
+class Hash(Protocol):
+    """The part of hashlib's interface that ETag generation uses."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+HashFactory = Callable[[], Hash]
+
+
+def _sha256() -> Hash:
+    return hashlib.sha256()
+
+
+class ContentHasher:
+    """Feeds chunks of a body to a hash and yields a weak ETag at the end.
+
+    Middleware that streams a body uses this so the body is hashed as it
+    passes, without holding it twice.
+    """
+
+    def __init__(self, hash_factory: HashFactory = _sha256, digits: int = DEFAULT_HEX_DIGITS):
+        if digits < MIN_HEX_DIGITS:
+            raise ValueError(f"an ETag hash needs at least {MIN_HEX_DIGITS} hex digits (64 bits)")
+        self._hash = hash_factory()
+        self._digits = digits
+
+    def update(self, chunk: bytes) -> None:
+        """Add the next chunk of the body."""
+        self._hash.update(chunk)
+
+    def etag(self) -> ETag:
+        """The weak ETag ``W/"<hex>"`` of everything fed so far."""
+        digest = self._hash.hexdigest()
+        if len(digest) < MIN_HEX_DIGITS:
+            raise ValueError(f"the hash gives {len(digest) * 4} bits; an ETag needs 64 or more")
+        return ETag(digest[: self._digits], weak=True)
+
+
+def etag_for_content(
+    content: bytes | Iterable[bytes],
+    *,
+    hash_factory: HashFactory = _sha256,
+    digits: int = DEFAULT_HEX_DIGITS,
+) -> ETag:
+    """A weak ETag from the hash of a body, given whole or as chunks.
+
+    >>> str(etag_for_content(b"{}"))
+    'W/"44136fa355b3678a1146ad16f7e8649e"'
+    """
+    hasher = ContentHasher(hash_factory, digits)
+    if isinstance(content, bytes | bytearray | memoryview):
+        hasher.update(bytes(content))
+    else:
+        for chunk in content:
+            hasher.update(chunk)
+    return hasher.etag()
+
+
+def etag_for_version(version: int | str, *, prefix: str = "v") -> ETag:
+    """A strong ETag from a version that changes on every write, e.g. ``"v42"``.
+
+    Strong is right here: a new version is stored for every change of bytes.
+    """
+    if isinstance(version, int) and version < 0:
+        raise ValueError("a version is a non-negative integer or a token")
+    return ETag(f"{prefix}{version}")
