@@ -58,12 +58,16 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime:
         year_number = int(year)
     elif match := _RFC850_RE.fullmatch(text):
         day, month, year, hour, minute, second = match.groups()
-        year_number = _two_digit_year(int(year), now or datetime.now(UTC))
+        fields = (_MONTH_NUMBER[month], int(day), int(hour), int(minute), int(second))
+        year_number = _two_digit_year(int(year), fields, now)
     elif match := _ASCTIME_RE.fullmatch(text):
         month, day, hour, minute, second, year = match.groups()
         year_number = int(year)
     else:
         raise HeaderParseError(f"not an HTTP-date: {text[:_MAX_LENGTH]!r}")
+    seconds = int(second)
+    if seconds > 60:  # §5.6.7: second = 2DIGIT, 00-60 (60 only for a leap second)
+        raise HeaderParseError(f"not a time of day: {text!r}")
     try:
         return datetime(
             year_number,
@@ -71,18 +75,36 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime:
             int(day),
             int(hour),
             int(minute),
-            min(int(second), 59),
+            min(seconds, 59),
             tzinfo=UTC,
         )
     except ValueError as error:
         raise HeaderParseError(f"not a calendar date: {text!r}") from error
 
 
-def _two_digit_year(year: int, now: datetime) -> int:
-    candidate = now.year - now.year % 100 + year
-    if candidate > now.year + 50:
+def _two_digit_year(
+    year: int, fields: tuple[int, int, int, int, int], now: datetime | None
+) -> int:
+    """§5.6.7: the latest year ending in ``year`` that is at most 50 years in the future.
+
+    "Recipients of a timestamp value in rfc850-date format, which uses a
+    two-digit year, MUST interpret a timestamp that appears to be more than
+    50 years in the future as representing the most recent year in the past
+    that had the same last two digits."  The comparison is of the whole
+    timestamp, not only the year, so the window slides with ``now``.
+    """
+    current = _utc(now or datetime.now(UTC))
+    limit = (
+        current.year + 50, current.month, current.day, current.hour, current.minute, current.second
+    )
+    candidate = current.year - current.year % 100 + year + 100
+    while (candidate, *fields) > limit:
         candidate -= 100
     return candidate
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def format_http_date(moment: datetime | float) -> str:
@@ -103,7 +125,7 @@ def format_http_date(moment: datetime | float) -> str:
 def wire_seconds(moment: datetime | float) -> datetime:
     """The whole UTC second a timestamp is sent as: what a client can send back."""
     if isinstance(moment, datetime):
-        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        utc = _utc(moment)
     else:
         utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(moment // 1))
     return utc.replace(microsecond=0)

@@ -34,6 +34,7 @@ _DROPPED = frozenset(
         "digest",
         "transfer-encoding",
         "accept-ranges",
+        "trailer",
     }
 )
 

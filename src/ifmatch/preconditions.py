@@ -260,7 +260,11 @@ def _check_if_range(value: str | None, resource: Resource, now: datetime | None)
     modified = resource.last_modified
     if date is None or modified is None or resource.changed_within_second:
         return _Cond.FALSE
-    moment = now or datetime.now(UTC)
-    modified_utc = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
-    strong = moment - modified_utc >= _ONE_SECOND
+    moment = _as_utc(now) if now is not None else datetime.now(UTC)
+    strong = moment - _as_utc(modified) >= _ONE_SECOND
     return _Cond.TRUE if strong and wire_seconds(modified) == date else _Cond.FALSE
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Naive datetimes are UTC, as everywhere in the core, so aware and naive mix safely."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -36,7 +36,12 @@ MAX_RANGE_SPECS = 100
 MAX_PARTS = 32
 _DIGITS_CAP = 18  # 10**18 bytes is an exabyte: larger numbers are all "too large".
 _SPEC_RE = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
-_UNIT_RE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=(.*)", re.ASCII | re.DOTALL)
+# RFC 2046 §5.1.1: 1*70 bchars, not ending in a space; we also refuse the space itself so
+# that the parameter never needs quoting beyond what _multipart does.
+_BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,./:=?-]{1,70}", re.ASCII)
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_TOKEN_RE = re.compile(_TCHARS, re.ASCII)
+_UNIT_RE = re.compile(rf"({_TCHARS})=(.*)", re.ASCII | re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +58,7 @@ class RangeSpec:
             if suffix == 0 or length == 0:
                 return None
             return ByteRange(max(length - suffix, 0), length)
-        if self.first >= length:
+        if self.first >= length or (self.last is not None and self.last < self.first):
             return None
         last = length - 1 if self.last is None else min(self.last, length - 1)
         return ByteRange(self.first, last + 1)
@@ -187,6 +192,7 @@ def plan_ranges(
     spans = coalesce(resolved)
     if len(spans) > MAX_PARTS:
         return whole
+    spans = _in_request_order(spans, resolved)
     if len(spans) == 1:
         span = spans[0]
         headers = (
@@ -194,8 +200,33 @@ def plan_ranges(
             ("Content-Length", str(len(span))),
         )
         return RangePlan(206, headers, (span,))
-    plan = _multipart(spans, length, content_type, boundary or secrets.token_hex(16))
+    if boundary is None:
+        boundary = secrets.token_hex(16)
+    elif _BOUNDARY_RE.fullmatch(boundary) is None:
+        raise ValueError(f"not a multipart boundary (RFC 2046 §5.1.1): {boundary[:80]!r}")
+    plan = _multipart(spans, length, content_type, boundary)
     return whole if plan.content_length >= length else plan
+
+
+def _in_request_order(spans: list[ByteRange], requested: list[ByteRange]) -> list[ByteRange]:
+    """Order coalesced spans by the first range-spec that fell into each (§15.3.7.2).
+
+    "A server that generates a multipart response SHOULD send parts in the
+    same order that the corresponding range-spec appeared in the received
+    Range header field, excluding those ranges that were deemed
+    unsatisfiable or that were coalesced into other ranges."
+    """
+    if len(spans) == 1:
+        return spans
+
+    def first_request(span: ByteRange) -> int:
+        return next(
+            index
+            for index, part in enumerate(requested)
+            if span.start <= part.start and part.stop <= span.stop
+        )
+
+    return sorted(spans, key=first_request)
 
 
 def _whole(length: int) -> RangePlan:
@@ -206,6 +237,8 @@ def _whole(length: int) -> RangePlan:
 def _multipart(
     spans: list[ByteRange], length: int, content_type: str | None, boundary: str
 ) -> RangePlan:
+    if content_type is not None and any(char in content_type for char in "\r\n\x00"):
+        raise ValueError("a Content-Type cannot contain CR, LF or NUL")
     segments: list[bytes | ByteRange] = []
     part_type = f"Content-Type: {content_type}\r\n" if content_type else ""
     for index, span in enumerate(spans):
@@ -216,8 +249,9 @@ def _multipart(
         segments.append(span)
     segments.append(f"\r\n--{boundary}--\r\n".encode("latin-1"))
     body_length = sum(len(segment) for segment in segments)
+    parameter = boundary if _TOKEN_RE.fullmatch(boundary) else f'"{boundary}"'
     headers = (
-        ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
+        ("Content-Type", f"multipart/byteranges; boundary={parameter}"),
         ("Content-Length", str(body_length)),
     )
     return RangePlan(206, headers, tuple(segments))
