@@ -1,0 +1,81 @@
+"""The ifmatch client: conditional requests done right, on top of httpx, sync and async.
+
+* :class:`CachingTransport` / :class:`AsyncCachingTransport`: a revalidating
+  cache (If-None-Match / If-Modified-Since, 304 reuse with RFC 9111 §4.3.4
+  header updates, Vary, no-store) that slots under any ``httpx.Client``;
+  :class:`MemoryStorage` (LRU with a byte budget) or :class:`SQLiteStorage`
+  (a file shared by processes).
+* :func:`update` / :func:`aupdate`: read, change, write back with If-Match,
+  re-applying the change on 412; :func:`create` (If-None-Match: *) and
+  :func:`delete` (If-Match), each with an ``a``-prefixed async twin.
+* :func:`download` / :func:`adownload`: resumable downloads with Range and
+  If-Range that never splice two versions of a file.
+* :func:`poll` / :func:`apoll`: yield only changed representations.
+
+Every function takes the ``httpx.Client`` (or ``AsyncClient``) to use as
+its first argument, so timeouts, auth, proxies and the cache transport are
+configured once, the httpx way.  See docs/client.md.
+"""
+
+from ifmatch.client.cache import (
+    REVALIDATED,
+    AsyncCachingTransport,
+    CachingTransport,
+    merge_not_modified,
+    was_revalidated,
+)
+from ifmatch.client.download import DownloadError, DownloadResult, adownload, download
+from ifmatch.client.poll import apoll, poll
+from ifmatch.client.storage import Entry, MemoryStorage, SQLiteStorage, Storage
+from ifmatch.client.update import (
+    AlreadyExistsError,
+    Backoff,
+    ClientError,
+    ConflictError,
+    MissingValidatorError,
+    PreconditionRequiredError,
+    UpdateResult,
+    Version,
+    acreate,
+    adelete,
+    apply_merge_patch,
+    aupdate,
+    create,
+    delete,
+    merge_patch,
+    update,
+)
+
+__all__ = [
+    "REVALIDATED",
+    "AlreadyExistsError",
+    "AsyncCachingTransport",
+    "Backoff",
+    "CachingTransport",
+    "ClientError",
+    "ConflictError",
+    "DownloadError",
+    "DownloadResult",
+    "Entry",
+    "MemoryStorage",
+    "MissingValidatorError",
+    "PreconditionRequiredError",
+    "SQLiteStorage",
+    "Storage",
+    "UpdateResult",
+    "Version",
+    "acreate",
+    "adelete",
+    "adownload",
+    "apoll",
+    "apply_merge_patch",
+    "aupdate",
+    "create",
+    "delete",
+    "download",
+    "merge_not_modified",
+    "merge_patch",
+    "poll",
+    "update",
+    "was_revalidated",
+]

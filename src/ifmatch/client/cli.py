@@ -1,0 +1,204 @@
+"""``ifmatch get`` and ``ifmatch download``: the client from the command line.
+
+``ifmatch get URL`` prints the body to stdout through a persistent
+revalidating cache (``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, by default
+``~/.cache/ifmatch/cache.sqlite``) and says on stderr when the server
+answered 304 and the stored copy was reused.
+
+``ifmatch download URL -o FILE`` downloads resumably: run it again after an
+interruption and it continues where it stopped, if and only if the file on
+the server is still the same (If-Range); a progress bar goes to stderr.
+
+Failures print one line on stderr and exit non-zero (1 for an HTTP error
+status or a network failure, 2 for bad usage, 130 when interrupted); no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from ifmatch.client.cache import CachingTransport, was_revalidated
+from ifmatch.client.download import download
+from ifmatch.client.storage import SQLiteStorage
+from ifmatch.client.update import ClientError
+
+
+def default_cache_path() -> Path:
+    """``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, falling back to ``~/.cache``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ifmatch" / "cache.sqlite"
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    if command == "get":
+        parser = argparse.ArgumentParser(
+            prog="ifmatch get",
+            description="GET a URL through a persistent revalidating cache; "
+            "the body goes to stdout.",
+        )
+        parser.add_argument("--cache", type=Path, default=None,
+                            help=f"cache file (default {default_cache_path()})")
+        parser.add_argument("--no-cache", action="store_true", help="bypass the cache")
+        parser.add_argument("-i", "--include", action="store_true",
+                            help="print the status line and headers to stderr")
+    else:
+        parser = argparse.ArgumentParser(
+            prog="ifmatch download",
+            description="Resumable download (Range + If-Range): never splices two versions.",
+        )
+        parser.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+        parser.add_argument("--retries", type=int, default=3,
+                            help="resume this many times after a network error (default 3)")
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("url", help="http:// or https:// URL")
+    parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="extra request header (repeatable)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="network timeout in seconds (default 30)")
+    return parser
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, colon, rest = value.partition(":")
+        if not colon or not name.strip() or any(c in name for c in " \t"):
+            raise ValueError(f"bad header {value!r}: expected 'Name: value'")
+        headers[name.strip()] = rest.strip()
+    return headers
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Run ``ifmatch get`` or ``ifmatch download``; return the exit status."""
+    parser = _parser(command)
+    args = parser.parse_args(argv)
+    try:
+        headers = _headers(args.header)
+        if not args.url.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {args.url!r}")
+        if command == "get":
+            return _get(args, headers)
+        return _download(args, headers)
+    except KeyboardInterrupt:
+        _say("interrupted" + ("; run the same command again to resume" if command != "get" else ""))
+        return 130
+    except ValueError as error:
+        _say(str(error))
+        return 2
+    except httpx.TimeoutException:
+        _say(f"{args.url}: timed out after {args.timeout:g} s")
+        return 1
+    except httpx.ConnectError as error:
+        _say(f"{args.url}: cannot connect ({error or 'connection refused'})")
+        return 1
+    except (httpx.HTTPError, httpx.InvalidURL, ClientError, OSError) as error:
+        _say(f"{error}" if isinstance(error, ClientError) else f"{args.url}: {error}")
+        return 1
+
+
+def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
+    storage = None if args.no_cache else SQLiteStorage(args.cache or default_cache_path())
+    transport: httpx.BaseTransport = httpx.HTTPTransport()
+    if storage is not None:
+        transport = CachingTransport(transport, storage)
+    try:
+        with httpx.Client(transport=transport, timeout=args.timeout) as client:
+            response = client.get(args.url, headers=headers)
+            body = response.content
+    finally:
+        if storage is not None:
+            storage.close()
+    if args.include:
+        print(f"HTTP/1.1 {response.status_code} {response.reason_phrase}", file=sys.stderr)
+        for name, value in response.headers.multi_items():
+            print(f"{name}: {value}", file=sys.stderr)
+    sys.stdout.buffer.write(body)
+    sys.stdout.buffer.flush()
+    if was_revalidated(response):
+        _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
+    if response.status_code >= 400:
+        _say(f"HTTP {response.status_code} {response.reason_phrase}")
+        return 1
+    return 0
+
+
+def _download(args: argparse.Namespace, headers: dict[str, str]) -> int:
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    with httpx.Client(timeout=args.timeout) as client:
+        try:
+            result = download(
+                client, args.url, args.output, headers=headers, retries=args.retries,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.end()
+    how = ""
+    if result.restarted:
+        how = "; restarted from zero: the file changed on the server (If-Range)"
+    elif result.resumed_from:
+        how = f"; resumed at byte {result.resumed_from}"
+    _say(f"saved {result.path} ({result.size} bytes{how})")
+    return 0
+
+
+class ProgressBar:
+    """A plain-text progress bar on a stream, redrawn in place at most 10 times a second."""
+
+    width = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last_draw = 0.0
+        self.drawn = False
+        self.done = 0
+        self.total: int | None = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        now = time.monotonic()
+        if now - self.last_draw >= 0.1 or (total is not None and done >= total):
+            self.last_draw = now
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.total:
+            fraction = min(1.0, self.done / self.total)
+            filled = int(fraction * self.width)
+            line = (
+                f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%} "
+                f"{_size(self.done)} / {_size(self.total)}"
+            )
+        else:
+            line = f"{_size(self.done)}"
+        self.stream.write(f"\r{line}  ")
+        self.stream.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        """Draw the final state and end the line."""
+        if self.drawn or self.done:
+            self._draw()
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def _say(message: str) -> None:
+    print(f"ifmatch: {message}", file=sys.stderr)
