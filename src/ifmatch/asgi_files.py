@@ -1,0 +1,237 @@
+"""File responses for ASGI: :class:`FileResponse` (one file), :class:`StaticFiles` (a directory).
+
+Both are plain ASGI 3 apps, usable with any framework (a Starlette or
+FastAPI ``Mount``, a route returning the response) or alone under uvicorn.
+The decisions come from :mod:`ifmatch.files` and the core: validators, 304,
+412, 206, ``multipart/byteranges``, 416 (RFC 9110 §13, §14).
+
+Zero-copy: when the server offers the ``http.response.pathsend`` extension
+and the answer is a 200 with the whole file, the server is handed the path
+instead of the bytes.  Otherwise the file is streamed in bounded chunks,
+each read in a worker thread (``anyio.to_thread``) so the event loop never
+blocks on the disk; ranges read only their spans.
+
+A client that disconnects stops the stream: under ASGI spec 2.4 ``send``
+raises; before 2.4 a task watches ``receive`` for ``http.disconnect``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ifmatch.files import (
+    ALLOWED_METHODS,
+    CHUNK_SIZE,
+    FileReply,
+    OpenedFile,
+    content_disposition,
+    file_reply,
+    method_not_allowed,
+    open_file,
+)
+from ifmatch.ranges import ByteRange
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PATHSEND = "http.response.pathsend"
+
+
+class FileResponse:
+    """One file as an ASGI response, with validators, preconditions and ranges.
+
+    >>> response = FileResponse("report.pdf", filename="report.pdf")  # doctest: +SKIP
+    >>> await response(scope, receive, send)                           # doctest: +SKIP
+
+    ``path`` is trusted (the application chose it) unless ``root`` is given,
+    in which case ``path`` is relative to ``root`` and cannot escape it.
+    A missing file, or one that is not regular, is a 404, never an exception.
+    ``filename`` adds ``Content-Disposition``; ``headers`` are added to the
+    200 (e.g. ``Cache-Control``) and those that §15.4.5 keeps stay on the 304.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        root: str | os.PathLike[str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+        disposition: str = "attachment",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.path = path
+        self.root = root
+        self.media_type = media_type
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        if filename is not None:
+            pairs.append(("Content-Disposition", content_disposition(filename, disposition)))
+        self.headers = tuple(pairs)
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        opened = await anyio.to_thread.run_sync(self._open)
+        reply = file_reply(method, scope["headers"], opened, headers=self.headers)
+        await send_reply(reply, scope, receive, send, self.chunk_size)
+
+    def _open(self) -> OpenedFile | None:
+        return open_file(
+            self.path,
+            root=self.root,
+            content_type=self.media_type,
+            content_etag_limit=self.content_etag_limit,
+        )
+
+
+class StaticFiles:
+    """An ASGI app serving the regular files below ``root``; nothing else.
+
+    No directory listings and no index files: a directory is a 404, as is
+    any path that is refused (see :func:`ifmatch.files.safe_parts`), so a
+    client cannot probe what exists.  Methods other than GET and HEAD get
+    405 with ``Allow``.  ``cache_control`` is sent on 200, 206 and 304.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cache_control: str | None = None,
+        serve_hidden: bool = False,
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+        check_root: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        if check_root and not self.root.is_dir():
+            raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
+        self.headers = (("Cache-Control", cache_control),) if cache_control else ()
+        self.serve_hidden = serve_hidden
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        method = scope["method"]
+        if method not in ALLOWED_METHODS:
+            reply = method_not_allowed(method)
+        else:
+            opened = await anyio.to_thread.run_sync(self._open, route_path(scope))
+            reply = file_reply(method, scope["headers"], opened, headers=self.headers)
+        await send_reply(reply, scope, receive, send, self.chunk_size)
+
+    def _open(self, path: str) -> OpenedFile | None:
+        if not path or path.endswith("/"):
+            return None
+        return open_file(
+            path,
+            root=self.root,
+            serve_hidden=self.serve_hidden,
+            content_etag_limit=self.content_etag_limit,
+        )
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the mount point: ``path`` minus ``root_path`` when it starts with it."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest.startswith("/"):
+            return rest
+    return path
+
+
+async def send_reply(
+    reply: FileReply, scope: Scope, receive: Receive, send: Send, chunk_size: int = CHUNK_SIZE
+) -> None:
+    """Send a :class:`FileReply` as ASGI messages, zero-copy when the server allows it."""
+    try:
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in reply.headers
+        ]
+        start = {"type": "http.response.start", "status": reply.status, "headers": headers}
+        opened = reply.file
+        if (
+            reply.whole_file
+            and opened is not None
+            and PATHSEND in scope.get("extensions", {})
+            and await anyio.to_thread.run_sync(opened.path_is_current)
+        ):
+            await send(start)
+            await send({"type": PATHSEND, "path": str(opened.path)})
+            return
+        await send(start)
+        if not reply.segments:
+            await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+            return
+        small = sum(len(segment) for segment in reply.segments) <= chunk_size
+        if small or _spec_version(scope) >= (2, 4):
+            await _stream(reply, send, chunk_size)
+        else:
+            await _stream_watching(reply, receive, send, chunk_size)
+    finally:
+        reply.close()
+
+
+async def _stream(reply: FileReply, send: Send, chunk_size: int) -> None:
+    opened = reply.file
+    for piece in reply.pieces(chunk_size):
+        if isinstance(piece, ByteRange):
+            assert opened is not None  # spans only exist for an opened file
+            data = await anyio.to_thread.run_sync(opened.read, piece)
+        else:
+            data = piece
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _stream_watching(reply: FileReply, receive: Receive, send: Send, chunk_size: int) -> None:
+    """Stream, and stop as soon as the client disconnects (servers before ASGI spec 2.4)."""
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await _stream(reply, send, chunk_size)
+        group.cancel_scope.cancel()
+
+
+def _spec_version(scope: Scope) -> tuple[int, ...]:
+    text = str(scope.get("asgi", {}).get("spec_version", "2.0"))
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (2, 0)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Answer lifespan events, so ``uvicorn ifmatch_app:static`` starts without warnings."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,194 @@
+"""File responses for WSGI (PEP 3333): :class:`FileResponse` and :class:`StaticFiles`.
+
+The WSGI twins of :mod:`ifmatch.asgi_files`, with the same decisions from
+:mod:`ifmatch.files`.  Zero-copy: a 200 with the whole file is handed to
+the server's ``wsgi.file_wrapper`` when there is one (gunicorn, uWSGI,
+mod_wsgi turn it into ``sendfile``); everything else is streamed in bounded
+chunks, and ranges read only their spans.
+
+Mount :class:`StaticFiles` under a prefix with any dispatcher that moves
+the prefix into ``SCRIPT_NAME`` (Werkzeug's ``DispatcherMiddleware``, a
+server's mount option); ``PATH_INFO`` is what is looked up below the root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from ifmatch.files import (
+    ALLOWED_METHODS,
+    CHUNK_SIZE,
+    FileReply,
+    content_disposition,
+    file_reply,
+    method_not_allowed,
+    open_file,
+)
+from ifmatch.ranges import ByteRange
+
+Environ = dict[str, Any]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class StartResponse(Protocol):
+    """PEP 3333 ``start_response``."""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]: ...
+
+
+_CONDITION_KEYS = (
+    ("If-Match", "HTTP_IF_MATCH"),
+    ("If-None-Match", "HTTP_IF_NONE_MATCH"),
+    ("If-Modified-Since", "HTTP_IF_MODIFIED_SINCE"),
+    ("If-Unmodified-Since", "HTTP_IF_UNMODIFIED_SINCE"),
+    ("If-Range", "HTTP_IF_RANGE"),
+    ("Range", "HTTP_RANGE"),
+)
+
+
+def request_headers(environ: Environ) -> dict[str, str]:
+    """The conditional fields of a WSGI request (the server has already joined repeats)."""
+    return {name: environ[key] for name, key in _CONDITION_KEYS if key in environ}
+
+
+class FileResponse:
+    """One file as a WSGI app: validators, preconditions, ranges, ``wsgi.file_wrapper``.
+
+    ``path`` is trusted unless ``root`` is given (then it is relative to
+    ``root`` and cannot escape it).  A missing or non-regular file is a 404.
+    A Flask view can ``return FileResponse(path)``: Flask runs WSGI apps
+    returned by views (though the file_wrapper shortcut is then lost).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        root: str | os.PathLike[str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+        disposition: str = "attachment",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.path = path
+        self.root = root
+        self.media_type = media_type
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        if filename is not None:
+            pairs.append(("Content-Disposition", content_disposition(filename, disposition)))
+        self.headers = tuple(pairs)
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        opened = open_file(
+            self.path,
+            root=self.root,
+            content_type=self.media_type,
+            content_etag_limit=self.content_etag_limit,
+        )
+        method = environ["REQUEST_METHOD"]
+        reply = file_reply(method, request_headers(environ), opened, headers=self.headers)
+        return send_reply(reply, environ, start_response, self.chunk_size)
+
+
+class StaticFiles:
+    """A WSGI app serving the regular files below ``root``; nothing else.
+
+    Directories, refused paths and missing files are all 404; methods other
+    than GET and HEAD get 405 with ``Allow``; ``cache_control`` is sent on
+    200, 206 and 304.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cache_control: str | None = None,
+        serve_hidden: bool = False,
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+        check_root: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        if check_root and not self.root.is_dir():
+            raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
+        self.headers = (("Cache-Control", cache_control),) if cache_control else ()
+        self.serve_hidden = serve_hidden
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method not in ALLOWED_METHODS:
+            reply = method_not_allowed(method)
+        else:
+            path = path_info(environ)
+            opened = None
+            if path and not path.endswith("/"):
+                opened = open_file(
+                    path,
+                    root=self.root,
+                    serve_hidden=self.serve_hidden,
+                    content_etag_limit=self.content_etag_limit,
+                )
+            reply = file_reply(method, request_headers(environ), opened, headers=self.headers)
+        return send_reply(reply, environ, start_response, self.chunk_size)
+
+
+def path_info(environ: Environ) -> str | None:
+    """``PATH_INFO`` as text: PEP 3333 carries bytes as latin-1; file names are UTF-8."""
+    raw: str = environ.get("PATH_INFO", "")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def send_reply(
+    reply: FileReply,
+    environ: Environ,
+    start_response: StartResponse,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterable[bytes]:
+    """Start the response and return its body iterable (which closes the file)."""
+    try:
+        start_response(reply.status_line, list(reply.headers))
+    except BaseException:
+        reply.close()
+        raise
+    wrapper = environ.get("wsgi.file_wrapper")
+    if reply.whole_file and reply.file is not None and wrapper is not None:
+        reply.file.file.seek(0)
+        # The wrapper owns the file from here: its close() closes it (PEP 3333).
+        wrapped: Iterable[bytes] = wrapper(reply.file.file, chunk_size)
+        return wrapped
+    return _Body(reply, chunk_size)
+
+
+class _Body:
+    """The body iterable: reads spans on demand, and ``close()`` releases the file."""
+
+    def __init__(self, reply: FileReply, chunk_size: int) -> None:
+        self.reply = reply
+        self.chunk_size = chunk_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        opened = self.reply.file
+        for piece in self.reply.pieces(self.chunk_size):
+            if isinstance(piece, ByteRange):
+                assert opened is not None  # spans only exist for an opened file
+                yield opened.read(piece)
+            else:
+                yield piece
+
+    def close(self) -> None:
+        self.reply.close()
