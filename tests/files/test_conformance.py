@@ -53,7 +53,8 @@ def multipart(*spans: tuple[int, int]) -> Callable[[Answer], None]:
         boundary = content_type.split("boundary=")[1]
         assert int(answer.headers["content-length"]) == len(answer.body)
         parts = answer.body.split(f"--{boundary}".encode())
-        assert parts[0] == b"" and parts[-1] == b"--\r\n"
+        assert parts[0] == b""
+        assert parts[-1] == b"--\r\n"
         for part, (start, stop) in zip(parts[1:-1], spans, strict=True):
             head, _, data = part.partition(b"\r\n\r\n")
             assert f"Content-Range: bytes {start}-{stop - 1}/{N}".encode() in head
@@ -66,6 +67,7 @@ def multipart(*spans: tuple[int, int]) -> Callable[[Answer], None]:
 HELLO = FILES["hello.txt"]
 TXT = "text/plain; charset=utf-8"
 
+# fmt: off
 CASES = [
     # §9.3.1 GET and validators (§8.8.2, §8.8.3)
     case("§9.3.1 GET -> 200 with strong ETag, Last-Modified, Accept-Ranges", "GET", "/hello.txt",
@@ -193,6 +195,7 @@ CASES = [
     case("hidden file -> 404 by default", "GET", "/.hidden", {}, 404),
     case("FIFO -> 404 without blocking", "GET", "/fifo", {}, 404),
 ]
+# fmt: on
 
 
 def fill(text: str, values: dict[str, str]) -> str:
