@@ -1,0 +1,600 @@
+"""The probes: each sends the request(s) one check needs and judges the answer.
+
+A probe is a function ``(Audit) -> Finding`` registered in :data:`READ_PROBES`
+or :data:`WRITE_PROBES`, in the order they run.  Earlier probes leave what
+later ones need in the :class:`Audit` (the parsed ETag, whether it is stable,
+whether ranges work, a 304 to inspect), so a probe that does not apply says
+why in a ``skip`` finding instead of failing on a missing premise.
+
+Levels follow the RFC's keywords: a broken MUST is a ``fail``, a missed
+SHOULD or a recommendation (RFC 6585's 428) a ``warn``.
+
+Write probes write back the representation the first GET returned (or the
+``--body`` the user gave), so that a server that wrongly accepts a write is
+left with the content it had.  They run only when asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ifmatch.audit import checks as c
+from ifmatch.audit.exchange import Exchange, Target
+from ifmatch.audit.findings import Check, Finding
+from ifmatch.dates import format_http_date, parse_http_date
+from ifmatch.errors import HeaderParseError
+from ifmatch.etag import ETag
+
+_IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r" \d{4} \d\d:\d\d:\d\d GMT"
+)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+#: Fields a 304 must repeat when the 200 has them (§15.4.5).
+_KEPT_ON_304 = ("etag", "cache-control", "vary", "content-location", "date", "expires")
+_NO_SUCH_TAG = '"ifmatch-audit-no-such-tag"'
+_STABILITY_GETS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """How write probes write: the method, and the body to send (default: the current one)."""
+
+    method: str = "PUT"
+    body: bytes | None = None
+    content_type: str | None = None
+
+
+@dataclass
+class Audit:
+    """One audit's state: the target, the first GET, and what probes have learnt."""
+
+    target: Target
+    base: Exchange
+    write: WriteOptions | None = None
+    etag: ETag | None = None
+    etag_problem: str | None = "no ETag"
+    last_modified: str | None = None
+    ranges: bool = False
+    not_modified: Exchange | None = None
+    write_refused: str | None = None
+
+    def get(self, *headers: tuple[str, str], accept_encoding: str = "identity") -> Exchange:
+        """A GET with the given conditional headers."""
+        return self.target.send("GET", headers, accept_encoding=accept_encoding)
+
+    def current_etag(self) -> ETag | None:
+        """The ETag a fresh GET returns now (writes change it)."""
+        value = self.get().header("etag")
+        try:
+            return None if value is None else ETag.parse(value)
+        except HeaderParseError:
+            return None
+
+    def send_write(self, *headers: tuple[str, str]) -> Exchange:
+        """Write the body back with ``headers`` (the conditional fields under test)."""
+        options = self.write or WriteOptions()
+        body = self.base.body if options.body is None else options.body
+        content_type = options.content_type or self.base.header("content-type")
+        if options.method == "PATCH" and content_type and "json" in content_type:
+            content_type = options.content_type or "application/merge-patch+json"
+        extra = {"Content-Type": content_type} if content_type else {}
+        return self.target.send(options.method, headers, content=body, extra=extra)
+
+
+Probe = Callable[[Audit], Finding]
+READ_PROBES: list[Probe] = []
+WRITE_PROBES: list[Probe] = []
+
+
+def _read(probe: Probe) -> Probe:
+    READ_PROBES.append(probe)
+    return probe
+
+
+def _write(probe: Probe) -> Probe:
+    WRITE_PROBES.append(probe)
+    return probe
+
+
+def _ok(exchange: Exchange) -> bool:
+    return 200 <= exchange.status < 300
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:12]
+
+
+# --- validators -----------------------------------------------------------------------------
+
+
+@_read
+def validators(a: Audit) -> Finding:
+    """§8.8: without an ETag nothing conditional can work reliably."""
+    etags = a.base.headers.get_list("etag")
+    modified = a.base.header("last-modified")
+    if etags:
+        return c.VALIDATORS.passed(f"ETag: {', '.join(etags)}")
+    if modified:
+        return c.VALIDATORS.warned(f"no ETag; Last-Modified: {modified} (1-second precision)")
+    return c.VALIDATORS.failed(
+        "neither ETag nor Last-Modified in the 200",
+        title="no validator: neither ETag nor Last-Modified, so nothing conditional can work",
+    )
+
+
+@_read
+def etag_syntax(a: Audit) -> Finding:
+    """§8.8.3: ``entity-tag = [ W/ ] DQUOTE *etagc DQUOTE``, exactly one field."""
+    etags = a.base.headers.get_list("etag")
+    if not etags:
+        return c.ETAG_SYNTAX.skipped("no ETag")
+    if len(etags) > 1:
+        a.etag_problem = "several ETag fields"
+        return c.ETAG_SYNTAX.failed(f"{len(etags)} ETag fields: {', '.join(etags)}")
+    try:
+        a.etag = ETag.parse(etags[0])
+    except HeaderParseError as error:
+        a.etag_problem = "the ETag is malformed"
+        return c.ETAG_SYNTAX.failed(f"ETag: {etags[0]} ({error})")
+    a.etag_problem = None
+    kind = "weak" if a.etag.weak else "strong"
+    return c.ETAG_SYNTAX.passed(f"ETag: {a.etag} ({kind})")
+
+
+@_read
+def last_modified_syntax(a: Audit) -> Finding:
+    """§8.8.2: an HTTP-date (IMF-fixdate when generated, §5.6.7), not after Date (§8.8.2.1)."""
+    value = a.base.header("last-modified")
+    if value is None:
+        return c.LAST_MODIFIED_SYNTAX.skipped("no Last-Modified (optional when an ETag is sent)")
+    try:
+        modified = parse_http_date(value)
+    except HeaderParseError as error:
+        return c.LAST_MODIFIED_SYNTAX.failed(f"Last-Modified: {value} ({error})")
+    a.last_modified = value
+    date = a.base.header("date")
+    if date is not None:
+        try:
+            sent = parse_http_date(date)
+        except HeaderParseError:
+            sent = None
+        if sent is not None and modified > sent:
+            return c.LAST_MODIFIED_SYNTAX.failed(
+                f"Last-Modified: {value} is after Date: {date}",
+                title="Last-Modified is later than the response's Date",
+            )
+    if _IMF_FIXDATE.fullmatch(value.strip()) is None:
+        return c.LAST_MODIFIED_SYNTAX.warned(
+            f"Last-Modified: {value}", title="Last-Modified uses an obsolete date format"
+        )
+    return c.LAST_MODIFIED_SYNTAX.passed(f"Last-Modified: {value}")
+
+
+@_read
+def etag_stable(a: Audit) -> Finding:
+    """§8.8.3: the same content must get the same ETag, whichever server answers."""
+    if a.etag is None:
+        return c.ETAG_STABLE.skipped(a.etag_problem or "no ETag")
+    seen = [a.base] + [a.get() for _ in range(_STABILITY_GETS)]
+    tags = [exchange.header("etag") for exchange in seen]
+    bodies = {_digest(exchange.body) for exchange in seen}
+    evidence = f"{len(seen)} GETs: ETags {', '.join(map(str, tags))}; {len(bodies)} distinct bodies"
+    if len(set(tags)) == 1:
+        if len(bodies) > 1 and not a.etag.weak:
+            return c.ETAG_STABLE.failed(
+                evidence,
+                title="a strong ETag names different bytes",
+                fix='mark the ETag weak (W/"...") or change it whenever the bytes change',
+            )
+        return c.ETAG_STABLE.passed(evidence)
+    a.etag_problem = "the ETag changes from request to request"
+    if len(bodies) == 1:
+        return c.ETAG_STABLE.failed(evidence)
+    return c.ETAG_STABLE.warned(
+        evidence,
+        title="the representation and its ETag change on every request: no 304 is possible",
+        fix="keep per-request values (timestamps, nonces) out of the representation",
+    )
+
+
+@_read
+def etag_coding(a: Audit) -> Finding:
+    """§8.8.3: a strong ETag promises identical bytes, and gzip changes the bytes."""
+    if a.etag is None or a.etag_problem:
+        return c.ETAG_CODING.skipped(a.etag_problem or "no ETag")
+    gzipped = a.get(accept_encoding="gzip")
+    coding = (gzipped.header("content-encoding") or "identity").strip().lower()
+    plain = (a.base.header("content-encoding") or "identity").strip().lower()
+    evidence = (
+        f"Accept-Encoding: identity -> Content-Encoding {plain}, ETag {a.base.header('etag')};"
+        f" gzip -> Content-Encoding {coding}, ETag {gzipped.header('etag')}"
+    )
+    if coding == plain:
+        return c.ETAG_CODING.skipped(f"no content coding for Accept-Encoding: gzip; {evidence}")
+    try:
+        tag = ETag.parse(gzipped.header("etag") or "")
+    except HeaderParseError:
+        return c.ETAG_CODING.passed(evidence + " (the coded response has no usable ETag)")
+    if tag.strong_match(a.etag) and gzipped.body != a.base.body:
+        return c.ETAG_CODING.failed(evidence)
+    return c.ETAG_CODING.passed(evidence)
+
+
+# --- If-None-Match ---------------------------------------------------------------------------
+
+
+def _expect_304(a: Audit, check: Check, value: str) -> Finding:
+    """§13.1.2: a matching If-None-Match on GET MUST give 304."""
+    if a.etag is None or a.etag_problem:
+        return check.skipped(a.etag_problem or "no ETag")
+    answer = a.get(("If-None-Match", value))
+    if answer.status == 304:
+        a.not_modified = a.not_modified or answer
+        return check.passed(answer.describe())
+    if answer.status == a.base.status:
+        return check.failed(answer.describe())
+    return check.failed(answer.describe(), title=f"If-None-Match: {value} gives {answer.status}")
+
+
+@_read
+def inm_current(a: Audit) -> Finding:
+    """The current ETag itself."""
+    return _expect_304(a, c.INM_CURRENT, str(a.etag))
+
+
+@_read
+def inm_list(a: Audit) -> Finding:
+    """The current ETag second in a list, after one with a comma inside its quotes."""
+    return _expect_304(a, c.INM_LIST, f'"ifmatch,audit", {a.etag}')
+
+
+@_read
+def inm_weak(a: Audit) -> Finding:
+    """The other form (weak for a strong tag, strong for a weak one): weak comparison."""
+    other = None if a.etag is None else ETag(a.etag.opaque, weak=not a.etag.weak)
+    return _expect_304(a, c.INM_WEAK, str(other))
+
+
+@_read
+def inm_star(a: Audit) -> Finding:
+    """``*`` matches any current representation."""
+    return _expect_304(a, c.INM_STAR, "*")
+
+
+@_read
+def inm_mismatch(a: Audit) -> Finding:
+    """A tag the server never sent: the request proceeds (also without any ETag)."""
+    answer = a.get(("If-None-Match", _NO_SUCH_TAG))
+    if answer.status == a.base.status and (answer.body or not a.base.body):
+        return c.INM_MISMATCH.passed(answer.describe())
+    return c.INM_MISMATCH.failed(answer.describe())
+
+
+# --- If-Modified-Since -----------------------------------------------------------------------
+
+
+@_read
+def ims_current(a: Audit) -> Finding:
+    """§13.1.3: the server SHOULD answer 304 (a warning, not a failure, otherwise)."""
+    if a.last_modified is None:
+        return c.IMS_CURRENT.skipped("no usable Last-Modified")
+    answer = a.get(("If-Modified-Since", a.last_modified))
+    if answer.status == 304:
+        a.not_modified = a.not_modified or answer
+        return c.IMS_CURRENT.passed(answer.describe())
+    if answer.status == a.base.status:
+        return c.IMS_CURRENT.warned(answer.describe())
+    return c.IMS_CURRENT.failed(
+        answer.describe(), title=f"If-Modified-Since: <Last-Modified> gives {answer.status}"
+    )
+
+
+@_read
+def ims_earlier(a: Audit) -> Finding:
+    """A day before Last-Modified: modified since, so the full 200."""
+    if a.last_modified is None:
+        return c.IMS_EARLIER.skipped("no usable Last-Modified")
+    earlier = format_http_date(parse_http_date(a.last_modified) - timedelta(days=1))
+    answer = a.get(("If-Modified-Since", earlier))
+    if answer.status == a.base.status:
+        return c.IMS_EARLIER.passed(answer.describe())
+    return c.IMS_EARLIER.failed(answer.describe())
+
+
+@_read
+def ims_invalid(a: Audit) -> Finding:
+    """An unparseable date MUST be ignored (also by servers without Last-Modified)."""
+    answer = a.get(("If-Modified-Since", "yesterday, around noon"))
+    if answer.status == a.base.status:
+        return c.IMS_INVALID.passed(answer.describe())
+    return c.IMS_INVALID.failed(answer.describe())
+
+
+@_read
+def inm_over_ims(a: Audit) -> Finding:
+    """§13.1.3: a recipient MUST ignore If-Modified-Since when If-None-Match is present."""
+    if a.last_modified is None:
+        return c.INM_OVER_IMS.skipped("no usable Last-Modified")
+    answer = a.get(("If-None-Match", _NO_SUCH_TAG), ("If-Modified-Since", a.last_modified))
+    if answer.status == a.base.status:
+        return c.INM_OVER_IMS.passed(answer.describe())
+    return c.INM_OVER_IMS.failed(answer.describe())
+
+
+@_read
+def not_modified_headers(a: Audit) -> Finding:
+    """§15.4.5: a 304 MUST repeat what the 200 would say about the representation."""
+    answer = a.not_modified
+    if answer is None:
+        return c.NOT_MODIFIED_HEADERS.skipped("no 304 to inspect")
+    problems = [
+        f"{name} missing"
+        for name in _KEPT_ON_304
+        if name in a.base.headers and name not in answer.headers
+    ]
+    base_etag, etag = a.base.header("etag"), answer.header("etag")
+    if base_etag is not None and etag is not None and base_etag != etag:
+        problems.append(f"ETag {etag} differs from the 200's {base_etag}")
+    if answer.body:
+        problems.append(f"a {len(answer.body)}-byte body")
+    evidence = f"{answer.describe()}; " + ("; ".join(problems) or "fields kept, no body")
+    return (
+        c.NOT_MODIFIED_HEADERS.failed(evidence)
+        if problems
+        else c.NOT_MODIFIED_HEADERS.passed(evidence)
+    )
+
+
+@_read
+def head_validators(a: Audit) -> Finding:
+    """§9.3.2: HEAD is GET without the body, validators included."""
+    answer = a.target.send("HEAD")
+    if answer.status in (405, 501):
+        return c.HEAD_VALIDATORS.failed(
+            answer.describe(), title=f"HEAD not supported ({answer.status}); §9.1 requires it"
+        )
+    fields = ["last-modified"] + (["etag"] if a.etag_problem is None else [])
+    differ = [
+        f"{name}: GET {a.base.header(name)} / HEAD {answer.header(name)}"
+        for name in fields
+        if a.base.header(name) != answer.header(name)
+    ]
+    evidence = f"{answer.describe()}; " + ("; ".join(differ) or "same validators")
+    if not _ok(answer) or differ:
+        return c.HEAD_VALIDATORS.failed(evidence)
+    return c.HEAD_VALIDATORS.passed(evidence)
+
+
+# --- ranges ----------------------------------------------------------------------------------
+
+
+def _span(length: int) -> tuple[int, int]:
+    """A range inside the representation that is neither a prefix nor the whole."""
+    if length < 4:
+        return 0, 0
+    return length // 4, length // 2
+
+
+def _check_206(a: Audit, answer: Exchange, first: int, last: int) -> str | None:
+    """What is wrong with a 206 for ``bytes=first-last``, or ``None``."""
+    length = len(a.base.body)
+    content_type = answer.header("content-type") or ""
+    if content_type.startswith("multipart/byteranges"):
+        return "a multipart/byteranges answer to a single range"
+    content_range = answer.header("content-range")
+    match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
+    if match is None:
+        return f"Content-Range: {content_range} is not bytes first-last/length"
+    if (int(match[1]), int(match[2]), match[3]) != (first, last, str(length)):
+        return f"Content-Range: {content_range}, expected bytes {first}-{last}/{length}"
+    if answer.body != a.base.body[first : last + 1]:
+        return f"the body is not bytes {first}-{last} of the 200's body"
+    if a.base.header("etag") is not None and answer.header("etag") != a.base.header("etag"):
+        return f"the 206's ETag {answer.header('etag')} is not the 200's (§15.3.7)"
+    return None
+
+
+@_read
+def byte_range(a: Audit) -> Finding:
+    """§14.2: a server MAY ignore Range, so no support is a warning; a wrong 206 fails."""
+    length = len(a.base.body)
+    if a.base.header("content-encoding") not in (None, "identity"):
+        return c.RANGE.skipped("the representation is content-coded even for identity")
+    if length == 0:
+        return c.RANGE.skipped("empty representation: nothing to range over")
+    first, last = _span(length)
+    answer = a.get(("Range", f"bytes={first}-{last}"))
+    accept = a.base.header("accept-ranges")
+    evidence = f"{answer.describe()}; Accept-Ranges: {accept}"
+    if answer.status == 206:
+        problem = _check_206(a, answer, first, last)
+        if problem:
+            return c.RANGE.failed(
+                f"{evidence}; {problem}",
+                title="206 with a wrong Content-Range or wrong bytes",
+                fix="slice the selected representation exactly as Content-Range states",
+            )
+        a.ranges = True
+        return c.RANGE.passed(f"{evidence}; Content-Range: {answer.header('content-range')}")
+    if answer.status == a.base.status and answer.body == a.base.body:
+        if accept and "bytes" in accept.lower():
+            return c.RANGE.warned(evidence, title="Accept-Ranges: bytes, but Range gives 200")
+        return c.RANGE.warned(evidence, title="no Range support (no Accept-Ranges: bytes)")
+    return c.RANGE.failed(evidence, title=f"a satisfiable Range gives {answer.status}")
+
+
+def _ranged(a: Audit, check: Check, if_range: str, *, expect_206: bool) -> Finding:
+    length = len(a.base.body)
+    first, last = _span(length)
+    answer = a.get(("Range", f"bytes={first}-{last}"), ("If-Range", if_range))
+    if expect_206:
+        if answer.status == 206 and _check_206(a, answer, first, last) is None:
+            return check.passed(answer.describe())
+        if answer.status == a.base.status:
+            return check.warned(answer.describe())  # §13.1.5 says SHOULD
+        return check.failed(answer.describe())
+    if answer.status == a.base.status and answer.body == a.base.body:
+        return check.passed(answer.describe())
+    return check.failed(answer.describe())
+
+
+@_read
+def if_range_current(a: Audit) -> Finding:
+    """§13.1.5: the current strong ETag lets the Range through."""
+    if not a.ranges:
+        return c.IF_RANGE_CURRENT.skipped("no working Range support")
+    if a.etag is None or a.etag_problem:
+        return c.IF_RANGE_CURRENT.skipped(a.etag_problem or "no ETag")
+    if a.etag.weak:
+        return c.IF_RANGE_CURRENT.skipped("the ETag is weak: If-Range needs a strong validator")
+    return _ranged(a, c.IF_RANGE_CURRENT, str(a.etag), expect_206=True)
+
+
+@_read
+def if_range_stale(a: Audit) -> Finding:
+    """§13.1.5: a validator that does not match MUST make the server ignore Range."""
+    if not a.ranges:
+        return c.IF_RANGE_STALE.skipped("no working Range support")
+    return _ranged(a, c.IF_RANGE_STALE, '"ifmatch-audit-stale"', expect_206=False)
+
+
+@_read
+def if_range_weak(a: Audit) -> Finding:
+    """§13.1.5: If-Range uses strong comparison, so a W/ tag never matches."""
+    if not a.ranges:
+        return c.IF_RANGE_WEAK.skipped("no working Range support")
+    if a.etag is None or a.etag_problem:
+        return c.IF_RANGE_WEAK.skipped(a.etag_problem or "no ETag")
+    return _ranged(a, c.IF_RANGE_WEAK, str(a.etag.as_weak()), expect_206=False)
+
+
+@_read
+def range_unsatisfiable(a: Audit) -> Finding:
+    """§15.5.17: 416, and the server SHOULD say the length in ``Content-Range: bytes */N``."""
+    if not a.ranges:
+        return c.RANGE_UNSATISFIABLE.skipped("no working Range support")
+    length = len(a.base.body)
+    answer = a.get(("Range", f"bytes={length}-"))
+    content_range = answer.header("content-range")
+    evidence = f"{answer.describe()}; Content-Range: {content_range}"
+    if answer.status == 416:
+        if (content_range or "").strip() == f"bytes */{length}":
+            return c.RANGE_UNSATISFIABLE.passed(evidence)
+        return c.RANGE_UNSATISFIABLE.warned(evidence)
+    if answer.status == a.base.status:
+        return c.RANGE_UNSATISFIABLE.warned(
+            evidence, title="an unsatisfiable Range gives 200, not 416 (allowed, less useful)"
+        )
+    return c.RANGE_UNSATISFIABLE.failed(evidence)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+def _judge_refusal(a: Audit, check: Check, answer: Exchange, expected: int) -> Finding:
+    """A write probe that expected ``expected`` got something else that is not a 2xx."""
+    if a.write_refused:
+        return check.skipped(f"{answer.describe()}; cannot judge: {a.write_refused}")
+    title = f"{check.expect.split(' -> ')[0]} -> {answer.status}, not {expected}"
+    return check.failed(answer.describe(), title=title)
+
+
+@_write
+def if_match_current(a: Audit) -> Finding:
+    """§13.1.1: a matching If-Match lets the write through; the new ETag is the one GET shows."""
+    current = a.current_etag()
+    if current is None:
+        a.write_refused = "no ETag to send in If-Match"
+        return c.IF_MATCH_CURRENT.skipped("no usable ETag to send in If-Match")
+    answer = a.send_write(("If-Match", str(current)))
+    if _ok(answer):
+        after = a.current_etag()
+        returned = answer.header("etag")
+        evidence = f"{answer.describe()}; ETag {current} -> {after}"
+        if current.weak:
+            return c.IF_MATCH_CURRENT.warned(
+                evidence,
+                title="If-Match matched a weak ETag, although §13.1.1 requires strong comparison",
+                fix="send strong ETags on writable resources",
+            )
+        if returned is not None and after is not None and returned != str(after):
+            return c.IF_MATCH_CURRENT.failed(
+                f"{evidence}; the write answered ETag {returned}",
+                title="the write's ETag is not the one a GET then returns",
+                fix="send the stored representation's ETag in a write's 2xx, or none",
+            )
+        if after == current:
+            evidence += " (unchanged: the same bytes were written back)"
+        return c.IF_MATCH_CURRENT.passed(evidence)
+    if answer.status == 412 and current.weak:
+        a.write_refused = "If-Match cannot match a weak ETag"
+        return c.IF_MATCH_CURRENT.warned(
+            answer.describe(),
+            title="weak ETag: If-Match can never match it, so no conditional write can succeed",
+            fix="send strong ETags on writable resources",
+        )
+    if answer.status not in (412, 428):
+        a.write_refused = f"the written-back body was refused with {answer.status} (try --body)"
+    title = f"{c.IF_MATCH_CURRENT.problem} ({answer.status})"
+    return c.IF_MATCH_CURRENT.failed(answer.describe(), title=title)
+
+
+@_write
+def if_match_stale(a: Audit) -> Finding:
+    """The lost-update check: a tag that is not current MUST give 412."""
+    stale = f'"ifmatch-audit-stale-{secrets.token_hex(4)}"'
+    answer = a.send_write(("If-Match", stale))
+    if answer.status == 412:
+        return c.IF_MATCH_STALE.passed(answer.describe())
+    if _ok(answer):
+        return c.IF_MATCH_STALE.failed(answer.describe() + " (the write was performed)")
+    return _judge_refusal(a, c.IF_MATCH_STALE, answer, 412)
+
+
+@_write
+def if_match_weak(a: Audit) -> Finding:
+    """§13.1.1: strong comparison, so ``W/"current"`` MUST give 412."""
+    current = a.current_etag()
+    if current is None:
+        return c.IF_MATCH_WEAK.skipped("no usable ETag")
+    if current.weak:
+        return c.IF_MATCH_WEAK.skipped("the ETag is weak itself: see if-match-current")
+    answer = a.send_write(("If-Match", str(current.as_weak())))
+    if answer.status == 412:
+        return c.IF_MATCH_WEAK.passed(answer.describe())
+    if _ok(answer):
+        return c.IF_MATCH_WEAK.failed(answer.describe() + " (the write was performed)")
+    return _judge_refusal(a, c.IF_MATCH_WEAK, answer, 412)
+
+
+@_write
+def inm_star_existing(a: Audit) -> Finding:
+    """§13.1.2: ``If-None-Match: *`` is false when a representation exists: 412 on writes."""
+    answer = a.send_write(("If-None-Match", "*"))
+    if answer.status == 412:
+        return c.INM_STAR_EXISTING.passed(answer.describe())
+    if _ok(answer):
+        return c.INM_STAR_EXISTING.failed(answer.describe() + " (the write was performed)")
+    return _judge_refusal(a, c.INM_STAR_EXISTING, answer, 412)
+
+
+@_write
+def precondition_required(a: Audit) -> Finding:
+    """RFC 6585 §3: a server that needs conditional writes says so with 428 (a recommendation)."""
+    answer = a.send_write()
+    if answer.status == 428:
+        return c.PRECONDITION_REQUIRED.passed(answer.describe())
+    if _ok(answer):
+        return c.PRECONDITION_REQUIRED.warned(answer.describe() + " (the write was performed)")
+    if a.write_refused:
+        why = f"{answer.describe()}; cannot judge: {a.write_refused}"
+        return c.PRECONDITION_REQUIRED.skipped(why)
+    return c.PRECONDITION_REQUIRED.warned(
+        answer.describe(), title=f"an unconditional write gives {answer.status}, not 428"
+    )

@@ -1,0 +1,46 @@
+"""Run an audit: the first GET, then the read probes, then (if asked) the write probes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from ifmatch.audit.checks import WRITE_CHECKS
+from ifmatch.audit.exchange import AuditError, Target
+from ifmatch.audit.probes import READ_PROBES, WRITE_PROBES, Audit, WriteOptions
+from ifmatch.audit.report import Report
+
+
+def run_audit(
+    url: str,
+    *,
+    write: WriteOptions | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    timeout: float = 10.0,
+    verify: bool = True,
+    transport: httpx.BaseTransport | None = None,
+) -> Report:
+    """Audit ``url``; raise :class:`AuditError` when it cannot be audited at all.
+
+    ``write`` enables the write probes, which change the resource (they write
+    back its current representation, or ``write.body``).  ``transport`` lets
+    tests audit an app in-process (``httpx.WSGITransport``/``ASGITransport``).
+    """
+    target = Target(url, headers=headers, timeout=timeout, verify=verify, transport=transport)
+    try:
+        base = target.send("GET")
+        if not 200 <= base.status < 300:
+            location = base.header("location")
+            where = f" (Location: {location})" if location else ""
+            raise AuditError(f"GET {url} -> {base.status}{where}: the audit needs a 2xx GET")
+        audit = Audit(target, base, write)
+        findings = [probe(audit) for probe in READ_PROBES]
+        if write is None:
+            why = "write probes not enabled (--write)"
+            findings += [check.skipped(why) for check in WRITE_CHECKS]
+        else:
+            findings += [probe(audit) for probe in WRITE_PROBES]
+    finally:
+        target.close()
+    return Report(url, tuple(findings), wrote=write is not None)
