@@ -102,7 +102,7 @@ def test_as_weak() -> None:
         ),
         pytest.param('"a,b"', (ETag("a,b"),), False, id='§8.8.3 "a,b" is ONE tag'),
         pytest.param(
-            '"a,b", "c"', (ETag("a,b"), ETag("c")), False, id="§8.8.3 quoted comma then a list comma"
+            '"a,b", "c"', (ETag("a,b"), ETag("c")), False, id="§8.8.3 quoted comma, list comma"
         ),
         pytest.param(
             '"a",,"b"', (ETag("a"), ETag("b")), False, id="§5.6.1 empty list elements ,,"

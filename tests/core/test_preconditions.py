@@ -177,7 +177,9 @@ FAIL_SAFE: list[object] = [
 
 
 @pytest.mark.parametrize(("method", "fields", "status", "field"), FAIL_SAFE)
-def test_fail_safe(method: str, fields: dict[str, str], status: int | None, field: str | None) -> None:
+def test_fail_safe(
+    method: str, fields: dict[str, str], status: int | None, field: str | None
+) -> None:
     decision = decide(method, CURRENT, **fields)
     assert decision.status == status
     assert decision.field == field
