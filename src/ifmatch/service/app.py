@@ -1,0 +1,541 @@
+"""The reference service's HTTP API: a versioned JSON document store and a file store.
+
+Every representation carries a strong ETag, a Last-Modified and
+``Cache-Control: no-cache`` (revalidate before each reuse, RFC 9111 §5.2.2.4).
+Reads answer 304 and 412 through :func:`ifmatch.evaluate`; writes go through
+:meth:`ifmatch.service.store.Store.write`, which evaluates the preconditions
+inside the write transaction.  Replacing, patching or deleting an existing
+resource without ``If-Match`` or ``If-Unmodified-Since`` answers 428
+(RFC 6585 §3) unless the service runs with ``--no-require-preconditions``.
+
+Database calls block, so each runs in Starlette's thread pool; a file
+download holds a read snapshot while its spans are streamed from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, request_response
+from starlette.types import Receive, Scope, Send
+
+from ifmatch import (
+    ByteRange,
+    Conditions,
+    Decision,
+    Outcome,
+    RangePlan,
+    Resource,
+    decision_problem,
+    evaluate,
+    format_http_date,
+    not_modified_headers,
+    plan_ranges,
+)
+from ifmatch.service import patch
+from ifmatch.service.http import (
+    Problem,
+    check_name,
+    dump_json,
+    file_path,
+    media_type,
+    parse_json,
+    problem_response,
+    read_body,
+    refuse_content_coding,
+    spool_body,
+)
+from ifmatch.service.middleware import AccessLog, BearerAuth, note_precondition
+from ifmatch.service.openapi import openapi_document
+from ifmatch.service.settings import Settings
+from ifmatch.service.store import (
+    CHUNK,
+    Content,
+    Current,
+    Meta,
+    Reader,
+    Store,
+    WriteRequest,
+    WriteResult,
+    open_store,
+)
+
+JSON_TYPE = "application/json"
+FILE_SPACE = "file"
+ACCEPT_PATCH = f"{patch.MEDIA_MERGE_PATCH}, {patch.MEDIA_JSON_PATCH}"
+#: Files whose selected bytes fit in this are read in the same thread hop as their metadata.
+_SMALL = 64 * 1024
+_DOCUMENT_METHODS = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+_COLLECTION_METHODS = "GET, HEAD, POST, OPTIONS"
+_FILE_METHODS = "GET, HEAD, PUT, DELETE, OPTIONS"
+
+
+def _space(collection: str) -> str:
+    return f"doc:{collection}"
+
+
+def _validators(meta: Meta) -> dict[str, str]:
+    return {
+        "ETag": str(meta.etag),
+        "Last-Modified": format_http_date(meta.last_modified),
+        "Cache-Control": "no-cache",
+    }
+
+
+def _refused(decision: Decision, meta: Meta | None) -> Response:
+    """The 412 or 428 for a refused request; a 412 carries the current ETag (if any)."""
+    status = decision.status or 500
+    headers = {"ETag": str(meta.etag)} if meta is not None and status == 412 else {}
+    current = str(meta.etag) if meta is not None and status == 412 else None
+    return Response(
+        decision_problem(decision, current),
+        status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+def _not_modified(headers: dict[str, str]) -> Response:
+    return Response(status_code=304, headers=dict(not_modified_headers(headers.items())))
+
+
+def _conditions(request: Request) -> Conditions:
+    return Conditions.from_headers(request.headers.raw)
+
+
+def _not_allowed(allow: str) -> Problem:
+    return Problem(405, "method not allowed", {"Allow": allow})
+
+
+def _options(allow: str, extra: dict[str, str] | None = None) -> Response:
+    return Response(status_code=204, headers={"Allow": allow, **(extra or {})})
+
+
+class Service:
+    """The endpoints, bound to a store and settings."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings, self.store = settings, store
+        self._openapi = dump_json(openapi_document(settings))
+
+    def _write(self, request: WriteRequest) -> Awaitable[WriteResult]:
+        return run_in_threadpool(self.store.write, request)
+
+    def _require(self) -> bool:
+        return self.settings.require_preconditions
+
+    # -- service ---------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        """Where to start: links to the API description and the health check."""
+        links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
+        return JSONResponse(links)
+
+    async def healthz(self, request: Request) -> Response:
+        """200 when the database answers."""
+        await run_in_threadpool(self.store.ping)
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI 3.1 description of this API."""
+        return Response(self._openapi, media_type=JSON_TYPE)
+
+    # -- documents -------------------------------------------------------------------------
+
+    async def document(self, request: Request) -> Response:
+        """``/api/{collection}/{id}``: GET, HEAD, PUT, PATCH, DELETE."""
+        space = _space(check_name(request.path_params["collection"], "collection"))
+        name = check_name(request.path_params["id"], "document id")
+        method = request.method
+        if method in {"GET", "HEAD"}:
+            return await self._get_document(request, space, name)
+        if method == "PUT":
+            return await self._put_document(request, space, name)
+        if method == "PATCH":
+            return await self._patch_document(request, space, name)
+        if method == "DELETE":
+            result = await self._write(
+                WriteRequest(
+                    "DELETE",
+                    space,
+                    name,
+                    _conditions(request),
+                    lambda _: None,
+                    self._require(),
+                    must_exist=True,
+                )
+            )
+            return self._finish(request, result, None)
+        if method == "OPTIONS":
+            return _options(_DOCUMENT_METHODS, {"Accept-Patch": ACCEPT_PATCH})
+        raise _not_allowed(_DOCUMENT_METHODS)
+
+    async def _get_document(self, request: Request, space: str, name: str) -> Response:
+        found = await run_in_threadpool(self.store.get, space, name)
+        if found is None:
+            note_precondition(request, None, None)
+            raise Problem(404, "no such document")
+        meta, body = found
+        headers = {**_validators(meta), "Content-Type": JSON_TYPE}
+        conditions = _conditions(request)
+        decision = evaluate(request.method, conditions, meta.resource())
+        note_precondition(request, conditions, decision)
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return _not_modified(headers)
+        if decision.status is not None:
+            return _refused(decision, meta)
+        if request.method == "HEAD":
+            return Response(headers={**headers, "Content-Length": str(len(body))})
+        return Response(body, headers=headers)
+
+    async def _json_content(self, request: Request) -> bytes:
+        refuse_content_coding(request)
+        kind, params = media_type(request)
+        if kind != JSON_TYPE or params.get("charset", "utf-8") != "utf-8":
+            raise Problem(415, "documents are application/json (UTF-8)", {"Accept": JSON_TYPE})
+        data = await read_body(request, self.settings.max_json_body)
+        parse_json(data)
+        return data
+
+    async def _put_document(self, request: Request, space: str, name: str) -> Response:
+        content = Content.of(await self._json_content(request), JSON_TYPE)
+        result = await self._write(
+            WriteRequest(
+                "PUT", space, name, _conditions(request), lambda _: content, self._require()
+            )
+        )
+        return self._finish(request, result, content.data)
+
+    async def _patch_document(self, request: Request, space: str, name: str) -> Response:
+        refuse_content_coding(request)
+        kind, _ = media_type(request)
+        if kind not in {patch.MEDIA_MERGE_PATCH, patch.MEDIA_JSON_PATCH}:
+            raise Problem(
+                415,
+                f"PATCH takes {patch.MEDIA_MERGE_PATCH} or {patch.MEDIA_JSON_PATCH}",
+                {"Accept-Patch": ACCEPT_PATCH},
+            )
+        limit = self.settings.max_json_body
+        operations = parse_json(await read_body(request, limit))
+        if kind == patch.MEDIA_JSON_PATCH:
+            try:
+                patch.validate_json_patch(operations)
+            except patch.PatchError as error:
+                raise Problem(error.status, str(error)) from None
+        made: list[bytes] = []
+
+        def make(current: Current | None) -> Content:
+            assert current is not None  # must_exist: a missing document is a 404 before this
+            document = parse_json(current.body())
+            if kind == patch.MEDIA_MERGE_PATCH:
+                patched = patch.merge_patch(document, operations)
+            else:
+                patched = patch.apply_json_patch(document, operations, max_bytes=limit)
+            data = dump_json(patched)
+            if len(data) > limit:
+                raise patch.PatchTooLarge(f"the patched document would exceed {limit} bytes")
+            made.append(data)
+            return Content.of(data, JSON_TYPE)
+
+        try:
+            result = await self._write(
+                WriteRequest(
+                    "PATCH",
+                    space,
+                    name,
+                    _conditions(request),
+                    make,
+                    self._require(),
+                    must_exist=True,
+                )
+            )
+        except patch.PatchError as error:
+            note_precondition(request, _conditions(request), Decision(Outcome.PROCEED))
+            raise Problem(error.status, str(error), operation=error.index) from None
+        except RecursionError:
+            raise Problem(422, "the document is nested too deeply to patch") from None
+        return self._finish(request, result, made[0] if made else None)
+
+    def _finish(self, request: Request, result: WriteResult, body: bytes | None) -> Response:
+        """The response to a write: 404, 412/428, or the new state (201/200/204)."""
+        note_precondition(request, _conditions(request), result.decision if result.found else None)
+        if not result.found:
+            raise Problem(404, "no such resource")
+        if result.decision.status is not None:
+            return _refused(result.decision, result.before)
+        if result.after is None:
+            return Response(status_code=204)
+        headers = _validators(result.after)
+        if result.created:
+            headers["Location"] = quote(request.url.path)
+        status = 201 if result.created else 200
+        if body is None:
+            return Response(status_code=201 if result.created else 204, headers=headers)
+        return Response(body, status, headers=headers, media_type=JSON_TYPE)
+
+    # -- collections -----------------------------------------------------------------------
+
+    async def collection(self, request: Request) -> Response:
+        """``/api/{collection}``: GET/HEAD the members (with a collection ETag), POST to create."""
+        collection = check_name(request.path_params["collection"], "collection")
+        space = _space(collection)
+        if request.method == "POST":
+            content = Content.of(await self._json_content(request), JSON_TYPE)
+            name = uuid.uuid4().hex
+            result = await self._write(
+                WriteRequest("POST", space, name, _conditions(request), lambda _: content, False)
+            )
+            response = self._finish(request, result, content.data)
+            if result.created:
+                response.headers["Location"] = f"/api/{collection}/{name}"
+            return response
+        if request.method == "OPTIONS":
+            return _options(_COLLECTION_METHODS)
+        if request.method not in {"GET", "HEAD"}:
+            raise _not_allowed(_COLLECTION_METHODS)
+        listing = await run_in_threadpool(self.store.listing, space)
+        scope = listing.scope
+        headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache"}
+        if scope.last_modified is not None:
+            headers["Last-Modified"] = format_http_date(scope.last_modified)
+        conditions = _conditions(request)
+        resource = Resource(scope.etag, scope.last_modified)
+        decision = evaluate(request.method, conditions, resource)
+        note_precondition(request, conditions, decision)
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return _not_modified({**headers, "Content-Type": JSON_TYPE})
+        if decision.status is not None:
+            return _refused(decision, None)
+        items = b",".join(
+            b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
+            % (
+                dump_json(name),
+                dump_json(str(meta.etag)),
+                dump_json(format_http_date(meta.last_modified)),
+                body,
+            )
+            for name, meta, body in listing.members
+        )
+        body = b'{"collection":%s,"items":[%s]}' % (dump_json(collection), items)
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return Response(headers=headers, media_type=JSON_TYPE)
+        return Response(body, headers=headers, media_type=JSON_TYPE)
+
+    # -- files -----------------------------------------------------------------------------
+
+    async def file(self, request: Request) -> Response:
+        """``/files/{path}``: GET/HEAD (with ranges), PUT, DELETE of raw bytes."""
+        path = file_path(request.path_params["path"])
+        method = request.method
+        if method in {"GET", "HEAD"}:
+            return await self._get_file(request, path)
+        if method == "PUT":
+            return await self._put_file(request, path)
+        if method == "DELETE":
+            result = await self._write(
+                WriteRequest(
+                    "DELETE",
+                    FILE_SPACE,
+                    path,
+                    _conditions(request),
+                    lambda _: None,
+                    self._require(),
+                    must_exist=True,
+                )
+            )
+            return self._finish(request, result, None)
+        if method == "OPTIONS":
+            return _options(_FILE_METHODS)
+        raise _not_allowed(_FILE_METHODS)
+
+    async def _put_file(self, request: Request, path: str) -> Response:
+        refuse_content_coding(request)
+        content_type = request.headers.get("content-type") or "application/octet-stream"
+        file, length = await spool_body(request, self.settings.max_file_body)
+        try:
+            content = Content(content_type, file=file, length=length)
+            result = await self._write(
+                WriteRequest(
+                    "PUT",
+                    FILE_SPACE,
+                    path,
+                    _conditions(request),
+                    lambda _: content,
+                    self._require(),
+                )
+            )
+        finally:
+            file.close()
+        return self._finish(request, result, None)
+
+    async def _get_file(self, request: Request, path: str) -> Response:
+        conditions = _conditions(request)
+        prepared = await run_in_threadpool(self._prepare_file, request.method, path, conditions)
+        if prepared is None:
+            note_precondition(request, None, None)
+            raise Problem(404, "no such file")
+        decision, response, plan, reader = prepared
+        note_precondition(request, conditions, decision)
+        if response is not None:
+            return response
+        assert plan is not None
+        assert reader is not None
+        return _SpanResponse(plan, reader)
+
+    def _prepare_file(
+        self, method: str, path: str, conditions: Conditions
+    ) -> tuple[Decision, Response | None, RangePlan | None, Reader | None] | None:
+        """In one thread hop: open a snapshot, decide, and read the body if it is small."""
+        reader = self.store.open(FILE_SPACE, path)
+        if reader is None:
+            return None
+        streaming = False
+        try:
+            meta = reader.meta
+            headers = {
+                **_validators(meta),
+                "Content-Type": meta.content_type,
+                "Accept-Ranges": "bytes",
+            }
+            decision = evaluate(method, conditions, meta.resource())
+            if decision.outcome is Outcome.NOT_MODIFIED:
+                return decision, _not_modified(headers), None, None
+            if decision.status is not None:
+                return decision, _refused(decision, meta), None, None
+            range_value = conditions.range if decision.use_range else None
+            plan = plan_ranges(range_value, meta.length, meta.content_type)
+            if plan.status == 416:
+                response = problem_response(
+                    416, f"no range is satisfiable in {meta.length} bytes", dict(plan.headers)
+                )
+                return decision, response, None, None
+            headers.update(plan.headers)
+            if method == "HEAD":
+                return decision, Response(status_code=plan.status, headers=headers), None, None
+            if plan.content_length <= _SMALL:
+                body = b"".join(plan.iter_body(lambda start, stop: [reader.read(start, stop)]))
+                return decision, Response(body, plan.status, headers=headers), None, None
+            streaming = True
+            streamed = RangePlan(plan.status, tuple(headers.items()), plan.segments)
+            return decision, None, streamed, reader
+        finally:
+            if not streaming:
+                reader.close()
+
+
+class _SpanResponse(Response):
+    """Streams a range plan from a read snapshot, chunk by chunk, then closes the snapshot."""
+
+    def __init__(self, plan: RangePlan, reader: Reader) -> None:
+        self.status_code = plan.status
+        self.background = None
+        self.body = b""
+        self.raw_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in plan.headers
+        ]
+        self._plan, self._reader = plan, reader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            for segment in self._plan.segments:
+                if not isinstance(segment, ByteRange):
+                    await send({"type": "http.response.body", "body": segment, "more_body": True})
+                    continue
+                for start in range(segment.start, segment.stop, CHUNK):
+                    stop = min(start + CHUNK, segment.stop)
+                    data = await run_in_threadpool(self._reader.read, start, stop)
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await run_in_threadpool(self._reader.close)
+
+
+async def _problem_handler(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Problem)
+    return error.response()
+
+
+async def _http_handler(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    return problem_response(error.status_code, str(error.detail), dict(error.headers or {}))
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    return problem_response(500, "internal server error")
+
+
+class _AnyMethod:
+    """An endpoint as a plain ASGI app, so its Route takes every method and the
+    endpoint answers 405 itself, with a fixed ``Allow``."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self._app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The ASGI application for ``settings`` (opens the store unless one is given)."""
+    store = store or open_store(settings.db, pool_size=settings.pool_size)
+    service = Service(settings, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    handler = Callable[[Request, Exception], Awaitable[Response]]
+    handlers: dict[Any, handler] = {
+        Problem: _problem_handler,
+        HTTPException: _http_handler,
+        Exception: _server_error,
+    }
+    app = Starlette(
+        routes=[
+            Route("/", service.index, methods=["GET", "HEAD"]),
+            Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
+            Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
+            Route("/api/{collection}", _AnyMethod(service.collection)),
+            Route("/api/{collection}/{id}", _AnyMethod(service.document)),
+            Route("/files/{path:path}", _AnyMethod(service.file)),
+        ],
+        middleware=[
+            Middleware(AccessLog, enabled=settings.access_log),
+            Middleware(BearerAuth, token=settings.token),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
+    from ifmatch.service.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging()
+    return create_app(settings)

@@ -1,0 +1,123 @@
+"""``ifmatch serve``: run the reference service with uvicorn.
+
+    ifmatch serve --host 127.0.0.1 --port 8000 --db sqlite:///ifmatch.db --workers 2
+
+The database is opened (and its schema created or checked) once before
+uvicorn starts, so a bad ``--db`` fails with a clear message instead of in
+every worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+from ifmatch.service.settings import ENV_SETTINGS, ENV_TOKEN, Settings
+
+_SIZE_RE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``1048576``, ``512KiB``, ``10M``, ``1GiB`` -> bytes (binary units)."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1048576, 512KiB, 10MiB)")
+    return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="ifmatch serve",
+        description="The ifmatch reference service: a versioned JSON document and file store "
+        "with atomic conditional writes.",
+    )
+    parser.add_argument("--host", default=defaults.host, help="bind address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="default %(default)s")
+    parser.add_argument(
+        "--db",
+        default=defaults.db,
+        help="sqlite:///PATH (relative to the working directory) or postgresql://... "
+        "(default %(default)s)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--token", default=None, help=f"require 'Authorization: Bearer TOKEN' (or set {ENV_TOKEN})"
+    )
+    parser.add_argument(
+        "--no-require-preconditions",
+        dest="require_preconditions",
+        action="store_false",
+        help="let writes to existing resources through without If-Match (no 428)",
+    )
+    parser.add_argument(
+        "--max-json-body",
+        type=parse_size,
+        default=defaults.max_json_body,
+        metavar="SIZE",
+        help="largest JSON document or patch (default 1MiB)",
+    )
+    parser.add_argument(
+        "--max-file-body",
+        type=parse_size,
+        default=defaults.max_file_body,
+        metavar="SIZE",
+        help="largest file upload (default 10MiB)",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=defaults.pool_size,
+        help="PostgreSQL connections per worker (default %(default)s)",
+    )
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false")
+    parser.add_argument("--log-level", default="info", help="uvicorn's log level")
+    return parser
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Parse the options, check the database, and run uvicorn until interrupted."""
+    args = _parser().parse_args(argv)
+    if args.workers < 1:
+        print("ifmatch serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    token = args.token or os.environ.get(ENV_TOKEN) or None
+    settings = Settings(
+        db=args.db,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        token=token,
+        require_preconditions=args.require_preconditions,
+        max_json_body=args.max_json_body,
+        max_file_body=args.max_file_body,
+        pool_size=args.pool_size,
+        access_log=args.access_log,
+    )
+    from ifmatch.service.store import open_store
+
+    try:
+        open_store(settings.db, pool_size=1).close()
+    except Exception as error:
+        print(f"ifmatch serve: cannot open {settings.db}: {error}", file=sys.stderr)
+        return 1
+
+    import uvicorn
+
+    os.environ[ENV_SETTINGS] = settings.to_env()
+    if token:
+        os.environ[ENV_TOKEN] = token
+    uvicorn.run(
+        "ifmatch.service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_level=args.log_level,
+        server_header=False,
+    )
+    return 0

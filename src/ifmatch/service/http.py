@@ -1,0 +1,177 @@
+"""HTTP plumbing for the service: problem responses, bounded bodies, JSON, names and paths.
+
+Every error the service sends is ``application/problem+json`` (RFC 9457),
+built by :func:`ifmatch.problem`; handlers raise :class:`Problem` and one
+exception handler turns it into the response.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+from typing import Any, BinaryIO
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ifmatch import PROBLEM_JSON, problem
+
+_NAME_RE = re.compile(r"[A-Za-z0-9._~-]{1,128}", re.ASCII)
+_MAX_PATH = 1024
+_SPOOL_IN_MEMORY = 1024 * 1024
+#: Titles the core's problem() does not know.
+_TITLES = {
+    401: "Unauthorized",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+}
+
+
+class Problem(Exception):
+    """An error to answer with a problem+json body; ``headers`` go on the response."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
+
+    def response(self) -> Response:
+        """The problem+json response."""
+        return problem_response(self.status, self.detail, self.headers, **self.extra)
+
+
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    """A problem+json response (RFC 9457) with optional headers and extension members."""
+    if status in _TITLES:
+        extra.setdefault("title", _TITLES[status])
+    return Response(
+        problem(status, detail, **extra), status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+def check_name(value: str, what: str) -> str:
+    """A collection or document id: 1-128 unreserved URI characters, not ``.`` or ``..``."""
+    if _NAME_RE.fullmatch(value) is None or value in {".", ".."}:
+        raise Problem(400, f"invalid {what}: use 1-128 characters from A-Z a-z 0-9 . _ ~ -")
+    return value
+
+
+def file_path(raw: str) -> str:
+    """Normalize a ``/files/`` path: drop empty segments; refuse ``.``, ``..`` and controls.
+
+    The store is a database, not a file system, but a path that could
+    name a parent directory anywhere it is reused must never be accepted.
+    """
+    segments = [segment for segment in raw.split("/") if segment]
+    if not segments:
+        raise Problem(400, "a file path is required after /files/")
+    for segment in segments:
+        if segment in {".", ".."}:
+            raise Problem(400, "'.' and '..' are not allowed in file paths")
+        if any(ord(char) < 0x20 or char in "\x7f\\" for char in segment):
+            raise Problem(400, "control characters and backslashes are not allowed in file paths")
+    path = "/".join(segments)
+    if len(path.encode("utf-8", "surrogatepass")) > _MAX_PATH:
+        raise Problem(400, f"file paths are limited to {_MAX_PATH} bytes")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem(400, "file paths must be valid UTF-8") from None
+    return path
+
+
+def media_type(request: Request) -> tuple[str, dict[str, str]]:
+    """The request's media type, lower-cased, and its parameters."""
+    value = request.headers.get("content-type", "")
+    kind, _, rest = value.partition(";")
+    params = {}
+    for item in rest.split(";"):
+        name, sep, param = item.partition("=")
+        if sep:
+            params[name.strip().lower()] = param.strip().strip('"').lower()
+    return kind.strip().lower(), params
+
+
+def refuse_content_coding(request: Request) -> None:
+    """415 for a request body with a content coding (RFC 9110 §15.5.16): stored bytes are raw."""
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in {"", "identity"}:
+        raise Problem(
+            415, f"content coding {coding!r} is not supported", {"Accept-Encoding": "identity"}
+        )
+
+
+def _declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise Problem(413, f"the request content is limited to {limit} bytes", limit=limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole request content, refusing (413) as soon as it exceeds ``limit`` bytes."""
+    _declared_length(request, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"the request content is limited to {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def spool_body(request: Request, limit: int) -> tuple[BinaryIO, int]:
+    """Stream the request content into a temporary file (413 past ``limit``); caller closes it."""
+    _declared_length(request, limit)
+    spool: Any = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"the request content is limited to {limit} bytes", limit=limit)
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    file: BinaryIO = spool
+    return file, size
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constants(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """Parse UTF-8 JSON text strictly (RFC 8259): no NaN/Infinity, no overflowing numbers."""
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise Problem(400, "the request content is not UTF-8 (RFC 8259 §8.1)") from None
+    except json.JSONDecodeError as error:
+        raise Problem(400, f"invalid JSON: {error.msg} at line {error.lineno}") from None
+    except (ValueError, RecursionError) as error:
+        raise Problem(400, f"invalid JSON: {str(error)[:200]}") from None
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact JSON, ASCII only, so any parsed value serializes back."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()

@@ -1,0 +1,328 @@
+"""The OpenAPI 3.0 description served at ``/openapi.json``, written by hand.
+
+It documents what the handlers really send: every error as problem+json,
+the validators on every representation, the conditional request fields on
+every operation, and the statuses preconditions produce (304, 412, 428).
+The test suite runs schemathesis against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ifmatch import __version__
+from ifmatch.service.settings import Settings
+
+_NAME = {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_DESCRIPTIONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    206: "Partial Content (one range, or multipart/byteranges)",
+    304: "Not Modified (If-None-Match or If-Modified-Since, RFC 9110 §13.1.2-3)",
+    400: "Bad Request: invalid JSON, name or path",
+    401: "Unauthorized: a bearer token is required",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict: the patch does not apply (RFC 5789 §2.2)",
+    412: "Precondition Failed (RFC 9110 §13.1); ETag carries the current tag",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content: the patched document would be too large",
+    428: "Precondition Required (RFC 6585 §3): send If-Match",
+}
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_CONDITIONAL = {
+    "IfMatch": _header("If-Match", "RFC 9110 §13.1.1: proceed only if a tag matches (strongly)"),
+    "IfNoneMatch": _header("If-None-Match", "RFC 9110 §13.1.2: `*` makes a PUT create-only"),
+    "IfModifiedSince": _header("If-Modified-Since", "RFC 9110 §13.1.3 (GET/HEAD)"),
+    "IfUnmodifiedSince": _header("If-Unmodified-Since", "RFC 9110 §13.1.4"),
+    "IfRange": _header("If-Range", "RFC 9110 §13.1.5: honour Range only if unchanged"),
+    "Range": _header("Range", "RFC 9110 §14.2: bytes=first-last, several allowed"),
+}
+_READ_FIELDS = ["IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince"]
+_WRITE_FIELDS = ["IfMatch", "IfNoneMatch", "IfUnmodifiedSince"]
+_VALIDATOR_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "strong entity-tag of this version"},
+    "Last-Modified": {"schema": {"type": "string"}, "description": "IMF-fixdate"},
+    "Cache-Control": {"schema": {"type": "string"}, "description": "no-cache"},
+}
+
+
+def _refs(names: list[str]) -> list[dict[str, str]]:
+    return [{"$ref": f"#/components/parameters/{name}"} for name in names]
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+        }
+        for status in statuses
+    }
+
+
+def _ok(status: int, media: str | None, schema: dict[str, Any] | None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _DESCRIPTIONS[status], "headers": _VALIDATOR_HEADERS}
+    if media is not None:
+        response["content"] = {media: {"schema": schema or {}}}
+    return response
+
+
+def _not_modified() -> dict[str, Any]:
+    return {"304": {"description": _DESCRIPTIONS[304], "headers": _VALIDATOR_HEADERS}}
+
+
+def _json_body(media: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
+
+def _operation(summary: str, parameters: list[str], responses: dict[str, Any]) -> dict[str, Any]:
+    return {"summary": summary, "parameters": _refs(parameters), "responses": responses}
+
+
+def _document_path() -> dict[str, Any]:
+    document = {"$ref": "#/components/schemas/Document"}
+    get = _operation(
+        "Read a document",
+        _READ_FIELDS,
+        {
+            "200": _ok(200, "application/json", document),
+            **_not_modified(),
+            **_problems(400, 404, 412),
+        },
+    )
+    head = _operation(
+        "Read a document's headers",
+        _READ_FIELDS,
+        {
+            "200": _ok(200, None, None),
+            **_not_modified(),
+            "404": {"description": "Not Found"},
+            "400": {"description": "Bad Request"},
+            "412": {"description": _DESCRIPTIONS[412]},
+        },
+    )
+    put = _operation(
+        "Create or replace a document (If-None-Match: * to create only, If-Match to replace)",
+        _WRITE_FIELDS,
+        {
+            "200": _ok(200, "application/json", document),
+            "201": _ok(201, "application/json", document),
+            **_problems(400, 412, 413, 415, 428),
+        },
+    )
+    put["requestBody"] = _json_body("application/json", document)
+    patch = _operation(
+        "Patch a document: RFC 7396 merge patch or RFC 6902 JSON Patch, all or nothing",
+        _WRITE_FIELDS,
+        {
+            "200": _ok(200, "application/json", document),
+            **_problems(400, 404, 409, 412, 413, 415, 422, 428),
+        },
+    )
+    patch["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/merge-patch+json": {"schema": document},
+            "application/json-patch+json": {"schema": {"$ref": "#/components/schemas/JSONPatch"}},
+        },
+    }
+    delete = _operation(
+        "Delete a document",
+        _WRITE_FIELDS,
+        {"204": {"description": "Deleted"}, **_problems(400, 404, 412, 428)},
+    )
+    return {
+        "parameters": [
+            {"name": "collection", "in": "path", "required": True, "schema": _NAME},
+            {"name": "id", "in": "path", "required": True, "schema": _NAME},
+        ],
+        "get": get,
+        "head": head,
+        "put": put,
+        "patch": patch,
+        "delete": delete,
+    }
+
+
+def _collection_path() -> dict[str, Any]:
+    listing = {"$ref": "#/components/schemas/Listing"}
+    document = {"$ref": "#/components/schemas/Document"}
+    get = _operation(
+        "List a collection; its ETag changes whenever any member changes (poll with 304s)",
+        _READ_FIELDS,
+        {"200": _ok(200, "application/json", listing), **_not_modified(), **_problems(400, 412)},
+    )
+    post = _operation(
+        "Create a document with a server-chosen id",
+        ["IfMatch", "IfNoneMatch"],
+        {"201": _ok(201, "application/json", document), **_problems(400, 412, 413, 415)},
+    )
+    post["requestBody"] = _json_body("application/json", document)
+    return {
+        "parameters": [{"name": "collection", "in": "path", "required": True, "schema": _NAME}],
+        "get": get,
+        "post": post,
+    }
+
+
+def _file_path() -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    get = _operation(
+        "Download a file; Range, If-Range and multipart ranges supported",
+        [*_READ_FIELDS, "IfRange", "Range"],
+        {
+            "200": _ok(200, "*/*", binary),
+            "206": _ok(206, "*/*", binary),
+            **_not_modified(),
+            **_problems(400, 404, 412, 416),
+        },
+    )
+    head = _operation(
+        "A file's headers",
+        _READ_FIELDS,
+        {
+            "200": _ok(200, None, None),
+            **_not_modified(),
+            "404": {"description": "Not Found"},
+            "400": {"description": "Bad Request"},
+            "412": {"description": _DESCRIPTIONS[412]},
+        },
+    )
+    put = _operation(
+        "Upload a file (stored with its Content-Type, in one transaction)",
+        _WRITE_FIELDS,
+        {
+            "201": {"description": "Created", "headers": _VALIDATOR_HEADERS},
+            "204": {"description": "Replaced", "headers": _VALIDATOR_HEADERS},
+            **_problems(400, 412, 413, 415, 428),
+        },
+    )
+    put["requestBody"] = {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": binary}},
+    }
+    delete = _operation(
+        "Delete a file",
+        _WRITE_FIELDS,
+        {"204": {"description": "Deleted"}, **_problems(400, 404, 412, 428)},
+    )
+    return {
+        "parameters": [
+            {
+                "name": "path",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"},
+            }
+        ],
+        "get": get,
+        "head": head,
+        "put": put,
+        "delete": delete,
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    pointer = {"type": "string", "description": "RFC 6901 JSON Pointer"}
+    return {
+        "Document": {"description": "any JSON value"},
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "precondition": {"type": "string", "description": "the field that failed"},
+                "current_etag": {"type": "string"},
+            },
+        },
+        "Listing": {
+            "type": "object",
+            "required": ["collection", "items"],
+            "properties": {
+                "collection": {"type": "string"},
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "etag", "last_modified", "document"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "etag": {"type": "string"},
+                            "last_modified": {"type": "string"},
+                            "document": {"$ref": "#/components/schemas/Document"},
+                        },
+                    },
+                },
+            },
+        },
+        "JSONPatch": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["op", "path"],
+                "properties": {
+                    "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+                    "path": pointer,
+                    "from": pointer,
+                    "value": {},
+                },
+            },
+        },
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document for a service run with ``settings``."""
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "ifmatch reference service",
+            "version": __version__,
+            "description": (
+                "A versioned JSON document and file store with atomic conditional writes "
+                "(RFC 9110 §13). Writes to existing resources need If-Match unless the "
+                "service runs with --no-require-preconditions."
+            ),
+        },
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Health check",
+                    "responses": {
+                        "200": {
+                            "description": "the database answers",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/api/{collection}": _collection_path(),
+            "/api/{collection}/{id}": _document_path(),
+            "/files/{path}": _file_path(),
+        },
+        "components": {"schemas": _schemas(), "parameters": _CONDITIONAL},
+    }
+    if settings.token:
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+    return document

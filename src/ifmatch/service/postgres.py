@@ -1,0 +1,243 @@
+"""The PostgreSQL backend (psycopg 3 with a connection pool), for several instances.
+
+A write locks the space's counter row with ``SELECT ... FOR UPDATE``
+(created first by ``INSERT ... ON CONFLICT DO NOTHING``, so two racing
+first writes to a new collection both find one row).  Every write to a space
+takes that lock before reading the current state, so the state checked
+against the preconditions is the state replaced, whichever instance serves
+the request.  Under READ COMMITTED each statement after the lock sees the
+rows committed by the writer that held it before.
+
+Reads of a file run in a REPEATABLE READ snapshot and fetch only the spans
+asked for with ``substring(data FROM x FOR n)``; the ``data`` column is
+stored EXTERNAL (uncompressed), so PostgreSQL reads just the TOAST chunks
+that hold the span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ifmatch.service.store import (
+    SCHEMA_VERSION,
+    Content,
+    Listing,
+    Meta,
+    Reader,
+    ScopeState,
+    Store,
+    Transaction,
+)
+
+_SCHEMA = [
+    "CREATE TABLE schema_version (version integer NOT NULL)",
+    """CREATE TABLE scopes (
+        space text PRIMARY KEY,
+        counter bigint NOT NULL,
+        modified_us bigint NOT NULL)""",
+    """CREATE TABLE resources (
+        id bigserial PRIMARY KEY,
+        space text NOT NULL,
+        name text NOT NULL,
+        version bigint NOT NULL,
+        modified_us bigint NOT NULL,
+        changed_within_second boolean NOT NULL,
+        content_type text NOT NULL,
+        length bigint NOT NULL,
+        data bytea NOT NULL,
+        UNIQUE (space, name))""",
+    "ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL",
+]
+_META = "version, modified_us, changed_within_second, content_type, length"
+#: Arbitrary key of the advisory lock that serializes schema creation between instances.
+_MIGRATION_LOCK = 0x1F3A7C11
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+def _meta(row: tuple[Any, ...]) -> Meta:
+    return Meta(int(row[0]), int(row[1]), bool(row[2]), str(row[3]), int(row[4]))
+
+
+class _Current:
+    def __init__(self, connection: psycopg.Connection[Any], rowid: int, meta: Meta) -> None:
+        self._connection, self._rowid, self.meta = connection, rowid, meta
+
+    def body(self) -> bytes:
+        row = self._connection.execute(
+            "SELECT data FROM resources WHERE id = %s", (self._rowid,)
+        ).fetchone()
+        assert row is not None
+        return bytes(row[0])
+
+
+class _Transaction(Transaction):
+    def __init__(self, connection: psycopg.Connection[Any], space: str) -> None:
+        self._connection, self._space = connection, space
+
+    def scope(self) -> ScopeState:
+        self._connection.execute(
+            "INSERT INTO scopes (space, counter, modified_us) VALUES (%s, 0, 0)"
+            " ON CONFLICT (space) DO NOTHING",
+            (self._space,),
+        )
+        row = self._connection.execute(
+            "SELECT counter, modified_us FROM scopes WHERE space = %s FOR UPDATE", (self._space,)
+        ).fetchone()
+        assert row is not None
+        return ScopeState(int(row[0]), int(row[1]))
+
+    def current(self, name: str) -> _Current | None:
+        row = self._connection.execute(
+            "SELECT id, version, modified_us, changed_within_second, content_type, length"
+            " FROM resources WHERE space = %s AND name = %s FOR UPDATE",
+            (self._space, name),
+        ).fetchone()
+        return _Current(self._connection, int(row[0]), _meta(row[1:])) if row else None
+
+    def put(self, name: str, meta: Meta, content: Content) -> None:
+        data = content.data if content.data is not None else b"".join(content.chunks())
+        if len(data) != meta.length:
+            raise ValueError(f"content gave {len(data)} bytes, {meta.length} announced")
+        self._connection.execute(
+            """INSERT INTO resources (
+                    space, name, version, modified_us, changed_within_second,
+                    content_type, length, data)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (space, name) DO UPDATE SET
+                    version = excluded.version, modified_us = excluded.modified_us,
+                    changed_within_second = excluded.changed_within_second,
+                    content_type = excluded.content_type, length = excluded.length,
+                    data = excluded.data""",
+            (
+                self._space,
+                name,
+                meta.version,
+                meta.modified_us,
+                meta.changed_within_second,
+                meta.content_type,
+                meta.length,
+                data,
+            ),
+        )
+
+    def delete(self, name: str) -> None:
+        self._connection.execute(
+            "DELETE FROM resources WHERE space = %s AND name = %s", (self._space, name)
+        )
+
+    def set_scope(self, state: ScopeState) -> None:
+        self._connection.execute(
+            "UPDATE scopes SET counter = %s, modified_us = %s WHERE space = %s",
+            (state.counter, state.modified_us, self._space),
+        )
+
+
+class _Reader(Reader):
+    def __init__(
+        self, pool: ConnectionPool, connection: psycopg.Connection[Any], rowid: int, meta: Meta
+    ) -> None:
+        self._pool, self._connection, self._rowid, self.meta = pool, connection, rowid, meta
+        self._closed = False
+
+    def read(self, start: int, stop: int) -> bytes:
+        # substring() counts from 1.
+        row = self._connection.execute(
+            "SELECT substring(data FROM %s FOR %s) FROM resources WHERE id = %s",
+            (start + 1, stop - start, self._rowid),
+        ).fetchone()
+        if row is None:
+            raise RuntimeError("the snapshot lost its row")
+        return bytes(row[0])
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._connection.rollback()
+            self._pool.putconn(self._connection)
+
+
+class PostgresStore(Store):
+    """A store in one PostgreSQL database, shared by any number of instances."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+        self._pool = ConnectionPool(
+            dsn, min_size=1, max_size=max(pool_size, 2), open=True, timeout=30.0
+        )
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            exists = connection.execute("SELECT to_regclass('schema_version')").fetchone()
+            if exists is None or exists[0] is None:
+                for statement in _SCHEMA:
+                    connection.execute(statement.encode())
+                connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+                return
+            row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] if row else None
+            if version != SCHEMA_VERSION:
+                raise RuntimeError(f"schema version {version}, this ifmatch knows {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def transaction(self, space: str) -> Iterator[Transaction]:
+        with self._pool.connection() as connection, connection.transaction():
+            yield _Transaction(connection, space)
+
+    def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT version, modified_us, changed_within_second, content_type, length, data"
+                " FROM resources WHERE space = %s AND name = %s",
+                (space, name),
+            ).fetchone()
+        return (_meta(row[:5]), bytes(row[5])) if row else None
+
+    def open(self, space: str, name: str) -> Reader | None:
+        connection = self._pool.getconn()
+        try:
+            connection.execute(_SNAPSHOT.encode())
+            row = connection.execute(
+                "SELECT id, version, modified_us, changed_within_second, content_type, length"
+                " FROM resources WHERE space = %s AND name = %s",
+                (space, name),
+            ).fetchone()
+        except BaseException:
+            connection.rollback()
+            self._pool.putconn(connection)
+            raise
+        if row is None:
+            connection.rollback()
+            self._pool.putconn(connection)
+            return None
+        return _Reader(self._pool, connection, int(row[0]), _meta(row[1:]))
+
+    def listing(self, space: str) -> Listing:
+        with self._pool.connection() as connection:
+            connection.execute(_SNAPSHOT.encode())
+            row = connection.execute(
+                "SELECT counter, modified_us FROM scopes WHERE space = %s", (space,)
+            ).fetchone()
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                ' data FROM resources WHERE space = %s ORDER BY name COLLATE "C"',
+                (space,),
+            ).fetchall()
+        scope = ScopeState(int(row[0]), int(row[1])) if row else ScopeState(0, 0)
+        return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
+
+    def ping(self) -> None:
+        with self._pool.connection() as connection:
+            connection.execute("SELECT 1")
+
+    def close(self) -> None:
+        self._pool.close()

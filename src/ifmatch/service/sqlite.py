@@ -1,0 +1,269 @@
+"""The embedded SQLite backend: WAL mode, ``BEGIN IMMEDIATE`` writes, incremental blob I/O.
+
+``BEGIN IMMEDIATE`` takes SQLite's write lock before the current state is
+read, so the state a precondition is checked against cannot change before
+the write commits, across threads and across worker processes sharing the
+file.  WAL mode lets readers go on while a writer holds that lock, and
+``busy_timeout`` makes a waiting writer wait instead of failing.
+
+Bodies are read and written with incremental blob I/O
+(:meth:`sqlite3.Connection.blobopen`), so a range request or a large upload
+never holds the whole file in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from ifmatch.service.store import (
+    SCHEMA_VERSION,
+    Content,
+    Listing,
+    Meta,
+    Reader,
+    ScopeState,
+    Store,
+    Transaction,
+)
+
+_SCHEMA = [
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE scopes (
+        space TEXT PRIMARY KEY,
+        counter INTEGER NOT NULL,
+        modified_us INTEGER NOT NULL)""",
+    """CREATE TABLE resources (
+        id INTEGER PRIMARY KEY,
+        space TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        modified_us INTEGER NOT NULL,
+        changed_within_second INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        UNIQUE (space, name))""",
+]
+_META = "version, modified_us, changed_within_second, content_type, length"
+_BUSY_TIMEOUT_S = 30.0
+
+
+def _meta(row: tuple[int, int, int, str, int]) -> Meta:
+    return Meta(row[0], row[1], bool(row[2]), row[3], row[4])
+
+
+class _Current:
+    def __init__(self, connection: sqlite3.Connection, rowid: int, meta: Meta) -> None:
+        self._connection, self._rowid, self.meta = connection, rowid, meta
+
+    def body(self) -> bytes:
+        row = self._connection.execute(
+            "SELECT data FROM resources WHERE id = ?", (self._rowid,)
+        ).fetchone()
+        return bytes(row[0])
+
+
+class _Transaction(Transaction):
+    def __init__(self, connection: sqlite3.Connection, space: str) -> None:
+        self._connection, self._space = connection, space
+
+    def scope(self) -> ScopeState:
+        row = self._connection.execute(
+            "SELECT counter, modified_us FROM scopes WHERE space = ?", (self._space,)
+        ).fetchone()
+        return ScopeState(row[0], row[1]) if row else ScopeState(0, 0)
+
+    def current(self, name: str) -> _Current | None:
+        row = self._connection.execute(
+            "SELECT id, version, modified_us, changed_within_second, content_type, length"
+            " FROM resources WHERE space = ? AND name = ?",
+            (self._space, name),
+        ).fetchone()
+        return _Current(self._connection, row[0], _meta(row[1:])) if row else None
+
+    def put(self, name: str, meta: Meta, content: Content) -> None:
+        row = self._connection.execute(
+            """INSERT INTO resources (
+                    space, name, version, modified_us, changed_within_second,
+                    content_type, length, data)
+                VALUES (?, ?, ?, ?, ?, ?, ?, zeroblob(?))
+                ON CONFLICT (space, name) DO UPDATE SET
+                    version = excluded.version, modified_us = excluded.modified_us,
+                    changed_within_second = excluded.changed_within_second,
+                    content_type = excluded.content_type, length = excluded.length,
+                    data = excluded.data
+                RETURNING id""",
+            (
+                self._space,
+                name,
+                meta.version,
+                meta.modified_us,
+                int(meta.changed_within_second),
+                meta.content_type,
+                meta.length,
+                meta.length,
+            ),
+        ).fetchone()
+        if meta.length == 0:
+            return
+        with self._connection.blobopen("resources", "data", row[0]) as blob:
+            written = 0
+            for chunk in content.chunks():
+                blob.write(chunk)
+                written += len(chunk)
+        if written != meta.length:
+            raise ValueError(f"content gave {written} bytes, {meta.length} announced")
+
+    def delete(self, name: str) -> None:
+        self._connection.execute(
+            "DELETE FROM resources WHERE space = ? AND name = ?", (self._space, name)
+        )
+
+    def set_scope(self, state: ScopeState) -> None:
+        self._connection.execute(
+            """INSERT INTO scopes (space, counter, modified_us) VALUES (?, ?, ?)
+               ON CONFLICT (space) DO UPDATE SET
+                   counter = excluded.counter, modified_us = excluded.modified_us""",
+            (self._space, state.counter, state.modified_us),
+        )
+
+
+class _Reader(Reader):
+    def __init__(self, store: SQLiteStore, connection: sqlite3.Connection, rowid: int, meta: Meta):
+        self._store, self._connection, self._rowid, self.meta = store, connection, rowid, meta
+        self._closed = False
+
+    def read(self, start: int, stop: int) -> bytes:
+        with self._connection.blobopen("resources", "data", self._rowid, readonly=True) as blob:
+            blob.seek(start)
+            return blob.read(stop - start)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._connection.execute("COMMIT")
+            self._store.release(self._connection)
+
+
+class SQLiteStore(Store):
+    """A store in one SQLite file, shared safely by threads and worker processes."""
+
+    def __init__(self, path: str) -> None:
+        if not path:
+            raise ValueError("sqlite:///PATH needs a path")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    def acquire(self) -> sqlite3.Connection:
+        """An idle connection, or a new one (connections are used by one thread at a time)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def release(self, connection: sqlite3.Connection) -> None:
+        """Give a connection back, rolling back anything left open."""
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        self._idle.put(connection)
+
+    @contextlib.contextmanager
+    def _connection(self, begin: str) -> Iterator[sqlite3.Connection]:
+        connection = self.acquire()
+        try:
+            connection.execute(begin)
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            self.release(connection)
+
+    def _migrate(self) -> None:
+        with self._connection("BEGIN IMMEDIATE") as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+            if not exists:
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                return
+            version = connection.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self._path}: schema version {version}, this ifmatch knows {SCHEMA_VERSION}"
+                )
+
+    @contextlib.contextmanager
+    def transaction(self, space: str) -> Iterator[Transaction]:
+        with self._connection("BEGIN IMMEDIATE") as connection:
+            yield _Transaction(connection, space)
+
+    def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
+        with self._connection("BEGIN") as connection:
+            row = connection.execute(
+                "SELECT version, modified_us, changed_within_second, content_type, length,"
+                " data FROM resources WHERE space = ? AND name = ?",
+                (space, name),
+            ).fetchone()
+        return (_meta(row[:5]), bytes(row[5])) if row else None
+
+    def open(self, space: str, name: str) -> Reader | None:
+        connection = self.acquire()
+        try:
+            connection.execute("BEGIN")
+            row = connection.execute(
+                "SELECT id, version, modified_us, changed_within_second, content_type, length"
+                " FROM resources WHERE space = ? AND name = ?",
+                (space, name),
+            ).fetchone()
+        except BaseException:
+            self.release(connection)
+            raise
+        if row is None:
+            self.release(connection)
+            return None
+        return _Reader(self, connection, row[0], _meta(row[1:]))
+
+    def listing(self, space: str) -> Listing:
+        with self._connection("BEGIN") as connection:
+            row = connection.execute(
+                "SELECT counter, modified_us FROM scopes WHERE space = ?", (space,)
+            ).fetchone()
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                " data FROM resources WHERE space = ? ORDER BY name",
+                (space,),
+            ).fetchall()
+        scope = ScopeState(row[0], row[1]) if row else ScopeState(0, 0)
+        return Listing(scope, [(r[0], _meta(r[1:6]), bytes(r[6])) for r in rows])
+
+    def ping(self) -> None:
+        with self._connection("BEGIN") as connection:
+            connection.execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

@@ -1,0 +1,282 @@
+"""The store interface, and the one place where a write's precondition is evaluated.
+
+Every resource (a JSON document or a file) lives in a *space*
+(``doc:<collection>`` or ``file``) under a *name*.  Each write bumps the
+space's counter inside the write transaction, and the new counter value
+becomes the resource's version.  So versions grow monotonically per
+resource, even across delete and re-create, the strong ETag ``"v<N>"``
+(:func:`ifmatch.etag_for_version`) is the same on every instance reading the
+same database, and the counter is also the collection's validator.
+
+:meth:`Store.write` evaluates the preconditions (RFC 9110 §13.2.2) *inside*
+the backend's write transaction, against the current state the backend has
+locked (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE`` of
+the space's counter row), so two writers can never both pass the same
+``If-Match``.  A refused or failed write leaves the database untouched.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO, Protocol
+
+from ifmatch import Conditions, Decision, ETag, Outcome, Resource, etag_for_version, evaluate
+
+SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CHUNK = 256 * 1024
+
+
+def now_us() -> int:
+    """The current time in whole microseconds since the epoch (what the store keeps)."""
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """A stored resource's validators and representation metadata."""
+
+    version: int
+    modified_us: int
+    changed_within_second: bool
+    content_type: str
+    length: int
+
+    @property
+    def etag(self) -> ETag:
+        """The strong ETag, derived from the version alone (the same on every instance)."""
+        return etag_for_version(self.version)
+
+    @property
+    def last_modified(self) -> datetime:
+        """Last-Modified with sub-second precision (only whole seconds go on the wire)."""
+        return _EPOCH + timedelta(microseconds=self.modified_us)
+
+    def resource(self) -> Resource:
+        """What :func:`ifmatch.evaluate` needs to know."""
+        return Resource(self.etag, self.last_modified, True, self.changed_within_second)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """A space's counter (its validator) and the time of its last write."""
+
+    counter: int
+    modified_us: int
+
+    @property
+    def etag(self) -> ETag:
+        """The collection's strong ETag: changes with every write to any member."""
+        return ETag(f"c{self.counter}")
+
+    @property
+    def last_modified(self) -> datetime | None:
+        """When a member last changed, or ``None`` for a space never written."""
+        return _EPOCH + timedelta(microseconds=self.modified_us) if self.counter else None
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A new representation to store: bytes in memory, or a file of known length."""
+
+    content_type: str
+    data: bytes | None = None
+    file: BinaryIO | None = None
+    length: int = 0
+
+    @classmethod
+    def of(cls, data: bytes, content_type: str) -> Content:
+        """Content held in memory (JSON documents)."""
+        return cls(content_type, data=data, length=len(data))
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The bytes in chunks of at most ``size``, read from the start."""
+        if self.data is not None:
+            for start in range(0, len(self.data), size):
+                yield self.data[start : start + size]
+            return
+        if self.file is not None:
+            self.file.seek(0)
+            while chunk := self.file.read(size):
+                yield chunk
+
+
+class Current(Protocol):
+    """The locked current state of a resource, inside a write transaction."""
+
+    meta: Meta
+
+    def body(self) -> bytes:
+        """The whole stored body (used for documents, which are small)."""
+
+
+class Transaction(abc.ABC):
+    """A backend's write transaction on one space; the state it returns is locked."""
+
+    @abc.abstractmethod
+    def scope(self) -> ScopeState:
+        """Lock the space's counter row (creating it) and return it."""
+
+    @abc.abstractmethod
+    def current(self, name: str) -> Current | None:
+        """The resource's current state, or ``None`` when it does not exist."""
+
+    @abc.abstractmethod
+    def put(self, name: str, meta: Meta, content: Content) -> None:
+        """Insert or replace the resource."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove the resource."""
+
+    @abc.abstractmethod
+    def set_scope(self, state: ScopeState) -> None:
+        """Store the space's new counter and last write time."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """A conditional write: which resource, which method, and how to make the new content.
+
+    ``make`` receives the locked current state (``None`` when missing) and
+    returns the new content, or ``None`` to delete.  It runs only after the
+    preconditions passed, inside the transaction; if it raises, nothing is
+    written.  ``must_exist`` answers 404 for a missing resource before any
+    precondition is looked at (RFC 9110 §13.2.1).
+    """
+
+    method: str
+    space: str
+    name: str
+    conditions: Conditions
+    make: Callable[[Current | None], Content | None]
+    require_precondition: bool = True
+    must_exist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did: the decision, the state it was checked against, the new state."""
+
+    decision: Decision
+    before: Meta | None
+    after: Meta | None = None
+    found: bool = True
+
+    @property
+    def created(self) -> bool:
+        """Whether the write created the resource."""
+        return self.before is None and self.after is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A consistent snapshot of a space: its state and its members with their bodies."""
+
+    scope: ScopeState
+    members: list[tuple[str, Meta, bytes]]
+
+
+class Reader(abc.ABC):
+    """A read snapshot of one resource: metadata, then spans read on demand.
+
+    The snapshot holds until :meth:`close`, so the spans of a long download
+    all come from the representation whose validators were checked.
+    """
+
+    meta: Meta
+
+    @abc.abstractmethod
+    def read(self, start: int, stop: int) -> bytes:
+        """Bytes ``[start, stop)`` of the representation (a span of at most a chunk)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the snapshot and give the connection back."""
+
+
+class Store(abc.ABC):
+    """A versioned resource store with atomic conditional writes."""
+
+    @abc.abstractmethod
+    def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
+        """A write transaction on ``space``; commits on success, rolls back on error."""
+
+    @abc.abstractmethod
+    def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
+        """A resource's metadata and whole body (documents)."""
+
+    @abc.abstractmethod
+    def open(self, space: str, name: str) -> Reader | None:
+        """A read snapshot of a resource (files), or ``None`` when missing."""
+
+    @abc.abstractmethod
+    def listing(self, space: str) -> Listing:
+        """All members of a space, with the space's state, from one snapshot."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def write(self, request: WriteRequest) -> WriteResult:
+        """Evaluate the preconditions and write, atomically.
+
+        This is the only place a write's preconditions are evaluated.  The
+        check and the write share one transaction holding the space's lock,
+        so the state checked is the state replaced.
+        """
+        with self.transaction(request.space) as tx:
+            scope = tx.scope()
+            current = tx.current(request.name)
+            before = current.meta if current is not None else None
+            if current is None and request.must_exist:
+                return WriteResult(Decision(Outcome.PROCEED), None, found=False)
+            resource = before.resource() if before is not None else Resource.missing()
+            decision = evaluate(
+                request.method,
+                request.conditions,
+                resource,
+                require_precondition=request.require_precondition,
+            )
+            if decision.status is not None:
+                return WriteResult(decision, before)
+            content = request.make(current)
+            # Never let time run backwards within a space, whatever the clocks of the instances.
+            moment = max(now_us(), scope.modified_us)
+            counter = scope.counter + 1
+            tx.set_scope(ScopeState(counter, moment))
+            if content is None:
+                tx.delete(request.name)
+                return WriteResult(decision, before)
+            previous = before.modified_us if before is not None else scope.modified_us
+            meta = Meta(
+                version=counter,
+                modified_us=moment,
+                changed_within_second=previous // 1_000_000 == moment // 1_000_000,
+                content_type=content.content_type,
+                length=content.length,
+            )
+            tx.put(request.name, meta, content)
+            return WriteResult(decision, before, meta)
+
+
+def open_store(url: str, *, pool_size: int = 10) -> Store:
+    """The store a ``--db`` URL names: ``sqlite:///PATH`` or ``postgresql://...``."""
+    if url.startswith("sqlite:///"):
+        from ifmatch.service.sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from ifmatch.service.postgres import PostgresStore
+
+        return PostgresStore(url, pool_size=pool_size)
+    raise ValueError(f"--db must be sqlite:///PATH or postgresql://..., not {url!r}")
