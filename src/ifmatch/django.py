@@ -1,0 +1,153 @@
+"""Django: a middleware and a view decorator that go beyond Django's own.
+
+``django.middleware.http.ConditionalGetMiddleware`` tags only GET (not HEAD)
+with an MD5 of the body and never answers a write; ``@condition`` checks and
+then runs the view, so two writers race, and it has no 428 and no problem
+body.  Here:
+
+* :class:`ConditionalMiddleware` (``"ifmatch.django.ConditionalMiddleware"``
+  in ``MIDDLEWARE``, above ``GZipMiddleware``): the same 304/412 rules as
+  the ASGI and WSGI middleware (:mod:`ifmatch.tagging`) for GET and HEAD,
+  ETags hashed from the *decoded* body so they survive ``GZipMiddleware``
+  (whose random gzip padding, a BREACH defence, changes the coded bytes on
+  every response), and any :class:`~ifmatch.guard.PreconditionError` a view
+  raises rendered as its 304/412/428 (``process_exception``).
+* :func:`preconditions`: like ``@condition`` but correct for unsafe
+  methods: If-Match, If-Unmodified-Since and ``If-None-Match: *`` on writes,
+  412 with the current ETag and a problem body, ``require=True`` for 428.
+  For a race-free write, call :func:`ifmatch.guard.check_preconditions`
+  inside ``transaction.atomic()`` after ``select_for_update()``.
+
+Settings (optional): ``IFMATCH = {"hash": "xxh3", "max_buffer": 1048576,
+"coding_outside": False}``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+
+from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
+from ifmatch.preconditions import Resource
+from ifmatch.tagging import Action, TaggingPolicy
+
+View = Callable[..., HttpResponseBase]
+
+
+def error_response(error: PreconditionError) -> HttpResponse:
+    """The Django response for a 304/412/428."""
+    response: HttpResponse = (
+        HttpResponseNotModified() if error.status == 304 else HttpResponse(status=error.status)
+    )
+    if error.status != 304:
+        response.content = error.body
+    for name, value in error.headers:
+        response.headers[name] = value
+    return response
+
+
+def _request_headers(request: HttpRequest) -> list[tuple[str, str]]:
+    return list(request.headers.items())
+
+
+class ConditionalMiddleware:
+    """ETags and 304/412 for GET/HEAD 200s; renders precondition errors from views."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        options: dict[str, Any] = dict(getattr(settings, "IFMATCH", {}))
+        self.policy = TaggingPolicy.build(
+            options.get("hash", "sha256"),
+            int(options.get("max_buffer", 1 << 20)),
+            bool(options.get("coding_outside", False)),
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        method = (request.method or "GET").upper()
+        if method not in ("GET", "HEAD"):
+            return response
+        return self.process_read(method, request, response)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        """Turn a :class:`PreconditionError` raised by a view into its response."""
+        if isinstance(exception, PreconditionError):
+            return error_response(exception)
+        return None
+
+    def process_read(
+        self, method: str, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        """Tag a GET/HEAD 200 and answer 304/412 when its preconditions say so."""
+        streaming = bool(getattr(response, "streaming", False))
+        content = b"" if streaming else bytes(getattr(response, "content", b""))
+        # A streaming body is never held; a HEAD whose view sent no body has nothing to hash.
+        hashable = not streaming and not (method == "HEAD" and not content)
+        exchange = self.policy.exchange(method, _request_headers(request), hashable=hashable)
+        headers = [(str(name), str(value)) for name, value in response.items()]
+        plan = exchange.inspect(response.status_code, headers)
+        if plan.action is Action.PASS:
+            return response
+        etag = exchange.tag(plan, [content]) if plan.action is Action.HASH else None
+        reply = exchange.decide(plan, headers, etag)
+        if reply.status == 200:
+            for name, value in reply.headers:
+                if name.lower() == "etag":
+                    response.headers["ETag"] = value
+            return response
+        replacement: HttpResponse = (
+            HttpResponseNotModified()
+            if reply.status == 304
+            else HttpResponse(reply.body or b"", status=reply.status)
+        )
+        for name, value in reply.headers:
+            replacement.headers[name] = value
+        replacement.cookies = response.cookies
+        response.close()
+        return replacement
+
+
+def preconditions(
+    validators: Callable[..., Resource],
+    *,
+    require: bool = False,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> Callable[[View], View]:
+    """Decorate a view so its preconditions are answered before it runs.
+
+    ``validators(request, *args, **kwargs)`` gets the view's own arguments
+    and returns the current :class:`~ifmatch.Resource`; it should be cheap
+    (a version column).  A safe method on ``Resource.missing()`` reaches the
+    view for its 404.  A GET 200 without an ETag gets the resource's.
+    """
+    extra = list(extra_headers)
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            resource = validators(request, *args, **kwargs)
+            method = (request.method or "GET").upper()
+            decision = decide(method, _request_headers(request), resource, require=require)
+            error = error_for(decision, resource, extra)
+            if error is not None:
+                return error_response(error)
+            response = view(request, *args, **kwargs)
+            if (
+                method in ("GET", "HEAD")
+                and response.status_code == 200
+                and not response.has_header("ETag")
+            ):
+                for name, value in validator_headers(resource):
+                    if not response.has_header(name):
+                        response.headers[name] = value
+            return response
+
+        return guarded
+
+    return decorator

@@ -1,0 +1,180 @@
+"""WSGI middleware: ETags and 304s for reads, precondition errors turned into responses.
+
+>>> from ifmatch.wsgi import ConditionalMiddleware
+>>> app.wsgi_app = ConditionalMiddleware(app.wsgi_app)   # doctest: +SKIP
+
+Same rules as the ASGI middleware (:mod:`ifmatch.tagging`).  The app's
+iterable is returned unchanged whenever nothing is to be done, so
+``wsgi.file_wrapper`` keeps its zero-copy path; it is closed in every case
+(PEP 3333).  HEAD runs as GET inside (``head_as_get=True``) and the body is
+dropped, so HEAD and GET carry the same validators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from ifmatch.guard import PreconditionError
+from ifmatch.tagging import DEFAULT_MAX_BUFFER, Action, HashChoice, Headers, Plan, TaggingPolicy
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_REASONS = {200: "OK", 304: "Not Modified", 412: "Precondition Failed",
+            428: "Precondition Required"}
+
+
+def status_line(status: int) -> str:
+    """``"412 Precondition Failed"`` for 412."""
+    return f"{status} {_REASONS.get(status, 'Unknown')}"
+
+
+def error_response(
+    error: PreconditionError, start_response: StartResponse, head: bool = False
+) -> list[bytes]:
+    """Start the 304/412/428 response a :class:`PreconditionError` carries; return its body."""
+    body = error.body
+    headers = error.headers
+    if error.status != 304:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+    start_response(status_line(error.status), headers)
+    return [] if head else [body]
+
+
+def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [
+        (key[5:].replace("_", "-"), str(value))
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    ]
+    return pairs
+
+
+def _close(iterable: Iterable[bytes]) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()
+
+
+class ConditionalMiddleware:
+    """Adds weak ETags to GET/HEAD 200s, answers 304/412 for them, and renders guard errors.
+
+    Parameters as for :class:`ifmatch.asgi.ConditionalMiddleware`.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        hash: HashChoice = "sha256",
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        coding_outside: bool = False,
+        head_as_get: bool = True,
+    ) -> None:
+        self.app = app
+        self.policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
+        self.head_as_get = head_as_get
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        head = method == "HEAD"
+        if method not in ("GET", "HEAD"):
+            try:
+                return self.app(environ, start_response)
+            except PreconditionError as error:
+                return error_response(error, start_response, head)
+        exchange = self.policy.exchange(
+            method, _request_headers(environ), hashable=not head or self.head_as_get
+        )
+        inner = environ
+        drop_body = head and self.head_as_get
+        if drop_body:
+            inner = dict(environ)
+            inner["REQUEST_METHOD"] = "GET"
+
+        captured: list[tuple[str, Headers]] = []
+        written: list[bytes] = []
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            if exc_info is not None and captured:
+                raise exc_info[1].with_traceback(exc_info[2])
+            captured[:] = [(status, list(headers))]
+            return written.append
+
+        try:
+            result = self.app(inner, capture)
+        except PreconditionError as error:
+            return error_response(error, start_response, head)
+        chunks = iter(result)
+        pulled: list[bytes] = list(written)
+        # PEP 3333: start_response may be called as late as the first non-empty chunk.
+        while not captured:
+            try:
+                pulled.append(next(chunks))
+            except StopIteration:
+                break
+            except BaseException:
+                _close(result)
+                raise
+        if not captured:
+            _close(result)
+            raise RuntimeError("the WSGI app returned without calling start_response")
+        status, headers = captured[0]
+        code = int(status.split(" ", 1)[0])
+        plan = exchange.inspect(code, headers)
+
+        if plan.action is Action.PASS:
+            start_response(status, headers)
+            if drop_body:
+                _close(result)
+                return []
+            if not pulled and not written:
+                return result
+            return _chain(pulled, chunks, result)
+        if plan.action is Action.DECIDE:
+            reply = exchange.decide(plan, headers)
+            start_response(status_line(reply.status) if reply.status != 200 else status,
+                           reply.headers)
+            if reply.body is not None or drop_body:
+                _close(result)
+                return [] if drop_body or reply.body is None else [reply.body]
+            return _chain(pulled, chunks, result)
+
+        size = sum(len(chunk) for chunk in pulled)
+        try:
+            for chunk in chunks:
+                pulled.append(chunk)
+                size += len(chunk)
+                if size > self.policy.max_buffer:
+                    start_response(status, headers)  # too big: stream the rest untagged
+                    if drop_body:
+                        _close(result)
+                        return []
+                    return _chain(pulled, chunks, result)
+        except BaseException:
+            _close(result)
+            raise
+        _close(result)
+        reply = exchange.decide(plan, headers, exchange.tag(plan, pulled))
+        start_response(status_line(reply.status) if reply.status != 200 else status,
+                       reply.headers)
+        if drop_body:
+            return []
+        return [reply.body] if reply.body is not None else pulled
+
+
+def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield what was pulled ahead, then the rest, and close the app's iterable at the end."""
+    try:
+        yield from first
+        yield from rest
+    finally:
+        _close(result)
+
+
+__all__ = ["ConditionalMiddleware", "Plan", "error_response", "status_line"]
