@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, Response
 
 from ifmatch import Resource
+from ifmatch.fastapi import Preconditions
 from ifmatch.guard import check_preconditions, validator_headers
 
 from .store import DOC, DOC_HEADERS, EVENTS, STORE, STREAM_CHUNKS
@@ -54,6 +55,11 @@ def _joined(pairs: Any) -> dict[str, str]:
 
 def versioned_resource(_: object = None, *args: object, **kwargs: object) -> Resource:
     return STORE.resource()
+
+
+# FastAPI reads these annotations at runtime, so they live at module level.
+FASTAPI_GUARD = Preconditions(versioned_resource, require=True)
+Current = Annotated[Resource, Depends(FASTAPI_GUARD)]
 
 
 # --- Starlette ------------------------------------------------------------------------------
@@ -122,11 +128,9 @@ def fastapi_app() -> Any:
     from fastapi.responses import StreamingResponse
 
     from ifmatch.asgi import ConditionalMiddleware
-    from ifmatch.fastapi import Preconditions, install
+    from ifmatch.fastapi import install
 
     app = FastAPI()
-    guard = Preconditions(versioned_resource, require=True)
-    Current = Annotated[Resource, Depends(guard)]
 
     @app.get("/doc")
     def doc() -> Response:
