@@ -170,8 +170,17 @@ class OpenedFile:
         return (result.st_size, result.st_mtime_ns, result.st_ctime_ns, result.st_ino)
 
     def unchanged(self) -> bool:
-        """Whether the open file still has the size and times its validators came from."""
-        return self._fingerprint(os.fstat(self.file.fileno())) == self._fingerprint(self.stat)
+        """Whether the open file still has the size and times its validators came from.
+
+        The ctime catches a writer that restores the mtime after writing in
+        place; but unlinking (a rename over the file) also sets the ctime,
+        and an unlinked file can only be written through an already open
+        descriptor, so for one with no links left size and mtime decide.
+        """
+        now = os.fstat(self.file.fileno())
+        if now.st_nlink == 0:
+            return (now.st_size, now.st_mtime_ns) == (self.stat.st_size, self.stat.st_mtime_ns)
+        return self._fingerprint(now) == self._fingerprint(self.stat)
 
     def path_is_current(self) -> bool:
         """Whether ``self.path`` still names this file, unchanged (checked before pathsend)."""
