@@ -349,7 +349,11 @@ def download(
                 job.open(action)
                 if progress is not None:
                     progress(job.offset, job.total)
-                for chunk in response.iter_raw(chunk_size):
+                chunks = (
+                    [response.content] if response.is_stream_consumed  # mocks, already read
+                    else response.iter_raw(chunk_size)
+                )
+                for chunk in chunks:
                     job.write(chunk)
                     if progress is not None:
                         progress(job.offset, job.total)
@@ -391,10 +395,15 @@ async def adownload(
                 job.open(action)
                 if progress is not None:
                     progress(job.offset, job.total)
-                async for chunk in response.aiter_raw(chunk_size):
-                    job.write(chunk)
+                if response.is_stream_consumed:  # mocks, already read
+                    job.write(response.content)
                     if progress is not None:
                         progress(job.offset, job.total)
+                else:
+                    async for chunk in response.aiter_raw(chunk_size):
+                        job.write(chunk)
+                        if progress is not None:
+                            progress(job.offset, job.total)
                 if job.body_finished():
                     return job.finish(requests)
         except httpx.TransportError as error:

@@ -1,0 +1,334 @@
+"""The revalidating cache transport (RFC 9111 §3, §4.1, §4.3, §4.4; RFC 9110 §13.1.2-§13.1.3)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from ifmatch.client import (
+    AsyncCachingTransport,
+    CachingTransport,
+    MemoryStorage,
+    merge_not_modified,
+    was_revalidated,
+)
+from tests.client.app import Doc, State
+from tests.client.support import Counting, Scripted
+
+URL = "http://example.test/thing"
+LM = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+def ok(body: bytes = b"body", **headers: str) -> httpx.Response:
+    pairs = [(name.replace("_", "-"), value) for name, value in headers.items()]
+    return httpx.Response(200, headers=pairs, content=body)
+
+
+def not_modified(**headers: str) -> httpx.Response:
+    return httpx.Response(304, headers=[(n.replace("_", "-"), v) for n, v in headers.items()])
+
+
+def cached_client(mock: httpx.BaseTransport, storage: MemoryStorage | None = None) -> httpx.Client:
+    store = storage if storage is not None else MemoryStorage()
+    return httpx.Client(transport=CachingTransport(mock, store))
+
+
+# -- acceptance: a 304 saves the body --------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_revalidation_saves_the_body_on_304(app: Starlette, state: State) -> None:
+    state.docs["a"] = Doc({"text": "x" * 5000})
+    counting = Counting(httpx.ASGITransport(app))
+    transport = AsyncCachingTransport(counting, MemoryStorage())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = await client.get("/docs/a")
+        after_first = counting.body_bytes
+        second = await client.get("/docs/a")
+    assert first.status_code == second.status_code == 200
+    assert after_first == len(first.content) > 5000
+    assert counting.body_bytes == after_first, "the 304 carried no body; the cache supplied it"
+    assert counting.statuses == [200, 304]
+    assert state.log[1][2]["if-none-match"] == '"v1"'
+    assert second.json() == {"text": "x" * 5000}
+    assert was_revalidated(second) and not was_revalidated(first)
+
+
+def test_revalidation_over_a_real_server_and_a_change(server: str, state: State) -> None:
+    state.docs["a"] = Doc({"n": 1})
+    counting = Counting(httpx.HTTPTransport())
+    with httpx.Client(transport=CachingTransport(counting), base_url=server) as client:
+        assert client.get("/docs/a").json() == {"n": 1}
+        assert was_revalidated(client.get("/docs/a"))
+        state.docs["a"] = Doc({"n": 2}, version=2)
+        changed = client.get("/docs/a")
+        assert changed.json() == {"n": 2} and not was_revalidated(changed)
+        again = client.get("/docs/a")
+    assert was_revalidated(again) and again.json() == {"n": 2}
+    assert counting.statuses == [200, 304, 200, 304]
+
+
+# -- RFC 9111 §4.3.4: updating stored headers from a 304 -----------------------------------
+
+
+def test_304_updates_stored_headers_and_keeps_the_others() -> None:
+    """requests-cache replaces all stored headers on a 304; §4.3.4 says update them."""
+    mock = Scripted(
+        ok(b"hello", ETag='"a"', Content_Type="text/plain", Cache_Control="max-age=10",
+           X_Request="1", Link="</style.css>; rel=preload"),
+        not_modified(ETag='"a"', Cache_Control="max-age=60", X_Request="2",
+                     Date="Mon, 07 Nov 1994 08:49:37 GMT"),
+    )
+    storage = MemoryStorage()
+    with cached_client(mock, storage) as client:
+        client.get(URL)
+        replayed = client.get(URL)
+    assert replayed.status_code == 200 and replayed.content == b"hello"
+    assert replayed.headers["cache-control"] == "max-age=60"
+    assert replayed.headers["x-request"] == "2"
+    assert replayed.headers["date"] == "Mon, 07 Nov 1994 08:49:37 GMT"
+    assert replayed.headers["content-type"] == "text/plain", "kept: not in the 304"
+    assert replayed.headers["link"] == "</style.css>; rel=preload"
+    assert replayed.headers["content-length"] == "5"
+    stored = storage.variants(URL)[0]
+    assert httpx.Headers(list(stored.headers))["cache-control"] == "max-age=60", "stored too"
+
+
+@pytest.mark.parametrize(
+    ("stored", "fresh", "expected"),
+    [
+        pytest.param(
+            [("Content-Length", "5")], [("Content-Length", "0")], [("Content-Length", "5")],
+            id="§3.2 Content-Length is never updated",
+        ),
+        pytest.param(
+            [("Content-Encoding", "gzip")], [("Content-Encoding", "br")],
+            [("Content-Encoding", "gzip")],
+            id="§3.2 Content-Encoding describes the stored bytes: kept",
+        ),
+        pytest.param(
+            [("X-A", "1"), ("Vary", "Accept"), ("X-A", "2")], [("X-A", "3")],
+            [("X-A", "3"), ("Vary", "Accept")],
+            id="§4.3.4 a field in the 304 replaces all stored instances",
+        ),
+        pytest.param(
+            [("ETag", '"a"')], [("Connection", "x-hop"), ("X-Hop", "1"), ("Keep-Alive", "5")],
+            [("ETag", '"a"')],
+            id="§3.1 hop-by-hop and Connection-listed fields are not stored",
+        ),
+        pytest.param(
+            [("ETag", '"a"')], [("Expires", LM)], [("ETag", '"a"'), ("Expires", LM)],
+            id="§4.3.4 a new field is added",
+        ),
+    ],
+)
+def test_merge_not_modified(
+    stored: list[tuple[str, str]], fresh: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    assert list(merge_not_modified(stored, fresh)) == expected
+
+
+# -- what is sent ------------------------------------------------------------------------------
+
+
+def test_last_modified_only_revalidates_with_if_modified_since() -> None:
+    mock = Scripted(ok(b"x", Last_Modified=LM), not_modified())
+    with cached_client(mock) as client:
+        client.get(URL)
+        assert was_revalidated(client.get(URL))
+    assert mock.seen[1].headers["if-modified-since"] == LM
+    assert "if-none-match" not in mock.seen[1].headers
+
+
+@pytest.mark.parametrize(
+    "etag",
+    [
+        pytest.param("unquoted", id="§8.8.3 unquoted ETag is not an entity-tag"),
+        pytest.param('"a" "b"', id="§8.8.3 two tags in ETag"),
+        pytest.param('W/ "x"', id="§8.8.3 space after W/"),
+    ],
+)
+def test_malformed_etag_is_not_sent_back(etag: str) -> None:
+    mock = Scripted(ok(ETag=etag), ok(ETag=etag))
+    storage = MemoryStorage()
+    with cached_client(mock, storage) as client:
+        client.get(URL).read()
+        client.get(URL)
+    assert "if-none-match" not in mock.seen[1].headers
+    assert len(storage) == 0, "no valid validator: nothing stored"
+
+
+def test_304_for_something_not_stored_passes_through() -> None:
+    mock = Scripted(not_modified(ETag='"a"'))
+    with cached_client(mock) as client:
+        response = client.get(URL, headers={"If-None-Match": '"a"'})
+    assert response.status_code == 304 and not was_revalidated(response)
+
+
+def test_application_conditionals_pass_through_untouched() -> None:
+    mock = Scripted(ok(ETag='"a"'), not_modified(ETag='"a"'))
+    with cached_client(mock) as client:
+        client.get(URL)
+        response = client.get(URL, headers={"If-None-Match": '"zzz"'})
+    assert mock.seen[1].headers["if-none-match"] == '"zzz"'
+    assert response.status_code == 304
+
+
+def test_304_with_a_different_etag_is_not_served_from_the_cache() -> None:
+    """A 304 naming another ETag cannot refer to the stored body: ask again unconditionally."""
+    mock = Scripted(ok(b"old", ETag='"a"'), not_modified(ETag='"b"'), ok(b"new", ETag='"b"'))
+    with cached_client(mock) as client:
+        client.get(URL)
+        response = client.get(URL)
+    assert response.content == b"new" and not was_revalidated(response)
+    assert "if-none-match" not in mock.seen[2].headers
+
+
+# -- what is stored ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "stored"),
+    [
+        pytest.param(ok(ETag='"a"'), True, id="200 with ETag: stored"),
+        pytest.param(ok(), False, id="no validator: nothing to revalidate with"),
+        pytest.param(ok(ETag='"a"', Cache_Control="no-store"), False, id="§3 no-store"),
+        pytest.param(ok(ETag='"a"', Vary="*"), False, id="§4.1 Vary: * never matches"),
+        pytest.param(httpx.Response(201, headers={"ETag": '"a"'}), False, id="201 not stored"),
+        pytest.param(
+            ok(ETag='"a"', Cache_Control="private, max-age=0"), True,
+            id="private is fine for a private cache",
+        ),
+    ],
+)
+def test_what_is_stored(response: httpx.Response, stored: bool) -> None:
+    storage = MemoryStorage()
+    with cached_client(Scripted(response), storage) as client:
+        client.get(URL)
+    assert (len(storage) == 1) is stored
+
+
+def test_request_no_store_bypasses_the_cache() -> None:
+    storage = MemoryStorage()
+    with cached_client(Scripted(ok(ETag='"a"')), storage) as client:
+        client.get(URL, headers={"Cache-Control": "no-store"})
+    assert len(storage) == 0
+
+
+@pytest.mark.asyncio
+async def test_no_store_response_is_never_stored_nor_revalidated(
+    app: Starlette, state: State
+) -> None:
+    storage = MemoryStorage()
+    transport = AsyncCachingTransport(httpx.ASGITransport(app), storage)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for _ in range(2):
+            response = await client.get("/nostore")
+            assert response.content == b"private data" and not was_revalidated(response)
+    assert len(storage) == 0
+    assert all("if-none-match" not in headers for _, _, headers in state.log)
+
+
+@pytest.mark.asyncio
+async def test_vary_keys_variants_by_the_named_request_headers(
+    app: Starlette, state: State
+) -> None:
+    storage = MemoryStorage()
+    transport = AsyncCachingTransport(httpx.ASGITransport(app), storage)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        english = await client.get("/vary", headers={"Accept-Language": "en"})
+        french = await client.get("/vary", headers={"Accept-Language": "fr"})
+        french_again = await client.get("/vary", headers={"Accept-Language": "fr"})
+        english_again = await client.get("/vary", headers={"Accept-Language": "en"})
+    assert (english.content, french.content) == (b"hello", b"bonjour")
+    assert french_again.content == b"bonjour" and was_revalidated(french_again)
+    assert english_again.content == b"hello" and was_revalidated(english_again)
+    assert len(storage) == 2
+    sent = [headers.get("if-none-match") for _, _, headers in state.log]
+    assert sent == [None, None, '"fr"', '"en"'], "each variant revalidates with its own ETag"
+
+
+def test_vary_normalises_whitespace_in_list_values() -> None:
+    mock = Scripted(ok(ETag='"a"', Vary="Accept"), not_modified(ETag='"a"'))
+    with cached_client(mock) as client:
+        client.get(URL, headers={"Accept": "text/html, application/json"})
+        response = client.get(URL, headers={"Accept": "text/html,application/json"})
+    assert was_revalidated(response)
+
+
+def test_body_read_halfway_is_not_stored() -> None:
+    """Streaming is not broken, and a body the application did not read whole is not kept."""
+    storage = MemoryStorage()
+    body = b"x" * 100_000
+    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
+        "GET", URL
+    ) as response:
+        for _ in response.iter_raw(1000):
+            break
+    assert len(storage) == 0
+
+
+def test_streamed_body_is_stored_once_read_whole() -> None:
+    storage = MemoryStorage()
+    body = bytes(range(256)) * 400
+    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
+        "GET", URL
+    ) as response:
+        assert b"".join(response.iter_bytes(4096)) == body
+    assert storage.variants(URL)[0].body == body
+
+
+def test_entry_larger_than_the_limit_is_not_stored() -> None:
+    storage = MemoryStorage()
+    transport = CachingTransport(Scripted(ok(b"x" * 2000, ETag='"a"')), storage,
+                                 max_entry_bytes=1000)
+    with httpx.Client(transport=transport) as client:
+        assert len(client.get(URL).content) == 2000
+    assert len(storage) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "invalidated"),
+    [
+        pytest.param("PUT", 200, True, id="§4.4 successful PUT invalidates"),
+        pytest.param("DELETE", 204, True, id="§4.4 successful DELETE invalidates"),
+        pytest.param("POST", 201, True, id="§4.4 successful POST invalidates"),
+        pytest.param("PUT", 412, False, id="§4.4 an error response does not"),
+        pytest.param("OPTIONS", 200, False, id="a safe method does not"),
+    ],
+)
+def test_unsafe_methods_invalidate(method: str, status: int, invalidated: bool) -> None:
+    storage = MemoryStorage()
+    mock = Scripted(ok(ETag='"a"'), httpx.Response(status))
+    with cached_client(mock, storage) as client:
+        client.get(URL)
+        client.request(method, URL)
+    assert (len(storage) == 0) is invalidated
+
+
+def test_location_of_a_successful_post_is_invalidated() -> None:
+    storage = MemoryStorage()
+    other = "http://example.test/other"
+    mock = Scripted(ok(ETag='"a"'), httpx.Response(201, headers={"Location": "/other"}))
+    with cached_client(mock, storage) as client:
+        client.get(other)
+        client.post(URL)
+    assert storage.variants(other) == []
+
+
+def test_404_forgets_the_stored_entry() -> None:
+    storage = MemoryStorage()
+    with cached_client(Scripted(ok(ETag='"a"'), httpx.Response(404)), storage) as client:
+        client.get(URL)
+        assert client.get(URL).status_code == 404
+    assert len(storage) == 0
+
+
+def test_head_is_passed_through() -> None:
+    storage = MemoryStorage()
+    mock = Scripted(ok(ETag='"a"'), httpx.Response(200, headers={"ETag": '"a"'}))
+    with cached_client(mock, storage) as client:
+        client.get(URL)
+        client.head(URL)
+    assert "if-none-match" not in mock.seen[1].headers

@@ -1,0 +1,314 @@
+"""Resumable downloads: Range + If-Range, Content-Range checks, never a spliced file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from ifmatch.client import DownloadError, adownload, download
+from tests.client.app import State
+from tests.client.support import Scripted
+
+OLD = bytes(range(256)) * 1024  # 256 KiB
+NEW = bytes(reversed(range(256))) * 1200  # a different file, and a different length
+HALF = len(OLD) // 2
+
+
+def ranges_sent(state: State) -> list[tuple[str | None, str | None]]:
+    return [(h.get("range"), h.get("if-range")) for _, path, h in state.log if "/files/" in path]
+
+
+def test_interrupted_download_resumes_to_a_byte_identical_file(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+    state.cut_after = HALF
+    target = tmp_path / "f.bin"
+    with httpx.Client(base_url=server) as client:
+        with pytest.raises(DownloadError, match="kept"):
+            download(client, "/files/f", target, retries=0)
+        assert not target.exists()
+        assert Path(f"{target}.part").stat().st_size == HALF
+        sidecar = json.loads(Path(f"{target}.part.json").read_text())
+        assert sidecar["url"] == "/files/f" and sidecar["total"] == len(OLD)
+        result = download(client, "/files/f", target)
+    assert target.read_bytes() == OLD
+    assert result.resumed_from == HALF and not result.restarted
+    etag = sidecar["etag"]
+    assert ranges_sent(state) == [(None, None), (f"bytes={HALF}-", etag)]
+    assert not Path(f"{target}.part").exists() and not Path(f"{target}.part.json").exists()
+
+
+def test_a_dropped_connection_is_resumed_within_one_call(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+    state.cut_after = HALF
+    seen: list[tuple[int, int | None]] = []
+    with httpx.Client(base_url=server) as client:
+        result = download(client, "/files/f", tmp_path / "f", progress=lambda d, t: seen.append((d, t)))
+    assert (tmp_path / "f").read_bytes() == OLD
+    assert result.requests == 2
+    assert seen[-1] == (len(OLD), len(OLD))
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:], strict=False)), "never goes back"
+
+
+def test_source_changed_mid_way_restarts_and_matches_the_new_file(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    """curl -C - / wget -c would append NEW's tail to OLD's head; If-Range makes it a 200."""
+    state.put_file("f", OLD)
+    state.cut_after = HALF
+    state.on_cut = lambda: state.put_file("f", NEW)
+    target = tmp_path / "f.bin"
+    with httpx.Client(base_url=server) as client:
+        with pytest.raises(DownloadError):
+            download(client, "/files/f", target, retries=0)
+        result = download(client, "/files/f", target)
+    assert target.read_bytes() == NEW
+    assert result.restarted and result.resumed_from == 0
+    (first_range, _), (second_range, if_range) = ranges_sent(state)
+    assert first_range is None and second_range == f"bytes={HALF}-" and if_range is not None
+
+
+def test_change_mid_way_is_handled_within_one_call(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+    state.cut_after = HALF
+    state.on_cut = lambda: state.put_file("f", NEW)
+    with httpx.Client(base_url=server) as client:
+        result = download(client, "/files/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == NEW and result.restarted
+
+
+def test_complete_part_answered_416_is_finished(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    """Interrupted after the last byte but before the rename: 416 + Content-Range */N."""
+    state.put_file("f", OLD)
+    target = tmp_path / "f"
+    with httpx.Client(base_url=server) as client:
+        etag = client.get("/files/f").headers["etag"]
+        Path(f"{target}.part").write_bytes(OLD)
+        Path(f"{target}.part.json").write_text(
+            json.dumps({"url": "/files/f", "etag": etag, "total": len(OLD)})
+        )
+        result = download(client, "/files/f", target)
+    assert target.read_bytes() == OLD and result.resumed_from == len(OLD)
+    assert ranges_sent(state)[-1] == (f"bytes={len(OLD)}-", etag)
+
+
+def test_the_old_file_stays_in_place_until_the_new_one_is_whole(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"previous version")
+    state.put_file("f", OLD)
+    state.cut_after = HALF
+    with httpx.Client(base_url=server) as client:
+        with pytest.raises(DownloadError):
+            download(client, "/files/f", target, retries=0)
+        assert target.read_bytes() == b"previous version"
+        download(client, "/files/f", target)
+    assert target.read_bytes() == OLD
+
+
+def test_a_progress_callback_that_raises_aborts_and_keeps_the_part(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+
+    def stop(done: int, total: int | None) -> None:
+        if done >= HALF:
+            raise KeyboardInterrupt
+
+    with httpx.Client(base_url=server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            download(client, "/files/f", tmp_path / "f", progress=stop, chunk_size=8192)
+        kept = Path(f"{tmp_path / 'f'}.part").stat().st_size
+        assert HALF <= kept < len(OLD)
+        result = download(client, "/files/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == OLD and result.resumed_from == kept
+
+
+# -- decisions, against scripted servers -----------------------------------------------------
+
+
+def partial(target: Path, data: bytes, **sidecar: object) -> None:
+    Path(f"{target}.part").write_bytes(data)
+    Path(f"{target}.part.json").write_text(json.dumps({"url": "http://h/f", **sidecar}))
+
+
+def test_weak_etag_cannot_be_used_with_if_range(tmp_path: Path) -> None:
+    """§13.1.5: If-Range needs a strong validator; with a weak ETag only, start over."""
+    partial(tmp_path / "f", b"abc", etag='W/"x"', total=6)
+    mock = Scripted(httpx.Response(200, headers={"ETag": 'W/"x"'}, content=b"abcdef"))
+    with httpx.Client(transport=mock) as client:
+        result = download(client, "http://h/f", tmp_path / "f")
+    assert "range" not in mock.seen[0].headers and "if-range" not in mock.seen[0].headers
+    assert (tmp_path / "f").read_bytes() == b"abcdef" and result.restarted
+
+
+@pytest.mark.parametrize(
+    ("date", "used"),
+    [
+        pytest.param("Sun, 06 Nov 1994 08:49:40 GMT", True, id="§8.8.2.2 Date 3 s later: strong"),
+        pytest.param("Sun, 06 Nov 1994 08:49:37 GMT", False, id="§8.8.2.2 same second: weak"),
+    ],
+)
+def test_last_modified_as_if_range_only_when_strong(tmp_path: Path, date: str, used: bool) -> None:
+    modified = "Sun, 06 Nov 1994 08:49:37 GMT"
+    partial(tmp_path / "f", b"abc", last_modified=modified, date=date, total=6)
+    answer = (
+        httpx.Response(206, headers={"Content-Range": "bytes 3-5/6"}, content=b"def")
+        if used
+        else httpx.Response(200, content=b"abcdef")
+    )
+    mock = Scripted(answer)
+    with httpx.Client(transport=mock) as client:
+        download(client, "http://h/f", tmp_path / "f")
+    assert mock.seen[0].headers.get("if-range") == (modified if used else None)
+    assert (tmp_path / "f").read_bytes() == b"abcdef"
+
+
+@pytest.mark.parametrize(
+    "content_range",
+    [
+        pytest.param("bytes 2-5/6", id="§14.4 starts before the part's end"),
+        pytest.param("bytes 3-5/7", id="§14.4 total differs from the first response's"),
+        pytest.param("bytes 3-9/6", id="§14.4 last-pos beyond the length"),
+        pytest.param("bytes */6", id="§14.4 unsatisfied-range form on a 206"),
+        pytest.param("", id="§15.3.7 206 without Content-Range"),
+    ],
+)
+def test_inconsistent_206_is_never_appended(tmp_path: Path, content_range: str) -> None:
+    partial(tmp_path / "f", b"abc", etag='"x"', total=6)
+    headers = {"Content-Range": content_range} if content_range else {}
+    mock = Scripted(
+        httpx.Response(206, headers=headers, content=b"cdef"),
+        httpx.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"),
+    )
+    with httpx.Client(transport=mock) as client:
+        result = download(client, "http://h/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == b"abcdef" and result.restarted
+    assert "range" not in mock.seen[1].headers
+
+
+def test_206_naming_another_etag_is_not_appended(tmp_path: Path) -> None:
+    partial(tmp_path / "f", b"abc", etag='"x"', total=6)
+    mock = Scripted(
+        httpx.Response(206, headers={"Content-Range": "bytes 3-5/6", "ETag": '"y"'},
+                       content=b"XYZ"),
+        httpx.Response(200, headers={"ETag": '"y"'}, content=b"uvwXYZ"),
+    )
+    with httpx.Client(transport=mock) as client:
+        download(client, "http://h/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == b"uvwXYZ"
+
+
+def test_server_ignoring_range_restarts_without_splicing(tmp_path: Path) -> None:
+    partial(tmp_path / "f", b"abc", etag='"x"', total=6)
+    mock = Scripted(httpx.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"))
+    with httpx.Client(transport=mock) as client:
+        download(client, "http://h/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == b"abcdef"
+
+
+def test_sidecar_for_another_url_is_not_resumed(tmp_path: Path) -> None:
+    partial(tmp_path / "f", b"abc", etag='"x"', total=6)
+    mock = Scripted(httpx.Response(200, headers={"ETag": '"x"'}, content=b"123456"))
+    with httpx.Client(transport=mock) as client:
+        download(client, "http://h/other", tmp_path / "f")
+    assert "range" not in mock.seen[0].headers
+    assert (tmp_path / "f").read_bytes() == b"123456"
+
+
+def test_206_shorter_than_asked_is_continued(tmp_path: Path) -> None:
+    partial(tmp_path / "f", b"ab", etag='"x"', total=6)
+    mock = Scripted(
+        httpx.Response(206, headers={"Content-Range": "bytes 2-3/6"}, content=b"cd"),
+        httpx.Response(206, headers={"Content-Range": "bytes 4-5/6"}, content=b"ef"),
+    )
+    with httpx.Client(transport=mock) as client:
+        download(client, "http://h/f", tmp_path / "f")
+    assert [r.headers["range"] for r in mock.seen] == ["bytes=2-", "bytes=4-"]
+    assert (tmp_path / "f").read_bytes() == b"abcdef"
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_error_status_is_a_download_error(tmp_path: Path, status: int) -> None:
+    with httpx.Client(transport=Scripted(httpx.Response(status))) as client, pytest.raises(
+        DownloadError, match=str(status)
+    ):
+        download(client, "http://h/f", tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+
+
+# -- async -----------------------------------------------------------------------------------
+
+
+class _Cut(httpx.AsyncBaseTransport):
+    """Cuts the first response's body after ``limit`` bytes with a ReadError."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self.inner, self.limit = inner, limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.limit <= 0:
+            return response
+        limit, self.limit = self.limit, 0
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+
+        async def cut() -> AsyncIterator[bytes]:
+            sent = 0
+            async for chunk in stream:
+                piece = chunk[: max(0, limit - sent)]
+                sent += len(piece)
+                if piece:
+                    yield piece
+                if sent >= limit:
+                    raise httpx.ReadError("connection reset (test)")
+
+        class _Stream(httpx.AsyncByteStream):
+            def __aiter__(self) -> AsyncIterator[bytes]:
+                return cut()
+
+        return httpx.Response(response.status_code, headers=response.headers.multi_items(),
+                              stream=_Stream(), extensions=response.extensions)
+
+
+@pytest.mark.asyncio
+async def test_async_download_resumes_byte_identical(
+    app: Starlette, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+    transport = _Cut(httpx.ASGITransport(app), HALF)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(DownloadError):
+            await adownload(client, "/files/f", tmp_path / "f", retries=0)
+        result = await adownload(client, "/files/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == OLD and result.resumed_from == HALF
+
+
+@pytest.mark.asyncio
+async def test_async_download_restarts_when_the_source_changed(
+    app: Starlette, state: State, tmp_path: Path
+) -> None:
+    state.put_file("f", OLD)
+    transport = _Cut(httpx.ASGITransport(app), HALF)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(DownloadError):
+            await adownload(client, "/files/f", tmp_path / "f", retries=0)
+        state.put_file("f", NEW)
+        result = await adownload(client, "/files/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == NEW and result.restarted
+    assert os.listdir(tmp_path) == ["f"]

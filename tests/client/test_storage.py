@@ -1,0 +1,137 @@
+"""Cache storages: the memory LRU's byte budget, and the SQLite file shared across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ifmatch.client import CachingTransport, Entry, MemoryStorage, SQLiteStorage, was_revalidated
+from tests.client.support import Scripted
+
+
+def entry(body: bytes, vary: tuple[tuple[str, str | None], ...] = ()) -> Entry:
+    return Entry(200, (("etag", '"x"'),), body, vary)
+
+
+def test_memory_lru_evicts_the_least_recently_used_within_the_budget() -> None:
+    one = entry(b"a" * 400)
+    storage = MemoryStorage(max_bytes=3 * one.size)
+    for name in "abc":
+        storage.store(f"http://h/{name}", entry(name.encode() * 400))
+    storage.variants("http://h/a")  # a is now the most recently used
+    storage.store("http://h/d", entry(b"d" * 400))
+    assert [bool(storage.variants(f"http://h/{n}")) for n in "abcd"] == [True, False, True, True]
+    assert storage.used_bytes <= storage.max_bytes
+
+
+def test_memory_entry_over_budget_is_not_stored_and_evicts_nothing() -> None:
+    storage = MemoryStorage(max_bytes=1000)
+    storage.store("http://h/small", entry(b"s" * 100))
+    storage.store("http://h/huge", entry(b"h" * 5000))
+    assert storage.variants("http://h/huge") == []
+    assert storage.variants("http://h/small") != []
+
+
+def test_memory_replacing_a_variant_keeps_the_accounting_right() -> None:
+    storage = MemoryStorage()
+    for size in (100, 300, 50):
+        storage.store("http://h/x", entry(b"x" * size))
+    assert len(storage) == 1 and storage.used_bytes == entry(b"x" * 50).size
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_variants_are_kept_apart_and_removed_one_by_one(kind: str, tmp_path: Path) -> None:
+    storage = MemoryStorage() if kind == "memory" else SQLiteStorage(tmp_path / "c.sqlite")
+    english = entry(b"hello", (("accept-language", "en"),))
+    french = entry(b"bonjour", (("accept-language", "fr"),))
+    storage.store("http://h/x", english)
+    storage.store("http://h/x", french)
+    assert {e.body for e in storage.variants("http://h/x")} == {b"hello", b"bonjour"}
+    storage.remove("http://h/x", french.variant)
+    assert [e.body for e in storage.variants("http://h/x")] == [b"hello"]
+    storage.remove("http://h/x")
+    assert storage.variants("http://h/x") == []
+
+
+def test_sqlite_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    url = "http://example.test/doc"
+    first = SQLiteStorage(path)
+    with httpx.Client(transport=CachingTransport(
+        Scripted(httpx.Response(200, headers={"ETag": '"a"'}, content=b"kept")), first
+    )) as client:
+        client.get(url)
+    first.close()
+    reopened = SQLiteStorage(path)
+    mock = Scripted(httpx.Response(304, headers={"ETag": '"a"'}))
+    with httpx.Client(transport=CachingTransport(mock, reopened)) as client:
+        response = client.get(url)
+    reopened.close()
+    assert response.content == b"kept" and was_revalidated(response)
+    assert mock.seen[0].headers["if-none-match"] == '"a"'
+
+
+def test_sqlite_round_trips_entries_exactly(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "c.sqlite")
+    original = Entry(200, (("ETag", '"a"'), ("X-Two", "1"), ("X-Two", "2")), bytes(range(256)),
+                     (("accept", None), ("accept-language", "en")))
+    storage.store("http://h/x", original)
+    assert storage.variants("http://h/x") == [original]
+    storage.close()
+
+
+def test_sqlite_from_threads(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "c.sqlite")
+
+    def work(index: int) -> None:
+        for n in range(20):
+            storage.store(f"http://h/{index}/{n}", entry(b"%d" % n))
+            assert storage.variants(f"http://h/{index}/{n}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(storage) == 80
+    storage.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from ifmatch.client import Entry, SQLiteStorage
+    path, name = sys.argv[1], sys.argv[2]
+    storage = SQLiteStorage(path)
+    for n in range(150):
+        storage.store(f"http://h/{name}/{n}", Entry(200, (("etag", '"x"'),), b"x" * 2000))
+        storage.store("http://h/shared", Entry(200, (("etag", f'"{name}{n}"'),), name.encode()))
+        assert storage.variants(f"http://h/{name}/{n}")
+        assert len(storage.variants("http://h/shared")) == 1
+    storage.close()
+    """
+)
+
+
+def test_sqlite_is_safe_from_two_processes(tmp_path: Path) -> None:
+    """Two processes write the same file at once: no 'database is locked', nothing lost."""
+    path = tmp_path / "shared.sqlite"
+    SQLiteStorage(path).close()
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name],
+                         stderr=subprocess.PIPE)
+        for name in ("p", "q")
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr.decode()
+    storage = SQLiteStorage(path)
+    assert len(storage) == 301
+    assert storage.variants("http://h/shared")[0].body in {b"p", b"q"}
+    storage.close()
