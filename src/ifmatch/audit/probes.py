@@ -339,7 +339,7 @@ def not_modified_headers(a: Audit) -> Finding:
         if name in a.base.headers and name not in answer.headers
     ]
     base_etag, etag = a.base.header("etag"), answer.header("etag")
-    if base_etag is not None and etag is not None and base_etag != etag:
+    if a.etag_problem is None and base_etag is not None and etag is not None and base_etag != etag:
         problems.append(f"ETag {etag} differs from the 200's {base_etag}")
     if answer.body:
         problems.append(f"a {len(answer.body)}-byte body")
@@ -509,9 +509,9 @@ def _judge_refusal(a: Audit, check: Check, answer: Exchange, expected: int) -> F
 def if_match_current(a: Audit) -> Finding:
     """§13.1.1: a matching If-Match lets the write through; the new ETag is the one GET shows."""
     current = a.current_etag()
-    if current is None:
-        a.write_refused = "no ETag to send in If-Match"
-        return c.IF_MATCH_CURRENT.skipped("no usable ETag to send in If-Match")
+    if current is None or a.etag_problem:
+        a.write_refused = "no usable ETag to send in If-Match"
+        return c.IF_MATCH_CURRENT.skipped(a.etag_problem or "no usable ETag")
     answer = a.send_write(("If-Match", str(current)))
     if _ok(answer):
         after = a.current_etag()
@@ -561,8 +561,8 @@ def if_match_stale(a: Audit) -> Finding:
 def if_match_weak(a: Audit) -> Finding:
     """§13.1.1: strong comparison, so ``W/"current"`` MUST give 412."""
     current = a.current_etag()
-    if current is None:
-        return c.IF_MATCH_WEAK.skipped("no usable ETag")
+    if current is None or a.etag_problem:
+        return c.IF_MATCH_WEAK.skipped(a.etag_problem or "no usable ETag")
     if current.weak:
         return c.IF_MATCH_WEAK.skipped("the ETag is weak itself: see if-match-current")
     answer = a.send_write(("If-Match", str(current.as_weak())))

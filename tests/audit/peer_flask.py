@@ -1,0 +1,37 @@
+"""A Flask app for the auditor to examine, served by Werkzeug's ``run_simple``.
+
+``/file`` is ``send_file`` (conditional by default); ``/doc`` is a JSON view done
+the way Flask documents it: ``add_etag()`` then ``make_conditional(request)``.
+
+Run: ``python -m tests.audit.peer_flask PORT FILE``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Flask, Response, jsonify, request, send_file
+
+DOCUMENT = {"title": "audited by ifmatch", "text": "conditional requests " * 60}
+
+
+def create_app(file: str) -> Flask:
+    app = Flask(__name__)
+
+    @app.get("/file")
+    def serve_file() -> Response:
+        return send_file(file)
+
+    @app.get("/doc")
+    def serve_doc() -> Response:
+        response = jsonify(DOCUMENT)
+        response.add_etag()
+        return response.make_conditional(request)
+
+    return app
+
+
+if __name__ == "__main__":
+    from werkzeug.serving import run_simple
+
+    run_simple("127.0.0.1", int(sys.argv[1]), create_app(sys.argv[2]), threaded=True)

@@ -1,0 +1,32 @@
+"""A Starlette app for the auditor to examine, served by uvicorn.
+
+``/file`` returns ``FileResponse(path)``; ``/static/...`` is ``StaticFiles`` over the
+same directory.  The directory comes from ``IFMATCH_AUDIT_ROOT``.
+
+Run: ``IFMATCH_AUDIT_ROOT=DIR uvicorn tests.audit.peer_starlette:app``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+ROOT = Path(os.environ.get("IFMATCH_AUDIT_ROOT", "."))
+
+
+async def serve_file(request: Request) -> FileResponse:
+    return FileResponse(ROOT / "data.txt")
+
+
+app = Starlette(
+    routes=[
+        Route("/file", serve_file),
+        Mount("/static", StaticFiles(directory=ROOT)),
+    ]
+)

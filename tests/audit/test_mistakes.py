@@ -1,0 +1,102 @@
+"""Acceptance: against apps that each make ONE of the seeds' mistakes, the auditor reports
+exactly that mistake, and nothing against the same app without it (the control).
+
+The apps run in-process through ``httpx.WSGITransport``; the auditor is the
+same code that talks to real sockets.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ifmatch.audit import Level, Report, WriteOptions, run_audit
+from tests.audit.apps import DocumentApp
+
+URL = "http://app.test/docs/1"
+
+
+def audit(app: DocumentApp, *, write: bool = True) -> Report:
+    return run_audit(
+        URL,
+        write=WriteOptions() if write else None,
+        transport=httpx.WSGITransport(app=app),
+    )
+
+
+def test_correct_app_passes_every_probe() -> None:
+    report = audit(DocumentApp())
+    assert report.ids(Level.FAIL) == set()
+    assert report.ids(Level.WARN) == set()
+    assert report.ids(Level.SKIP) == set(), report.to_text()
+    assert report.exit_status == 0
+
+
+@pytest.mark.parametrize(
+    ("mistake", "expected_failures", "title"),
+    [
+        pytest.param(
+            "no-304",
+            {"inm-current", "inm-list", "inm-weak", "inm-star"},
+            "returns 200 where 304 belongs",
+            id="§13.1.2 200 instead of 304",
+        ),
+        pytest.param(
+            "if-match-ignored",
+            {"if-match-stale", "if-match-weak"},
+            "If-Match ignored: concurrent writes overwrite each other",
+            id="§13.1.1 If-Match ignored",
+        ),
+        pytest.param(
+            "gzip-strong-etag",
+            {"etag-coding"},
+            "strong ETag shared between content codings",
+            id="§8.8.3 strong ETag kept under gzip",
+        ),
+        pytest.param(
+            "per-host-etag",
+            {"etag-stable"},
+            "ETags differ between requests: servers behind a load balancer?",
+            id="§8.8.3 ETag differs per request",
+        ),
+    ],
+)
+def test_one_mistake_is_reported_as_exactly_that(
+    mistake: str, expected_failures: set[str], title: str
+) -> None:
+    report = audit(DocumentApp(mistake))
+    assert report.ids(Level.FAIL) == expected_failures, report.to_text()
+    assert title in {finding.title for finding in report.of_level(Level.FAIL)}
+    assert report.exit_status == 1
+
+
+def test_no_304_mistake_also_warns_about_if_modified_since() -> None:
+    """§13.1.3 says SHOULD for If-Modified-Since, so ignoring it is a warning, not a failure."""
+    report = audit(DocumentApp("no-304"), write=False)
+    assert report.ids(Level.WARN) == {"ims-current"}
+    assert "not-modified-headers" in report.ids(Level.SKIP)
+
+
+def test_unstable_etag_skips_the_probes_that_need_the_current_etag() -> None:
+    report = audit(DocumentApp("per-host-etag"), write=False)
+    skipped = {f.id: f.evidence for f in report.of_level(Level.SKIP)}
+    for probe in ("inm-current", "inm-list", "inm-weak", "inm-star", "if-range-current"):
+        assert skipped[probe] == "the ETag changes from request to request"
+
+
+def test_read_probes_do_not_write() -> None:
+    app = DocumentApp("if-match-ignored")
+    report = audit(app, write=False)
+    assert app.writes == 0
+    assert {f.id for f in report.findings if f.level is Level.SKIP} >= {
+        "if-match-stale",
+        "precondition-required",
+    }
+
+
+def test_write_probes_leave_the_content_as_it_was() -> None:
+    app = DocumentApp("if-match-ignored")
+    before = app.body
+    audit(app)
+    assert app.writes >= 3  # current If-Match, stale, weak (the last two wrongly accepted)
+    assert app.body == before

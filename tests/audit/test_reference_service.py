@@ -1,0 +1,115 @@
+"""Acceptance: against the reference service (``ifmatch serve``) every probe passes,
+``--write`` included, for a JSON document and for a file (where the range probes apply).
+
+The service runs as a real subprocess on a free port with a temporary SQLite
+database, and the auditor runs through its command line, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import free_port, running
+
+pytestmark = pytest.mark.slow
+
+DOCUMENT = {"title": "audited", "tags": ["etag", "412"], "text": "conditional " * 50}
+FILE = bytes(range(256)) * 40
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("audit-service") / "store.sqlite"
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "ifmatch.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        f"sqlite:///{database}",
+    ]
+    with running(command, port):
+        base = f"http://127.0.0.1:{port}"
+        create = {"If-None-Match": "*"}
+        made = httpx.put(f"{base}/api/notes/audit", json=DOCUMENT, headers=create)
+        assert made.status_code == 201, made.text
+        made = httpx.put(f"{base}/files/audit/data.bin", content=FILE, headers=create)
+        assert made.status_code == 201, made.text
+        yield base
+
+
+def audit_cli(*args: str) -> tuple[int, dict[str, object]]:
+    """Run ``ifmatch audit --json ...`` as a user would; returns (exit status, report)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ifmatch.cli", "audit", "--json", *args],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "IFMATCH_TOKEN": ""},
+        check=False,
+    )
+    assert done.stderr == b"", done.stderr.decode()
+    return done.returncode, json.loads(done.stdout)
+
+
+def levels(report: dict[str, object], level: str) -> dict[str, str]:
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    return {f["id"]: f["evidence"] for f in findings if f["level"] == level}
+
+
+@pytest.mark.parametrize("path", ["/api/notes/audit", "/files/audit/data.bin"])
+def test_every_probe_passes_with_write(service: str, path: str) -> None:
+    status, report = audit_cli("--write", f"{service}{path}")
+    assert levels(report, "fail") == {}
+    assert levels(report, "warn") == {}
+    assert status == 0
+    passed = levels(report, "pass")
+    # The write side really ran: 412 for stale and weak If-Match and If-None-Match: *, 428.
+    for probe in ("if-match-current", "if-match-stale", "if-match-weak", "inm-star-existing"):
+        assert probe in passed
+    assert "precondition-required" in passed
+    # Every skip says why, and only the compression probe may be skipped (no gzip here).
+    assert set(levels(report, "skip")) <= {"etag-coding"}
+
+
+def test_file_ranges_are_probed(service: str) -> None:
+    _, report = audit_cli(f"{service}/files/audit/data.bin")
+    passed = levels(report, "pass")
+    for probe in ("range", "if-range-current", "if-range-stale", "if-range-weak"):
+        assert probe in passed
+    assert "bytes */10240" in passed["range-unsatisfiable"]
+
+
+def test_the_written_back_content_is_unchanged(service: str) -> None:
+    audit_cli("--write", f"{service}/api/notes/audit")
+    assert httpx.get(f"{service}/api/notes/audit").json() == DOCUMENT
+    assert httpx.get(f"{service}/files/audit/data.bin").content == FILE
+
+
+def test_missing_resource_cannot_be_audited(service: str, tmp_path: Path) -> None:
+    status, _ = 0, None
+    done = subprocess.run(
+        [sys.executable, "-m", "ifmatch.cli", "audit", f"{service}/api/notes/absent"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    status = done.returncode
+    assert status == 2
+    assert done.stdout == b""
+    assert done.stderr.decode().startswith("ifmatch audit: error: GET ")
+    assert "-> 404" in done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()
