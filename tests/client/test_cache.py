@@ -52,7 +52,8 @@ async def test_revalidation_saves_the_body_on_304(app: Starlette, state: State) 
     assert counting.statuses == [200, 304]
     assert state.log[1][2]["if-none-match"] == '"v1"'
     assert second.json() == {"text": "x" * 5000}
-    assert was_revalidated(second) and not was_revalidated(first)
+    assert was_revalidated(second)
+    assert not was_revalidated(first)
 
 
 def test_revalidation_over_a_real_server_and_a_change(server: str, state: State) -> None:
@@ -63,9 +64,11 @@ def test_revalidation_over_a_real_server_and_a_change(server: str, state: State)
         assert was_revalidated(client.get("/docs/a"))
         state.docs["a"] = Doc({"n": 2}, version=2)
         changed = client.get("/docs/a")
-        assert changed.json() == {"n": 2} and not was_revalidated(changed)
+        assert changed.json() == {"n": 2}
+        assert not was_revalidated(changed)
         again = client.get("/docs/a")
-    assert was_revalidated(again) and again.json() == {"n": 2}
+    assert was_revalidated(again)
+    assert again.json() == {"n": 2}
     assert counting.statuses == [200, 304, 200, 304]
 
 
@@ -84,7 +87,8 @@ def test_304_updates_stored_headers_and_keeps_the_others() -> None:
     with cached_client(mock, storage) as client:
         client.get(URL)
         replayed = client.get(URL)
-    assert replayed.status_code == 200 and replayed.content == b"hello"
+    assert replayed.status_code == 200
+    assert replayed.content == b"hello"
     assert replayed.headers["cache-control"] == "max-age=60"
     assert replayed.headers["x-request"] == "2"
     assert replayed.headers["date"] == "Mon, 07 Nov 1994 08:49:37 GMT"
@@ -163,7 +167,8 @@ def test_304_for_something_not_stored_passes_through() -> None:
     mock = Scripted(not_modified(ETag='"a"'))
     with cached_client(mock) as client:
         response = client.get(URL, headers={"If-None-Match": '"a"'})
-    assert response.status_code == 304 and not was_revalidated(response)
+    assert response.status_code == 304
+    assert not was_revalidated(response)
 
 
 def test_application_conditionals_pass_through_untouched() -> None:
@@ -181,7 +186,8 @@ def test_304_with_a_different_etag_is_not_served_from_the_cache() -> None:
     with cached_client(mock) as client:
         client.get(URL)
         response = client.get(URL)
-    assert response.content == b"new" and not was_revalidated(response)
+    assert response.content == b"new"
+    assert not was_revalidated(response)
     assert "if-none-match" not in mock.seen[2].headers
 
 
@@ -225,7 +231,8 @@ async def test_no_store_response_is_never_stored_nor_revalidated(
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for _ in range(2):
             response = await client.get("/nostore")
-            assert response.content == b"private data" and not was_revalidated(response)
+            assert response.content == b"private data"
+            assert not was_revalidated(response)
     assert len(storage) == 0
     assert all("if-none-match" not in headers for _, _, headers in state.log)
 
@@ -242,8 +249,10 @@ async def test_vary_keys_variants_by_the_named_request_headers(
         french_again = await client.get("/vary", headers={"Accept-Language": "fr"})
         english_again = await client.get("/vary", headers={"Accept-Language": "en"})
     assert (english.content, french.content) == (b"hello", b"bonjour")
-    assert french_again.content == b"bonjour" and was_revalidated(french_again)
-    assert english_again.content == b"hello" and was_revalidated(english_again)
+    assert french_again.content == b"bonjour"
+    assert was_revalidated(french_again)
+    assert english_again.content == b"hello"
+    assert was_revalidated(english_again)
     assert len(storage) == 2
     sent = [headers.get("if-none-match") for _, _, headers in state.log]
     assert sent == [None, None, '"fr"', '"en"'], "each variant revalidates with its own ETag"

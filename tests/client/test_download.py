@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -36,13 +37,16 @@ def test_interrupted_download_resumes_to_a_byte_identical_file(
         assert not target.exists()
         assert Path(f"{target}.part").stat().st_size == HALF
         sidecar = json.loads(Path(f"{target}.part.json").read_text())
-        assert sidecar["url"] == "/files/f" and sidecar["total"] == len(OLD)
+        assert sidecar["url"] == "/files/f"
+        assert sidecar["total"] == len(OLD)
         result = download(client, "/files/f", target)
     assert target.read_bytes() == OLD
-    assert result.resumed_from == HALF and not result.restarted
+    assert result.resumed_from == HALF
+    assert not result.restarted
     etag = sidecar["etag"]
     assert ranges_sent(state) == [(None, None), (f"bytes={HALF}-", etag)]
-    assert not Path(f"{target}.part").exists() and not Path(f"{target}.part.json").exists()
+    assert not Path(f"{target}.part").exists()
+    assert not Path(f"{target}.part.json").exists()
 
 
 def test_a_dropped_connection_is_resumed_within_one_call(
@@ -52,11 +56,13 @@ def test_a_dropped_connection_is_resumed_within_one_call(
     state.cut_after = HALF
     seen: list[tuple[int, int | None]] = []
     with httpx.Client(base_url=server) as client:
-        result = download(client, "/files/f", tmp_path / "f", progress=lambda d, t: seen.append((d, t)))
+        result = download(
+            client, "/files/f", tmp_path / "f", progress=lambda d, t: seen.append((d, t))
+        )
     assert (tmp_path / "f").read_bytes() == OLD
     assert result.requests == 2
     assert seen[-1] == (len(OLD), len(OLD))
-    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:], strict=False)), "never goes back"
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen)), "never goes back"
 
 
 def test_source_changed_mid_way_restarts_and_matches_the_new_file(
@@ -72,9 +78,12 @@ def test_source_changed_mid_way_restarts_and_matches_the_new_file(
             download(client, "/files/f", target, retries=0)
         result = download(client, "/files/f", target)
     assert target.read_bytes() == NEW
-    assert result.restarted and result.resumed_from == 0
+    assert result.restarted
+    assert result.resumed_from == 0
     (first_range, _), (second_range, if_range) = ranges_sent(state)
-    assert first_range is None and second_range == f"bytes={HALF}-" and if_range is not None
+    assert first_range is None
+    assert second_range == f"bytes={HALF}-"
+    assert if_range is not None
 
 
 def test_change_mid_way_is_handled_within_one_call(
@@ -85,7 +94,8 @@ def test_change_mid_way_is_handled_within_one_call(
     state.on_cut = lambda: state.put_file("f", NEW)
     with httpx.Client(base_url=server) as client:
         result = download(client, "/files/f", tmp_path / "f")
-    assert (tmp_path / "f").read_bytes() == NEW and result.restarted
+    assert (tmp_path / "f").read_bytes() == NEW
+    assert result.restarted
 
 
 def test_complete_part_answered_416_is_finished(
@@ -101,7 +111,8 @@ def test_complete_part_answered_416_is_finished(
             json.dumps({"url": "/files/f", "etag": etag, "total": len(OLD)})
         )
         result = download(client, "/files/f", target)
-    assert target.read_bytes() == OLD and result.resumed_from == len(OLD)
+    assert target.read_bytes() == OLD
+    assert result.resumed_from == len(OLD)
     assert ranges_sent(state)[-1] == (f"bytes={len(OLD)}-", etag)
 
 
@@ -135,7 +146,8 @@ def test_a_progress_callback_that_raises_aborts_and_keeps_the_part(
         kept = Path(f"{tmp_path / 'f'}.part").stat().st_size
         assert HALF <= kept < len(OLD)
         result = download(client, "/files/f", tmp_path / "f")
-    assert (tmp_path / "f").read_bytes() == OLD and result.resumed_from == kept
+    assert (tmp_path / "f").read_bytes() == OLD
+    assert result.resumed_from == kept
 
 
 # -- decisions, against scripted servers -----------------------------------------------------
@@ -152,8 +164,10 @@ def test_weak_etag_cannot_be_used_with_if_range(tmp_path: Path) -> None:
     mock = Scripted(httpx.Response(200, headers={"ETag": 'W/"x"'}, content=b"abcdef"))
     with httpx.Client(transport=mock) as client:
         result = download(client, "http://h/f", tmp_path / "f")
-    assert "range" not in mock.seen[0].headers and "if-range" not in mock.seen[0].headers
-    assert (tmp_path / "f").read_bytes() == b"abcdef" and result.restarted
+    assert "range" not in mock.seen[0].headers
+    assert "if-range" not in mock.seen[0].headers
+    assert (tmp_path / "f").read_bytes() == b"abcdef"
+    assert result.restarted
 
 
 @pytest.mark.parametrize(
@@ -197,7 +211,8 @@ def test_inconsistent_206_is_never_appended(tmp_path: Path, content_range: str) 
     )
     with httpx.Client(transport=mock) as client:
         result = download(client, "http://h/f", tmp_path / "f")
-    assert (tmp_path / "f").read_bytes() == b"abcdef" and result.restarted
+    assert (tmp_path / "f").read_bytes() == b"abcdef"
+    assert result.restarted
     assert "range" not in mock.seen[1].headers
 
 
@@ -296,7 +311,8 @@ async def test_async_download_resumes_byte_identical(
         with pytest.raises(DownloadError):
             await adownload(client, "/files/f", tmp_path / "f", retries=0)
         result = await adownload(client, "/files/f", tmp_path / "f")
-    assert (tmp_path / "f").read_bytes() == OLD and result.resumed_from == HALF
+    assert (tmp_path / "f").read_bytes() == OLD
+    assert result.resumed_from == HALF
 
 
 @pytest.mark.asyncio
@@ -310,5 +326,6 @@ async def test_async_download_restarts_when_the_source_changed(
             await adownload(client, "/files/f", tmp_path / "f", retries=0)
         state.put_file("f", NEW)
         result = await adownload(client, "/files/f", tmp_path / "f")
-    assert (tmp_path / "f").read_bytes() == NEW and result.restarted
+    assert (tmp_path / "f").read_bytes() == NEW
+    assert result.restarted
     assert os.listdir(tmp_path) == ["f"]

@@ -42,7 +42,8 @@ def test_memory_replacing_a_variant_keeps_the_accounting_right() -> None:
     storage = MemoryStorage()
     for size in (100, 300, 50):
         storage.store("http://h/x", entry(b"x" * size))
-    assert len(storage) == 1 and storage.used_bytes == entry(b"x" * 50).size
+    assert len(storage) == 1
+    assert storage.used_bytes == entry(b"x" * 50).size
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -73,7 +74,8 @@ def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     with httpx.Client(transport=CachingTransport(mock, reopened)) as client:
         response = client.get(url)
     reopened.close()
-    assert response.content == b"kept" and was_revalidated(response)
+    assert response.content == b"kept"
+    assert was_revalidated(response)
     assert mock.seen[0].headers["if-none-match"] == '"a"'
 
 

@@ -117,7 +117,8 @@ def test_update_through_the_caching_transport_sees_the_other_write(
             return {"n": document["n"] + 1}
 
         result = update(client, "/docs/d", change, backoff=FAST)
-    assert state.docs["d"].body == {"n": 101} and result.attempts == 2
+    assert state.docs["d"].body == {"n": 101}
+    assert result.attempts == 2
 
 
 @pytest.mark.asyncio
@@ -137,7 +138,8 @@ async def test_conflict_error_carries_both_versions_when_retries_run_out(
     error = caught.value
     assert error.attempts == 3
     assert error.attempted == {"owner": "me"}
-    assert error.current is not None and error.current.document == {"owner": "them"}
+    assert error.current is not None
+    assert error.current.document == {"owner": "them"}
     assert error.current.etag == '"v4"'
     assert "412" in str(error)
 
@@ -149,7 +151,7 @@ def test_428_from_a_write_is_raised_clearly() -> None:
         return httpx.Response(428, json={"detail": "send If-Match"})
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client, pytest.raises(
-        PreconditionRequiredError, match="requires a precondition.*send If-Match"
+        PreconditionRequiredError, match=r"requires a precondition.*send If-Match"
     ):
         update(client, "http://h/x", lambda d: {**d, "a": 1})
 
@@ -162,7 +164,7 @@ async def test_428_from_a_write_is_raised_clearly_async() -> None:
         return httpx.Response(428)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(PreconditionRequiredError, match="PATCH http://h/x.*428"):
+        with pytest.raises(PreconditionRequiredError, match=r"PATCH http://h/x.*428"):
             await aupdate(client, "http://h/x", lambda d: {**d, "a": 1}, patch=True)
 
 
@@ -205,7 +207,8 @@ async def test_unchanged_document_is_not_written(app: Starlette, state: State) -
     state.docs["d"] = Doc({"a": 1})
     async with asgi_client(app) as client:
         result = await aupdate(client, "/docs/d", lambda d: d)
-    assert not result.changed and result.attempts == 0
+    assert not result.changed
+    assert result.attempts == 0
     assert [method for method, _, _ in state.log] == ["GET"]
 
 
@@ -218,7 +221,8 @@ def test_patch_sends_a_merge_patch(server: str, state: State) -> None:
     assert result.etag == '"v2"'
     assert state.docs["d"].body == {"keep": 1, "nested": {"x": 1, "y": 3}}
     method, _, headers = state.log[-1]
-    assert method == "PATCH" and headers["content-type"] == "application/merge-patch+json"
+    assert method == "PATCH"
+    assert headers["content-type"] == "application/merge-patch+json"
 
 
 def test_merge_patch_refuses_to_set_null() -> None:
@@ -275,9 +279,11 @@ async def test_conditional_delete(app: Starlette, state: State) -> None:
         with pytest.raises(ConflictError) as caught:
             await adelete(client, "/docs/d", '"v2"')
         assert "d" in state.docs
-        assert caught.value.current is not None and caught.value.current.etag == '"v3"'
+        assert caught.value.current is not None
+        assert caught.value.current.etag == '"v3"'
         response = await adelete(client, "/docs/d", '"v3"')
-    assert response.status_code == 204 and "d" not in state.docs
+    assert response.status_code == 204
+    assert "d" not in state.docs
 
 
 def test_delete_without_etag_reads_it_first(server: str, state: State) -> None:
