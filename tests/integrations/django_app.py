@@ -10,7 +10,7 @@ from ifmatch.django import preconditions
 from ifmatch.guard import validator_headers
 
 from .stacks import DOC_BODY, versioned_resource
-from .store import DOC_HEADERS, EVENTS, STORE, STREAM_CHUNKS
+from .store import DOC_HEADERS, EVENTS, EXPENSIVE, STORE, STREAM_CHUNKS
 
 
 def doc(request: HttpRequest) -> HttpResponse:
@@ -30,6 +30,12 @@ def versioned(request: HttpRequest) -> HttpResponse:
         STORE.delete()
         return HttpResponse(status=204)
     return JsonResponse(STORE.data)
+
+
+@csrf_exempt
+@preconditions(versioned_resource, require=True)
+def expensive(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(EXPENSIVE(), content_type="application/json")
 
 
 def nostore(request: HttpRequest) -> HttpResponse:
@@ -64,6 +70,7 @@ urlpatterns = [
     path("missing", missing),
     path("stream", stream),
     path("events", events),
+    path("expensive", expensive),
     path("big", big),
     path("big-untagged", big_untagged),
 ]

@@ -24,7 +24,7 @@ from ifmatch import Resource
 from ifmatch.fastapi import Preconditions
 from ifmatch.guard import check_preconditions, validator_headers
 
-from .store import DOC, DOC_HEADERS, EVENTS, STORE, STREAM_CHUNKS
+from .store import DOC, DOC_HEADERS, EVENTS, EXPENSIVE, STORE, STREAM_CHUNKS
 
 MAX_BUFFER = 16 * 1024
 DOC_BODY = json.dumps(DOC).encode()
@@ -89,6 +89,10 @@ def starlette_app(**options: Any) -> Any:
             return Response(status_code=204)
         return JSONResponse(STORE.data)
 
+    @preconditions(versioned_resource, require=True)
+    async def expensive(request: Request) -> Response:
+        return Response(EXPENSIVE(), media_type="application/json")
+
     async def nostore(request: Request) -> Response:
         return Response(b"secret", headers={"Cache-Control": "no-store"})
 
@@ -113,6 +117,7 @@ def starlette_app(**options: Any) -> Any:
             Route("/missing", missing),
             Route("/stream", stream),
             Route("/events", events),
+            Route("/expensive", expensive, methods=["GET", "PUT"]),
         ]
     )
     install(app)
@@ -154,6 +159,13 @@ def fastapi_app() -> Any:
             return Response(status_code=404)
         STORE.delete()
         return Response(status_code=204)
+
+    @app.api_route("/expensive", methods=["GET", "PUT"])
+    def expensive(resource: Current) -> Response:
+        # FastAPI merges the dependency's headers only into data it serializes itself;
+        # an endpoint returning its own Response adds the validators it wants.
+        return Response(EXPENSIVE(), media_type="application/json",
+                        headers=dict(validator_headers(resource)))
 
     @app.get("/nostore")
     def nostore() -> Response:
@@ -204,6 +216,11 @@ def flask_app() -> Any:
             STORE.delete()
             return Response(status=204)
         return STORE.data
+
+    @app.route("/expensive", methods=["GET", "PUT"])
+    @preconditions(versioned_resource, require=True)
+    def expensive() -> Response:
+        return Response(EXPENSIVE(), mimetype="application/json")
 
     @app.get("/nostore")
     def nostore() -> Response:

@@ -52,3 +52,17 @@ class Store:
 
 
 STORE = Store()
+
+
+class Expensive:
+    """Stands for the database read and serialization a precondition should spare."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        return json.dumps({"report": STORE.data, "rows": list(range(100))}).encode()
+
+
+EXPENSIVE = Expensive()
