@@ -93,7 +93,7 @@ class Answer:
 Call = Callable[..., Answer]
 
 
-def asgi_caller(app: object) -> Iterator[Call]:
+def asgi_caller(app: object) -> Call:
     """Requests through ``httpx.ASGITransport``.
 
     (Starlette's TestClient would do, but it percent-decodes the path twice:
@@ -109,10 +109,10 @@ def asgi_caller(app: object) -> Iterator[Call]:
     def call(method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
         return asyncio.run(request(method, path, headers or {}))
 
-    yield call
+    return call
 
 
-def wsgi_caller(app: object) -> Iterator[Call]:
+def wsgi_caller(app: object) -> Call:
     """Requests through Werkzeug's test Client."""
     client = Client(app)  # type: ignore[arg-type]
 
@@ -125,13 +125,13 @@ def wsgi_caller(app: object) -> Iterator[Call]:
         finally:
             response.close()
 
-    yield call
+    return call
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
 def static(request: pytest.FixtureRequest, site: Site) -> Iterator[Call]:
     """``call(method, path, headers)`` against StaticFiles(site.root), ASGI then WSGI."""
     if request.param == "asgi":
-        yield from asgi_caller(asgi_files.StaticFiles(site.root))
+        yield asgi_caller(asgi_files.StaticFiles(site.root))
     else:
-        yield from wsgi_caller(wsgi_files.StaticFiles(site.root))
+        yield wsgi_caller(wsgi_files.StaticFiles(site.root))

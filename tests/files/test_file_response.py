@@ -25,9 +25,9 @@ def response_app(request: pytest.FixtureRequest, site: Site) -> Iterator[Call]:
         "headers": {"Cache-Control": "max-age=60"},
     }
     if request.param == "asgi":
-        yield from asgi_caller(asgi_files.FileResponse(site.root / "big.bin", **options))
+        yield asgi_caller(asgi_files.FileResponse(site.root / "big.bin", **options))
     else:
-        yield from wsgi_caller(wsgi_files.FileResponse(site.root / "big.bin", **options))
+        yield wsgi_caller(wsgi_files.FileResponse(site.root / "big.bin", **options))
 
 
 def test_headers_of_the_200(response_app: Call) -> None:
@@ -80,7 +80,7 @@ def test_missing_file_is_404_without_the_path(kind: str, tmp_path: Path) -> None
     missing = tmp_path / "secret-name" / "gone.txt"
     module = asgi_files if kind == "asgi" else wsgi_files
     caller = asgi_caller if kind == "asgi" else wsgi_caller
-    [call] = caller(module.FileResponse(missing))
+    call = caller(module.FileResponse(missing))
     answer = call("GET", "/")
     assert answer.status == 404
     assert b"secret-name" not in answer.body
@@ -92,7 +92,7 @@ def test_missing_file_is_404_without_the_path(kind: str, tmp_path: Path) -> None
 def test_root_confines_a_user_supplied_name(kind: str, site: Site, relative: str) -> None:
     module = asgi_files if kind == "asgi" else wsgi_files
     caller = asgi_caller if kind == "asgi" else wsgi_caller
-    [call] = caller(module.FileResponse(relative, root=site.root))
+    call = caller(module.FileResponse(relative, root=site.root))
     answer = call("GET", "/")
     expected = 200 if relative == "hello.txt" else 404
     assert answer.status == expected
@@ -112,7 +112,7 @@ def test_in_starlette_and_fastapi_routes_and_mounts(site: Site) -> None:
     fastapi.add_route("/report", report)
     fastapi.mount("/static", asgi_files.StaticFiles(site.root, cache_control="no-cache"))
     for app in (starlette, fastapi):
-        [call] = asgi_caller(app)
+        call = asgi_caller(app)
         answer = call("GET", "/report")
         assert answer.status == 200
         assert answer.headers["content-type"] == "text/x-report"
@@ -139,7 +139,7 @@ def test_in_flask_view_and_dispatcher(site: Site) -> None:
     flask.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
         flask.wsgi_app, {"/static": wsgi_files.StaticFiles(site.root)}
     )
-    [call] = wsgi_caller(flask)
+    call = wsgi_caller(flask)
     answer = call("GET", "/report", {"Range": "bytes=10-19"})
     assert answer.status == 206
     assert answer.body == BIG[10:20]

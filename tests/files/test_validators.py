@@ -47,8 +47,8 @@ def test_two_servers_behind_a_balancer_agree(site: Site, tmp_path: Path) -> None
     mirror = tmp_path / "mirror"
     shutil.copytree(site.root, mirror, symlinks=True, ignore=shutil.ignore_patterns("fifo"))
     os.utime(mirror / "big.bin", ns=(MTIME_NS, MTIME_NS))
-    [first] = asgi_caller(asgi_files.StaticFiles(site.root))
-    [second] = wsgi_caller(wsgi_files.StaticFiles(mirror))
+    first = asgi_caller(asgi_files.StaticFiles(site.root))
+    second = wsgi_caller(wsgi_files.StaticFiles(mirror))
     etag = first("GET", "/big.bin").headers["etag"]
     assert second("GET", "/big.bin").headers["etag"] == etag
     resumed = second("GET", "/big.bin", {"Range": "bytes=5-9", "If-Range": etag})
