@@ -15,7 +15,8 @@ from redbot.resource import HttpResource
 
 
 def notes(url: str) -> dict[str, str]:
-    """REDbot's notes for ``url``: note class name -> level (good, warning, bad, info)."""
+    """REDbot's verdicts for ``url``: note class name -> level (good, warning, bad, info),
+    plus its ``*_support`` attributes as ``support:inm`` -> ``True``/``False``/``None``."""
     config = ConfigParser()
     config.read_dict({"redbot": {"enable_local_access": "True"}})
     resource = HttpResource(config["redbot"])
@@ -30,6 +31,8 @@ def notes(url: str) -> dict[str, str]:
     thor.run()
     for note in resource.response.notes:
         found[type(note).__name__] = str(note.level.value)
+    for kind in ("inm", "ims", "partial", "gzip"):
+        found[f"support:{kind}"] = str(getattr(resource, f"{kind}_support"))
     return found
 
 

@@ -1,0 +1,138 @@
+"""Acceptance: ifmatch's read findings agree with REDbot's where both check the same thing.
+
+REDbot (``redbot`` on PyPI, "lint for HTTP") runs in a subprocess per URL
+(``tests/audit/redbot_notes.py``) on the real-server peers and on the
+one-mistake apps served over a real socket.  The mapping below is the one
+docs/audit.md documents: REDbot note -> the ifmatch finding and level it means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ifmatch.audit import Report, run_audit
+from tests.audit.apps import MISTAKES, DocumentApp
+from tests.audit.peers import peer_urls
+from tests.support.servers import unavailable
+
+pytestmark = pytest.mark.slow
+
+#: REDbot note -> (ifmatch finding id, the levels it corresponds to).
+NOTE_TO_FINDING: dict[str, tuple[str, set[str]]] = {
+    "INM_304": ("inm-current", {"pass"}),
+    "INM_FULL": ("inm-current", {"fail", "skip"}),  # skip: see the etag-stable rule below
+    "IMS_304": ("ims-current", {"pass"}),
+    "IMS_FULL": ("ims-current", {"warn"}),
+    "MISSING_HDRS_304": ("not-modified-headers", {"fail"}),
+    "RANGE_CORRECT": ("range", {"pass"}),
+    "RANGE_FULL": ("range", {"warn"}),
+    "RANGE_INCORRECT": ("range", {"fail"}),
+    "VARY_ETAG_DOESNT_CHANGE": ("etag-coding", {"fail"}),
+    "LM_PRESENT": ("last-modified-syntax", {"pass", "warn", "fail"}),
+}
+
+
+@contextlib.contextmanager
+def serve_wsgi(app: DocumentApp) -> Iterator[str]:
+    """A one-mistake app on a real socket (Werkzeug's threaded server, in a thread)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}/doc"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def verdicts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[dict[str, str], Report]]]:
+    """Per URL: (REDbot's notes, ifmatch's read-only report)."""
+    try:
+        import redbot  # noqa: F401
+    except ImportError as error:
+        unavailable(f"REDbot is not installed (pip install -e '.[dev]'): {error}")
+    with contextlib.ExitStack() as stack:
+        urls = dict(stack.enter_context(peer_urls(tmp_path_factory.mktemp("redbot"))))
+        for mistake in (None, *MISTAKES):
+            urls[f"app {mistake or 'correct'}"] = stack.enter_context(
+                serve_wsgi(DocumentApp(mistake))
+            )
+        running = {
+            name: subprocess.Popen(
+                [sys.executable, "-m", "tests.audit.redbot_notes", url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=Path(__file__).parents[2],
+            )
+            for name, url in urls.items()
+        }
+        found: dict[str, tuple[dict[str, str], Report]] = {}
+        for name, process in running.items():
+            out, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err.decode()[-2000:]
+            found[name] = (json.loads(out), run_audit(urls[name]))
+        yield found
+
+
+def level_of(report: Report, check: str) -> str:
+    return next(f.level.value for f in report.findings if f.id == check)
+
+
+def test_every_mapped_note_agrees(verdicts: dict[str, tuple[dict[str, str], Report]]) -> None:
+    disagreements = []
+    compared = 0
+    for name, (notes, report) in verdicts.items():
+        for note, (check, levels) in NOTE_TO_FINDING.items():
+            if note in notes:
+                compared += 1
+                if level_of(report, check) not in levels:
+                    disagreements.append(f"{name}: REDbot {note}, ifmatch {check} {levels}")
+    assert disagreements == []
+    assert compared >= 20  # the comparison really happened on many URLs
+
+
+def test_the_converse_holds_too(verdicts: dict[str, tuple[dict[str, str], Report]]) -> None:
+    """Where ifmatch passes or fails a check REDbot also ran, REDbot says the same."""
+    for name, (notes, report) in verdicts.items():
+        if notes["support:inm"] == "True":
+            assert level_of(report, "inm-current") == "pass", name
+        if notes["support:ims"] == "True":
+            assert level_of(report, "ims-current") == "pass", name
+        if notes["support:partial"] == "True":
+            assert level_of(report, "range") == "pass", name
+        if level_of(report, "not-modified-headers") == "fail":
+            assert "MISSING_HDRS_304" in notes, name
+        if notes["support:gzip"] == "True" and level_of(report, "etag-coding") == "fail":
+            assert "VARY_ETAG_DOESNT_CHANGE" in notes, name
+        if notes["support:gzip"] == "False":
+            assert level_of(report, "etag-coding") == "skip", name
+
+
+def test_redbot_sees_the_mistakes_ifmatch_names(
+    verdicts: dict[str, tuple[dict[str, str], Report]],
+) -> None:
+    assert "INM_FULL" in verdicts["app no-304"][0]
+    assert "VARY_ETAG_DOESNT_CHANGE" in verdicts["app gzip-strong-etag"][0]
+    assert "INM_FULL" in verdicts["Starlette FileResponse"][0]
+    # An ETag that changes per request: REDbot sees only "no 304"; ifmatch names the cause.
+    notes, report = verdicts["app per-host-etag"]
+    assert "INM_FULL" in notes
+    assert level_of(report, "etag-stable") == "fail"
+    assert level_of(report, "inm-current") == "skip"
