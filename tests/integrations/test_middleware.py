@@ -1,0 +1,335 @@
+"""The ASGI and WSGI middleware at the message level: buffering, HEAD, pass-through.
+
+These drive the middleware with hand-written apps and a recording ``send``
+(or ``start_response``), so the order of events is visible: a body past
+``max_buffer`` must reach the client before the app has finished, an event
+stream must never wait, and an untouched response must be the app's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ifmatch import ETag
+from ifmatch.asgi import ConditionalMiddleware as AsgiMiddleware
+from ifmatch.guard import PreconditionFailed
+from ifmatch.preconditions import Decision, Outcome, Resource
+from ifmatch.tagging import accepts_coding, resolve_hash
+from ifmatch.wsgi import ConditionalMiddleware as WsgiMiddleware
+
+Message = dict[str, Any]
+
+
+def run_asgi(app: Any, method: str = "GET", headers: dict[str, str] | None = None) -> list[Message]:
+    """Call an ASGI app once; return everything it sent, plus app-side markers."""
+    sent: list[Message] = []
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    scope = {"type": "http", "method": method, "path": "/", "headers": raw}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def start_of(sent: list[Message]) -> tuple[int, dict[str, str]]:
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+
+
+def body_of(sent: list[Message]) -> bytes:
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def chunked_app(chunks: list[bytes], headers: list[tuple[bytes, bytes]], log: list[str]) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        log.append(f"app saw {scope['method']}")
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for index, chunk in enumerate(chunks):
+            log.append(f"app sends chunk {index}")
+            more = index < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    return app
+
+
+class Recorder:
+    """A ``send`` that logs when each message reaches the client."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.sent: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.log.append(f"client got {message['type']}")
+        self.sent.append(message)
+
+
+def run_logged(app: Any, log: list[str], method: str = "GET") -> list[Message]:
+    recorder = Recorder(log)
+    scope = {"type": "http", "method": method, "path": "/", "headers": []}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    asyncio.run(app(scope, receive, recorder))
+    return recorder.sent
+
+
+def test_body_within_the_limit_is_held_and_tagged() -> None:
+    log: list[str] = []
+    chunks = [b"a" * 100, b"b" * 100, b"c" * 100]
+    app = AsgiMiddleware(chunked_app(chunks, [(b"content-type", b"text/plain")], log),
+                         max_buffer=1000)
+    sent = run_logged(app, log)
+    status, headers = start_of(sent)
+    expected = hashlib.sha256(b"".join(chunks)).hexdigest()[:32]
+    assert (status, headers["etag"]) == (200, f'W/"{expected}"')
+    assert body_of(sent) == b"".join(chunks)
+    assert log.index("client got http.response.start") > log.index("app sends chunk 2")
+
+
+def test_body_past_the_limit_streams_untagged_before_the_app_finishes() -> None:
+    log: list[str] = []
+    chunks = [b"x" * 600, b"y" * 600, b"z" * 600]
+    app = AsgiMiddleware(chunked_app(chunks, [(b"content-type", b"text/plain")], log),
+                         max_buffer=1000)
+    sent = run_logged(app, log)
+    status, headers = start_of(sent)
+    assert status == 200
+    assert "etag" not in headers
+    assert body_of(sent) == b"".join(chunks)
+    # At most max_buffer (plus one chunk) was held: the client had the start before chunk 2.
+    assert log.index("client got http.response.start") < log.index("app sends chunk 2")
+
+
+def test_declared_length_past_the_limit_is_never_buffered() -> None:
+    log: list[str] = []
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"3000")]
+    app = AsgiMiddleware(chunked_app([b"x" * 1000] * 3, headers, log), max_buffer=1000)
+    sent = run_logged(app, log)
+    assert log.index("client got http.response.start") < log.index("app sends chunk 0")
+    assert "etag" not in start_of(sent)[1]
+
+
+def test_event_stream_is_never_held() -> None:
+    log: list[str] = []
+    headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+    app = AsgiMiddleware(chunked_app([b"data: 1\n\n", b"data: 2\n\n"], headers, log))
+    sent = run_logged(app, log)
+    assert log.index("client got http.response.body") < log.index("app sends chunk 1")
+    assert "etag" not in start_of(sent)[1]
+
+
+def test_head_runs_as_get_and_gets_gets_validators() -> None:
+    log: list[str] = []
+    app = AsgiMiddleware(chunked_app([b"hello"], [(b"content-type", b"text/plain")], log))
+    get = run_logged(app, log)
+    head = run_logged(app, log, method="HEAD")
+    assert "app saw HEAD" not in log
+    assert start_of(head)[1]["etag"] == start_of(get)[1]["etag"]
+    assert body_of(head) == b""
+
+
+def test_head_not_run_as_get_stays_untagged_when_the_app_sends_no_body() -> None:
+    """Nothing to hash: an empty HEAD body is not the representation, so no ETag is invented."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else b"hello"
+        await send({"type": "http.response.body", "body": body})
+
+    sent = run_asgi(AsgiMiddleware(app, head_as_get=False), "HEAD")
+    assert start_of(sent) == (200, {"content-type": "text/plain", "content-length": "5"})
+
+
+def test_unparseable_app_etag_leaves_the_response_alone() -> None:
+    log: list[str] = []
+    headers = [(b"etag", b"not-quoted"), (b"content-type", b"text/plain")]
+    app = AsgiMiddleware(chunked_app([b"hello"], headers, log))
+    sent = run_asgi(app, headers={"If-None-Match": "*"})
+    assert start_of(sent) == (200, {"etag": "not-quoted", "content-type": "text/plain"})
+    assert body_of(sent) == b"hello"
+
+
+def test_app_etag_is_decided_at_the_start_without_buffering() -> None:
+    log: list[str] = []
+    headers = [(b"etag", b'"v3"'), (b"content-type", b"text/plain")]
+    app = AsgiMiddleware(chunked_app([b"a", b"b"], headers, log))
+    sent = run_logged(app, log)
+    assert log.index("client got http.response.start") < log.index("app sends chunk 0")
+    assert start_of(sent)[1]["etag"] == '"v3"'
+    not_modified = run_asgi(app, headers={"If-None-Match": '"v3"'})
+    assert start_of(not_modified)[0] == 304
+    assert body_of(not_modified) == b""
+
+
+def test_last_modified_only_gets_a_hash_etag_and_if_modified_since() -> None:
+    log: list[str] = []
+    date = b"Mon, 01 Jan 2024 00:00:00 GMT"
+    app = AsgiMiddleware(chunked_app([b"hello"], [(b"last-modified", date)], log))
+    assert ETag.parse(start_of(run_asgi(app))[1]["etag"]).weak
+    since = run_asgi(app, headers={"If-Modified-Since": date.decode()})
+    assert start_of(since)[0] == 304
+    assert "last-modified" not in start_of(since)[1], "§15.4.5: the ETag suffices on a 304"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_writes_pass_through_untagged(method: str) -> None:
+    log: list[str] = []
+    app = AsgiMiddleware(chunked_app([b"done"], [(b"content-type", b"text/plain")], log))
+    sent = run_asgi(app, method, headers={"If-None-Match": "*"})
+    assert start_of(sent) == (200, {"content-type": "text/plain"})
+
+
+def test_guard_error_raised_by_the_app_becomes_its_response() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise PreconditionFailed(Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"),
+                                 Resource(ETag("v2")))
+
+    sent = run_asgi(AsgiMiddleware(app), "PUT")
+    status, headers = start_of(sent)
+    assert (status, headers["etag"], headers["content-type"]) == (
+        412, '"v2"', "application/problem+json")
+    assert b'"precondition":"If-Match"' in body_of(sent)
+
+
+def test_hash_choices() -> None:
+    log: list[str] = []
+    inner = chunked_app([b"hello"], [], log)
+    sha = start_of(run_asgi(AsgiMiddleware(inner)))[1]["etag"]
+    xxh = start_of(run_asgi(AsgiMiddleware(inner, hash="xxh3")))[1]["etag"]
+    custom = start_of(run_asgi(AsgiMiddleware(inner, hash=lambda: hashlib.md5())))[1]["etag"]
+    assert len({sha, xxh, custom}) == 3
+    assert xxh == start_of(run_asgi(AsgiMiddleware(inner, hash="xxh3")))[1]["etag"]
+    with pytest.raises(ValueError, match="unknown hash"):
+        resolve_hash("crc32")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("gzip", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("", False),
+        ("identity, br;q=0.5", True),
+        ("*", True),
+        ("gzip;q=bogus", False),
+    ],
+)
+def test_accepts_coding(value: str, expected: bool) -> None:
+    """§12.5.3: a coding with q=0 is not acceptable."""
+    assert accepts_coding(value) is expected
+
+
+# --- WSGI ---------------------------------------------------------------------------------
+
+
+class Body:
+    """An app iterable that records whether it was closed (PEP 3333)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def call_wsgi(app: Any, method: str = "GET", headers: dict[str, str] | None = None) -> Any:
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": "/"}
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started.append((status, dict(headers)))
+        return lambda data: None
+
+    result = app(environ, start_response)
+    body = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    return started[-1][0], started[-1][1], body, result
+
+
+def test_wsgi_untouched_response_is_the_apps_own_iterable() -> None:
+    """Pass-through returns the app's object, so wsgi.file_wrapper keeps its fast path."""
+    body = Body([b"secret"])
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Cache-Control", "no-store")])
+        return body
+
+    status, headers, data, result = call_wsgi(WsgiMiddleware(app))
+    assert result is body
+    assert "ETag" not in headers and data == b"secret" and body.closed
+
+
+def test_wsgi_tags_closes_and_answers_304() -> None:
+    bodies: list[Body] = []
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        bodies.append(Body([b"hel", b"lo"]))
+        return bodies[-1]
+
+    middleware = WsgiMiddleware(app)
+    status, headers, data, _ = call_wsgi(middleware)
+    assert (status, data) == ("200 OK", b"hello")
+    assert bodies[-1].closed
+    status, headers_304, data, _ = call_wsgi(middleware, headers={"If-None-Match": headers["etag"]})
+    assert (status, data) == ("304 Not Modified", b"")
+    assert "Content-Type" not in headers_304 and headers_304["etag"] == headers["etag"]
+    assert bodies[-1].closed
+
+
+def test_wsgi_late_start_response_from_a_generator() -> None:
+    """PEP 3333 lets start_response wait until the first chunk is produced."""
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"late"
+
+    status, headers, data, _ = call_wsgi(WsgiMiddleware(app))
+    assert data == b"late" and ETag.parse(headers["etag"]).weak
+
+
+def test_wsgi_body_past_the_limit_streams_untagged() -> None:
+    body = Body([b"x" * 600] * 3)
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    status, headers, data, _ = call_wsgi(WsgiMiddleware(app, max_buffer=1000))
+    assert "etag" not in {k.lower() for k in headers}
+    assert data == b"x" * 1800 and body.closed
+
+
+def test_wsgi_head_runs_as_get() -> None:
+    seen: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> Any:
+        seen.append(environ["REQUEST_METHOD"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    middleware = WsgiMiddleware(app)
+    _, get_headers, _, _ = call_wsgi(middleware)
+    status, head_headers, data, _ = call_wsgi(middleware, "HEAD")
+    assert seen == ["GET", "GET"]
+    assert head_headers["etag"] == get_headers["etag"] and data == b""
