@@ -41,12 +41,13 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from urllib.parse import quote
 
 from ifmatch.conditions import Conditions
@@ -64,7 +65,8 @@ DEFAULT_MEDIA_TYPE = "application/octet-stream"
 ALLOWED_METHODS = ("GET", "HEAD")
 _ALLOW = ", ".join(ALLOWED_METHODS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PROC_FD = Path("/proc/self/fd")
+_PROC_FD = os.path.isdir("/proc/self/fd")
+_DRIVE_RE = re.compile(r"[A-Za-z]:")  # C:, C:\\x: absolute or drive-relative on Windows
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
@@ -94,7 +96,7 @@ def safe_parts(path: str, *, serve_hidden: bool = False) -> tuple[str, ...] | No
     relative = path[1:] if path.startswith("/") else path
     if "\x00" in relative or "\\" in relative or relative.startswith("/"):
         return None
-    if PureWindowsPath(relative).drive or PurePosixPath(relative).is_absolute():
+    if _DRIVE_RE.match(relative):
         return None
     parts = tuple(part for part in relative.split("/") if part)
     for part in parts:
@@ -111,15 +113,25 @@ def resolve_under(
     Symlinks inside the root are followed only when their target, fully
     resolved, is still inside the resolved root.
     """
+    found = _resolve(root, path, serve_hidden)
+    return None if found is None else Path(found[1])
+
+
+def _resolve(root: str | os.PathLike[str], path: str, serve_hidden: bool) -> tuple[str, str] | None:
+    """(resolved root, resolved target) as strings: ``os.path`` is several times faster here."""
     parts = safe_parts(path, serve_hidden=serve_hidden)
-    if parts is None or not parts:
+    if not parts:
         return None
     try:
-        base = Path(root).resolve(strict=True)
-        target = base.joinpath(*parts).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):
+        base = os.path.realpath(root, strict=True)
+        target = os.path.realpath(os.path.join(base, *parts), strict=True)
+    except (OSError, ValueError):
         return None
-    return target if target.is_relative_to(base) else None
+    return (base, target) if _inside(target, base) else None
+
+
+def _inside(target: str, base: str) -> bool:
+    return target.startswith(base if base.endswith(os.sep) else base + os.sep)
 
 
 def stat_etag(size: int, mtime_ns: int) -> ETag:
@@ -228,28 +240,29 @@ def open_file(
     Files of at most ``content_etag_limit`` bytes get an ETag from a SHA-256
     of their content, equal on every server whatever the mtime.
     """
+    base: str | None = None
     if root is not None:
-        target = resolve_under(root, os.fspath(path), serve_hidden=serve_hidden)
+        found = _resolve(root, os.fspath(path), serve_hidden)
+        if found is None:
+            return None
+        base, target = found
     else:
         try:
-            target = Path(path).resolve(strict=True)
-        except (OSError, RuntimeError, ValueError):
-            target = None
-    if target is None:
-        return None
+            target = os.path.realpath(path, strict=True)
+        except (OSError, ValueError):
+            return None
     try:
         fd = os.open(target, _OPEN_FLAGS)
     except (OSError, ValueError):
         return None
     try:
-        opened = OpenedFile(
-            target, fd, content_type or media_type_for(target, text_charset=text_charset)
-        )
+        media_type = content_type or media_type_for(target, text_charset=text_charset)
+        opened = OpenedFile(Path(target), fd, media_type)
     except OSError:
         os.close(fd)
         return None
     try:
-        if not stat.S_ISREG(opened.stat.st_mode) or not _still_under(fd, root):
+        if not stat.S_ISREG(opened.stat.st_mode) or not _still_under(fd, base):
             opened.close()
             return None
         if 0 < opened.size <= content_etag_limit:
@@ -260,14 +273,13 @@ def open_file(
     return opened
 
 
-def _still_under(fd: int, root: str | os.PathLike[str] | None) -> bool:
+def _still_under(fd: int, base: str | None) -> bool:
     """Linux: the descriptor's own path is in the root (no symlink swapped in after resolving)."""
-    if root is None or not _PROC_FD.is_dir():
+    if base is None or not _PROC_FD:
         return True
     try:
-        actual = Path(os.readlink(_PROC_FD / str(fd)))
-        return actual.is_relative_to(Path(root).resolve(strict=True))
-    except (OSError, RuntimeError):
+        return _inside(os.readlink(f"/proc/self/fd/{fd}"), base)
+    except OSError:
         return False
 
 

@@ -85,16 +85,19 @@ def test_hidden_files_can_be_allowed(site: Site) -> None:
     opened.close()
 
 
-def _swap_after_resolving(monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None]) -> None:
+def _swap_after_resolving(
+    monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None]
+) -> None:
     """Make the check pass on the real path, then swap something in before the open."""
+    real_resolve = files._resolve
 
-    def resolve_then_swap(root: Path, path: str, *, serve_hidden: bool = False) -> Path | None:
-        resolved = resolve_under(root, path, serve_hidden=serve_hidden)
-        assert resolved is not None
-        swap(resolved)
-        return resolved
+    def resolve_then_swap(root: Path, path: str, serve_hidden: bool) -> tuple[str, str] | None:
+        found = real_resolve(root, path, serve_hidden)
+        assert found is not None
+        swap(Path(found[1]))
+        return found
 
-    monkeypatch.setattr(files, "resolve_under", resolve_then_swap)
+    monkeypatch.setattr(files, "_resolve", resolve_then_swap)
 
 
 def test_file_swapped_for_a_symlink_after_the_check(
