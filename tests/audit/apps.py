@@ -15,13 +15,17 @@ so that the correct version is correct for the same reasons the adapters are.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gzip
 import itertools
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from ifmatch import (
+    ByteRange,
     Conditions,
     ETag,
     Outcome,
@@ -32,7 +36,24 @@ from ifmatch import (
     plan_ranges,
 )
 
+#: The seeds' four mistakes (the issue's acceptance list).
 MISTAKES = ("no-304", "if-match-ignored", "gzip-strong-etag", "per-host-etag")
+#: Further single mistakes, one per remaining check, for the probes' own tests.
+OTHER_MISTAKES = (
+    "no-etag",
+    "unquoted-etag",
+    "weak-etag",
+    "lm-after-date",
+    "strong-etag-dynamic-body",
+    "ims-over-inm",
+    "304-drops-etag",
+    "no-head",
+    "range-off-by-one",
+    "if-range-ignored",
+    "416-without-content-range",
+    "no-428",
+    "rejects-body",
+)
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _REASONS = {
     200: "OK",
@@ -45,10 +66,10 @@ _REASONS = {
 
 
 class DocumentApp:
-    """One JSON document at any path, versioned; GET/HEAD/PUT."""
+    """One JSON document at any path, versioned; GET/HEAD/PUT (PATCH replaces, like PUT)."""
 
     def __init__(self, mistake: str | None = None) -> None:
-        if mistake is not None and mistake not in MISTAKES:
+        if mistake is not None and mistake not in MISTAKES + OTHER_MISTAKES:
             raise ValueError(f"unknown mistake {mistake!r}")
         self.mistake = mistake
         self.body = b'{"title": "conditional requests", "tags": ["etag", "304", "412"], ' + (
@@ -57,7 +78,9 @@ class DocumentApp:
         self.version = 1
         self.modified = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
         self.writes = 0
+        self.received: list[tuple[str, str]] = []
         self._hosts = itertools.cycle(["web-a", "web-b"])
+        self._requests = itertools.count()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -67,9 +90,13 @@ class DocumentApp:
             if key.startswith("HTTP_")
         ]
         conditions = Conditions.from_headers(headers)
+        if method == "HEAD" and self.mistake == "no-head":
+            start_response("405 Method Not Allowed", [("Allow", "GET, PUT")])
+            return [b""]
         if method in ("GET", "HEAD"):
             return self._read(method, environ, conditions, start_response)
-        if method == "PUT":
+        if method in ("PUT", "PATCH"):
+            self.received.append((method, environ.get("CONTENT_TYPE", "")))
             return self._write(environ, conditions, start_response)
         start_response("405 Method Not Allowed", [("Allow", "GET, HEAD, PUT")])
         return [b""]
@@ -77,9 +104,10 @@ class DocumentApp:
     def _etag(self, coded: bool) -> ETag:
         if self.mistake == "per-host-etag":
             return ETag(f"{next(self._hosts)}-v{self.version}")
+        weak = self.mistake == "weak-etag"
         if coded and self.mistake != "gzip-strong-etag":
-            return ETag(f"v{self.version}-gzip")
-        return ETag(f"v{self.version}")
+            return ETag(f"v{self.version}-gzip", weak)
+        return ETag(f"v{self.version}", weak)
 
     def _read(
         self,
@@ -89,31 +117,58 @@ class DocumentApp:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         coded = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
-        body = gzip.compress(self.body, mtime=0) if coded else self.body
+        body = self.body
+        if self.mistake == "strong-etag-dynamic-body":
+            body += b" %d" % next(self._requests)
+        body = gzip.compress(body, mtime=0) if coded else body
         etag = self._etag(coded)
+        modified = self.modified
         headers = [
             ("Content-Type", "application/json"),
             ("ETag", str(etag)),
-            ("Last-Modified", format_http_date(self.modified)),
+            ("Last-Modified", format_http_date(modified)),
             ("Cache-Control", "no-cache"),
             ("Vary", "Accept-Encoding"),
             ("Accept-Ranges", "bytes"),
+            ("Date", format_http_date(datetime.now(UTC))),
         ]
+        if self.mistake == "lm-after-date":
+            headers[2] = ("Last-Modified", "Fri, 01 Jan 2100 00:00:00 GMT")
+            modified = datetime(2100, 1, 1, tzinfo=UTC)
+        elif self.mistake == "no-etag":
+            del headers[1]
+        elif self.mistake == "unquoted-etag":
+            headers[1] = ("ETag", etag.opaque)
         if coded:
             headers.append(("Content-Encoding", "gzip"))
         if self.mistake == "no-304":
             conditions = Conditions(range=conditions.range, if_range=conditions.if_range)
-        decision = evaluate(method, conditions, Resource(etag, self.modified))
+        if self.mistake == "if-range-ignored":
+            conditions = dataclasses.replace(conditions, if_range=None)
+        resource = Resource(None if self.mistake == "no-etag" else etag, modified)
+        decision = evaluate(method, conditions, resource)
+        if self.mistake == "ims-over-inm" and conditions.if_modified_since:
+            only_date = Conditions(if_modified_since=conditions.if_modified_since)
+            decision = evaluate(method, only_date, resource)
         if decision.outcome is Outcome.NOT_MODIFIED:
-            start_response("304 Not Modified", not_modified_headers(headers))
+            kept = not_modified_headers(headers)
+            if self.mistake == "304-drops-etag":
+                kept = [(name, value) for name, value in kept if name != "ETag"]
+            start_response("304 Not Modified", kept)
             return [b""]
         plan = plan_ranges(conditions.range if decision.use_range else None, len(body))
         replaced = {name.lower() for name, _ in plan.headers}
         headers = [(n, v) for n, v in headers if n.lower() not in replaced] + list(plan.headers)
         content = b"".join(plan.iter_body(lambda start, stop: [body[start:stop]]))
+        if plan.status == 206 and self.mistake == "range-off-by-one":
+            span = plan.segments[0]
+            assert isinstance(span, ByteRange)
+            content = body[span.start + 1 : span.stop + 1]
         if plan.status == 416:
             content = b""
             headers.append(("Content-Length", "0"))
+            if self.mistake == "416-without-content-range":
+                headers = [(n, v) for n, v in headers if n != "Content-Range"]
         start_response(f"{plan.status} {_REASONS[plan.status]}", headers)
         return [b""] if method == "HEAD" else [content]
 
@@ -122,12 +177,15 @@ class DocumentApp:
     ) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
+        if self.mistake == "rejects-body":
+            start_response("422 Unprocessable Content", [])
+            return [b""]
         if self.mistake == "if-match-ignored" and conditions.if_match is not None:
             conditions = Conditions(if_none_match=conditions.if_none_match)
             required = False
         else:
-            required = True
-        current = Resource(self._etag(False), self.modified)
+            required = self.mistake != "no-428"
+        current = Resource(None if self.mistake == "no-etag" else self._etag(False), self.modified)
         decision = evaluate("PUT", conditions, current, require_precondition=required)
         if decision.status is not None:
             start_response(f"{decision.status} {_REASONS[decision.status]}", [])
@@ -138,3 +196,22 @@ class DocumentApp:
         self.modified = datetime.now(UTC)
         start_response("200 OK", [("ETag", str(self._etag(False)))])
         return [b""]
+
+
+@contextlib.contextmanager
+def serve_wsgi(app: Callable[..., Iterable[bytes]], path: str = "/doc") -> Iterator[str]:
+    """Serve a WSGI app on a real socket (Werkzeug's threaded server, in a thread)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}{path}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -100,3 +100,69 @@ def test_write_probes_leave_the_content_as_it_was() -> None:
     audit(app)
     assert app.writes >= 3  # current If-Match, stale, weak (the last two wrongly accepted)
     assert app.body == before
+
+
+@pytest.mark.parametrize(
+    ("mistake", "failures", "warnings"),
+    [
+        pytest.param("no-etag", set(), {"validators"}, id="§8.8 no ETag -> warn"),
+        pytest.param("unquoted-etag", {"etag-syntax"}, set(), id="§8.8.3 unquoted ETag"),
+        pytest.param(
+            "weak-etag", set(), {"if-match-current"}, id="§13.1.1 weak ETag on a writable resource"
+        ),
+        pytest.param(
+            "lm-after-date", {"last-modified-syntax"}, set(), id="§8.8.2.1 Last-Modified after Date"
+        ),
+        pytest.param(
+            "strong-etag-dynamic-body",
+            {"etag-stable", "range"},
+            set(),
+            id="§8.8.3 strong ETag over changing bytes (and so a wrong 206)",
+        ),
+        pytest.param("ims-over-inm", {"inm-over-ims"}, set(), id="§13.1.3 IMS despite INM"),
+        pytest.param(
+            "304-drops-etag", {"not-modified-headers"}, set(), id="§15.4.5 304 without ETag"
+        ),
+        pytest.param("no-head", {"head-validators"}, set(), id="§9.1 HEAD -> 405"),
+        pytest.param("range-off-by-one", {"range"}, set(), id="§14.4 206 with wrong bytes"),
+        pytest.param(
+            "if-range-ignored",
+            {"if-range-stale", "if-range-weak"},
+            set(),
+            id="§13.1.5 If-Range ignored",
+        ),
+        pytest.param(
+            "416-without-content-range",
+            set(),
+            {"range-unsatisfiable"},
+            id="§15.5.17 416 without Content-Range",
+        ),
+        pytest.param("no-428", set(), {"precondition-required"}, id="RFC 6585 §3 no 428"),
+        pytest.param(
+            "rejects-body", {"if-match-current"}, set(), id="written-back body refused (422)"
+        ),
+    ],
+)
+def test_each_further_mistake_is_named(
+    mistake: str, failures: set[str], warnings: set[str]
+) -> None:
+    report = audit(DocumentApp(mistake))
+    assert report.ids(Level.FAIL) == failures, report.to_text()
+    assert report.ids(Level.WARN) == warnings, report.to_text()
+
+
+def test_refused_body_skips_the_write_probes_it_makes_unjudgeable() -> None:
+    report = audit(DocumentApp("rejects-body"))
+    skipped = {f.id: f.evidence for f in report.of_level(Level.SKIP)}
+    for probe in ("if-match-stale", "if-match-weak", "inm-star-existing", "precondition-required"):
+        assert "cannot judge" in skipped[probe]
+        assert "try --body" in skipped[probe]
+
+
+def test_no_etag_skips_etag_probes_with_the_reason() -> None:
+    report = audit(DocumentApp("no-etag"))
+    skipped = {f.id: f.evidence for f in report.of_level(Level.SKIP)}
+    assert skipped["inm-current"] == "no ETag"
+    assert skipped["etag-stable"] == "no ETag"
+    # Date-based probes still run without an ETag.
+    assert {"ims-current", "ims-earlier", "inm-over-ims"} <= report.ids(Level.PASS)

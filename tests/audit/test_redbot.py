@@ -12,14 +12,13 @@ import contextlib
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ifmatch.audit import Report, run_audit
-from tests.audit.apps import MISTAKES, DocumentApp
+from tests.audit.apps import MISTAKES, DocumentApp, serve_wsgi
 from tests.audit.peers import peer_urls
 from tests.support.servers import unavailable
 
@@ -40,25 +39,6 @@ NOTE_TO_FINDING: dict[str, tuple[str, set[str]]] = {
 }
 
 
-@contextlib.contextmanager
-def serve_wsgi(app: DocumentApp) -> Iterator[str]:
-    """A one-mistake app on a real socket (Werkzeug's threaded server, in a thread)."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class Quiet(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}/doc"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def verdicts(
     tmp_path_factory: pytest.TempPathFactory,
@@ -72,7 +52,7 @@ def verdicts(
         urls = dict(stack.enter_context(peer_urls(tmp_path_factory.mktemp("redbot"))))
         for mistake in (None, *MISTAKES):
             urls[f"app {mistake or 'correct'}"] = stack.enter_context(
-                serve_wsgi(DocumentApp(mistake))
+                serve_wsgi(DocumentApp(mistake), path="/doc")
             )
         running = {
             name: subprocess.Popen(

@@ -539,10 +539,12 @@ def if_match_current(a: Audit) -> Finding:
             title="weak ETag: If-Match can never match it, so no conditional write can succeed",
             fix="send strong ETags on writable resources",
         )
+    evidence = answer.describe()
     if answer.status not in (412, 428):
         a.write_refused = f"the written-back body was refused with {answer.status} (try --body)"
+        evidence += f"; {a.write_refused}"
     title = f"{c.IF_MATCH_CURRENT.problem} ({answer.status})"
-    return c.IF_MATCH_CURRENT.failed(answer.describe(), title=title)
+    return c.IF_MATCH_CURRENT.failed(evidence, title=title)
 
 
 @_write
