@@ -86,6 +86,9 @@ def make_app(state: State) -> Starlette:
     async def docs(request: Request) -> Response:
         name = request.path_params["name"]
         state.log.append((request.method, request.url.path, dict(request.headers)))
+        # Read the body first: no await may come between the check and the write,
+        # or two writers could both pass If-Match on the same version.
+        raw = await request.body()
         doc = state.docs.get(name)
         conditions = Conditions.from_headers(request.headers.items())
         if doc is None and request.method in {"GET", "PATCH", "DELETE"}:
@@ -109,7 +112,7 @@ def make_app(state: State) -> Starlette:
         if request.method == "DELETE":
             del state.docs[name]
             return Response(status_code=204)
-        incoming = json.loads(await request.body())
+        incoming = json.loads(raw)
         if request.method == "PATCH":
             assert doc is not None
             if request.headers.get("content-type") != "application/merge-patch+json":

@@ -363,7 +363,7 @@ def download(
             job.close()
             failures += 1
             if failures > retries:
-                raise DownloadError(f"{url}: {_describe(error)} (kept {job.part})") from error
+                raise _failure(url, error, job) from error
         finally:
             job.close()
     raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
@@ -410,13 +410,25 @@ async def adownload(
             job.close()
             failures += 1
             if failures > retries:
-                raise DownloadError(f"{url}: {_describe(error)} (kept {job.part})") from error
+                raise _failure(url, error, job) from error
         finally:
             job.close()
     raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: httpx.TransportError) -> str:
     text = str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text != type(error).__name__ else text
+    if isinstance(error, httpx.ConnectError):
+        return f"cannot connect ({text})"
+    if isinstance(error, httpx.TimeoutException):
+        return f"timed out ({text})"
+    return f"connection lost ({text})"
 
+
+def _failure(url: str, error: httpx.TransportError, job: DownloadJob) -> DownloadError:
+    kept = (
+        f"; {job.part} kept, run again to resume"
+        if job.part.exists() and job.part.stat().st_size
+        else ""
+    )
+    return DownloadError(f"{url}: {_describe(error)}{kept}")

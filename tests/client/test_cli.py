@@ -1,0 +1,106 @@
+"""``ifmatch get`` and ``ifmatch download`` from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ifmatch.cli import main
+from ifmatch.client.cli import default_cache_path
+from tests.client.app import Doc, State
+from tests.support.servers import free_port
+
+DATA = bytes(range(256)) * 2048
+
+
+def test_get_reuses_the_cached_copy_on_304(
+    server: str, state: State, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    state.docs["d"] = Doc({"hello": "world"})
+    cache = str(tmp_path / "cache.sqlite")
+    assert main(["get", f"{server}/docs/d", "--cache", cache]) == 0
+    first = capsysbinary.readouterr()
+    assert first.out == b'{"hello": "world"}'
+    assert b"304" not in first.err
+    assert main(["get", f"{server}/docs/d", "--cache", cache, "-H", "X-Test: 1"]) == 0
+    second = capsysbinary.readouterr()
+    assert second.out == first.out
+    assert b"304 Not Modified: reused the cached copy" in second.err
+    assert state.log[-1][2]["if-none-match"] == '"v1"'
+    assert state.log[-1][2]["x-test"] == "1"
+
+
+def test_get_http_error_exits_1_with_one_line(
+    server: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["get", f"{server}/docs/none", "--cache", str(tmp_path / "c.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == "ifmatch: HTTP 404 Not Found"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        pytest.param(["get", "http://127.0.0.1:{port}/x"], 1, "cannot connect", id="refused"),
+        pytest.param(["get", "ftp://example/x"], 2, "not an http(s) URL", id="bad scheme"),
+        pytest.param(["get", "http://h/x", "-H", "no colon"], 2, "bad header", id="bad -H"),
+        pytest.param(["download", "http://127.0.0.1:{port}/x", "-o", "{tmp}/f"], 1,
+                     "cannot connect", id="download refused"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    argv: list[str], code: int, message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    args = [a.format(port=port, tmp=tmp_path) for a in argv]
+    if args[0] == "get":
+        args += ["--cache", str(tmp_path / "c.sqlite")]
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_download_with_progress_bar_and_resume(
+    server: str, state: State, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state.put_file("f", DATA)
+    state.cut_after = len(DATA) // 3
+    target = tmp_path / "out.bin"
+    assert main(["download", f"{server}/files/f", "-o", str(target), "--retries", "0"]) == 1
+    failed = capsys.readouterr().err
+    assert "kept" in failed
+    assert "Traceback" not in failed
+    kept = Path(f"{target}.part").stat().st_size
+    assert main(["download", f"{server}/files/f", "-o", str(target)]) == 0
+    err = capsys.readouterr().err
+    assert target.read_bytes() == DATA
+    assert "100%" in err
+    assert "[" + "#" * 30 + "]" in err
+    assert f"resumed at byte {kept}" in err
+
+
+def test_default_cache_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_path() == tmp_path / "ifmatch" / "cache.sqlite"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_path() == Path.home() / ".cache" / "ifmatch" / "cache.sqlite"
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    """The real entry point: `ifmatch get` in a subprocess, default cache under XDG_CACHE_HOME."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "ifmatch.cli", "get", f"http://127.0.0.1:{free_port()}/"],
+        capture_output=True, text=True, timeout=60,
+        env={"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("ifmatch: ")
+    assert "Traceback" not in completed.stderr
+    assert (tmp_path / "ifmatch" / "cache.sqlite").exists()

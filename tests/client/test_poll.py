@@ -1,0 +1,98 @@
+"""Polling with If-None-Match: only changed representations are yielded (RFC 9110 §13.1.2)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from ifmatch.client import CachingTransport, apoll, poll
+from tests.client.app import Doc, State
+from tests.client.support import Counting, Scripted
+
+
+def test_poll_yields_only_changes_and_sends_the_etag(server: str, state: State) -> None:
+    state.docs["d"] = Doc({"n": 0})
+    seen = []
+    counting = Counting(httpx.HTTPTransport())
+    with httpx.Client(transport=counting, base_url=server) as client:
+        for response in poll(client, "/docs/d", 0, max_requests=9):
+            seen.append(response.json()["n"])
+            if len(seen) < 3:
+                state.docs["d"] = Doc({"n": len(seen)}, version=len(seen) + 1)
+    assert seen == [0, 1, 2]
+    assert counting.statuses == [200, 200, 200] + [304] * 6
+    sent = [headers.get("if-none-match") for _, _, headers in state.log]
+    assert sent[:4] == [None, '"v1"', '"v2"', '"v3"']
+
+
+@pytest.mark.asyncio
+async def test_apoll_yields_only_changes(app: Starlette, state: State) -> None:
+    state.docs["d"] = Doc({"n": 0})
+    seen = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://test") as client:
+        async for response in apoll(client, "/docs/d", 0, max_requests=6):
+            seen.append(response.json()["n"])
+            if len(seen) == 1:
+                state.docs["d"] = Doc({"n": 1}, version=2)
+    assert seen == [0, 1]
+    assert len(state.log) == 6
+
+
+def test_poll_stops_after_max_changes() -> None:
+    mock = Scripted(*[httpx.Response(200, headers={"ETag": f'"{i}"'}, content=b"x")
+                      for i in range(5)])
+    with httpx.Client(transport=mock) as client:
+        got = list(poll(client, "http://h/x", 0, max_changes=2))
+    assert len(got) == 2
+    assert len(mock.seen) == 2
+
+
+def test_poll_through_the_caching_transport_still_yields_only_changes(
+    server: str, state: State
+) -> None:
+    state.docs["d"] = Doc({"n": 0})
+    with httpx.Client(transport=CachingTransport(), base_url=server) as client:
+        got = [r.json() for r in poll(client, "/docs/d", 0, max_requests=4)]
+    assert got == [{"n": 0}]
+
+
+@pytest.mark.parametrize(
+    ("responses", "changes"),
+    [
+        pytest.param(
+            [httpx.Response(200, headers={"ETag": '"a"'}, content=b"1")] * 3, 1,
+            id="server ignores If-None-Match: same ETag is no change",
+        ),
+        pytest.param(
+            [httpx.Response(200, content=b"same")] * 2 + [httpx.Response(200, content=b"new")],
+            2, id="no validators: an identical body is no change",
+        ),
+        pytest.param(
+            [httpx.Response(200, headers={"ETag": '"a"'}, content=b"1"),
+             httpx.Response(503, headers={"Retry-After": "0"}),
+             httpx.Response(200, headers={"ETag": '"b"'}, content=b"2")],
+            2, id="§10.2.3 a 503 with Retry-After is waited out",
+        ),
+    ],
+)
+def test_poll_change_detection(responses: list[httpx.Response], changes: int) -> None:
+    with httpx.Client(transport=Scripted(*responses)) as client:
+        got = list(poll(client, "http://h/x", 0, max_requests=len(responses)))
+    assert len(got) == changes
+
+
+def test_poll_raises_on_an_error_status() -> None:
+    with httpx.Client(transport=Scripted(httpx.Response(404))) as client, pytest.raises(
+        httpx.HTTPStatusError
+    ):
+        list(poll(client, "http://h/x", 0, max_requests=1))
+
+
+def test_poll_timeout_bounds_the_loop() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(304)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        assert list(poll(client, "http://h/x", 0.01, timeout=0.05)) == []
