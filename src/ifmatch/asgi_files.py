@@ -101,7 +101,9 @@ class StaticFiles:
     No directory listings and no index files: a directory is a 404, as is
     any path that is refused (see :func:`ifmatch.files.safe_parts`), so a
     client cannot probe what exists.  Methods other than GET and HEAD get
-    405 with ``Allow``.  ``cache_control`` is sent on 200, 206 and 304.
+    405 with ``Allow``.  ``cache_control`` and ``headers`` (say,
+    ``X-Content-Type-Options: nosniff``) are added to 200 and 206; the 304
+    keeps those §15.4.5 lists (Cache-Control, Expires, Vary, ...).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class StaticFiles:
         root: str | os.PathLike[str],
         *,
         cache_control: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         serve_hidden: bool = False,
         content_etag_limit: int = 0,
         chunk_size: int = CHUNK_SIZE,
@@ -117,7 +120,10 @@ class StaticFiles:
         self.root = Path(root)
         if check_root and not self.root.is_dir():
             raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
-        self.headers = (("Cache-Control", cache_control),) if cache_control else ()
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        if cache_control:
+            pairs.append(("Cache-Control", cache_control))
+        self.headers = tuple(pairs)
         self.serve_hidden = serve_hidden
         self.content_etag_limit = content_etag_limit
         self.chunk_size = chunk_size

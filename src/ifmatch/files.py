@@ -66,7 +66,7 @@ ALLOWED_METHODS = ("GET", "HEAD")
 _ALLOW = ", ".join(ALLOWED_METHODS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PROC_FD = os.path.isdir("/proc/self/fd")
-_DRIVE_RE = re.compile(r"[A-Za-z]:")  # C:, C:\\x: absolute or drive-relative on Windows
+_DRIVE_RE = re.compile(r"[A-Za-z]:")  # a Windows drive: "C:" and "C:x" leave the root
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)

@@ -145,3 +145,23 @@ def test_in_flask_view_and_dispatcher(site: Site) -> None:
     assert answer.body == BIG[10:20]
     assert call("GET", "/static/hello.txt").body == FILES["hello.txt"]
     assert call("GET", "/static/sub").status == 404
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_static_files_extra_headers(kind: str, site: Site) -> None:
+    """cache_control and headers go on 200 and 206; the 304 keeps Cache-Control (§15.4.5)."""
+    module = asgi_files if kind == "asgi" else wsgi_files
+    caller = asgi_caller if kind == "asgi" else wsgi_caller
+    app = module.StaticFiles(
+        site.root, cache_control="max-age=60", headers={"X-Content-Type-Options": "nosniff"}
+    )
+    call = caller(app)
+    full = call("GET", "/big.bin")
+    part = call("GET", "/big.bin", {"Range": "bytes=0-0"})
+    for answer in (full, part):
+        assert answer.headers["cache-control"] == "max-age=60"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    cached = call("GET", "/big.bin", {"If-None-Match": full.headers["etag"]})
+    assert cached.status == 304
+    assert cached.headers["cache-control"] == "max-age=60"
+    assert call("GET", "/nope").headers.get("cache-control") is None
