@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from ifmatch import asgi_files, wsgi_files
+from ifmatch.files import content_disposition
 from tests.files.conftest import BIG, FILES, Call, Site, asgi_caller, wsgi_caller
 
 
@@ -165,3 +166,17 @@ def test_static_files_extra_headers(kind: str, site: Site) -> None:
     assert cached.status == 304
     assert cached.headers["cache-control"] == "max-age=60"
     assert call("GET", "/nope").headers.get("cache-control") is None
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("report.pdf", 'attachment; filename="report.pdf"'),
+        ("a\r\nSet-Cookie: x=1.txt", 'attachment; filename="aSet-Cookie: x=1.txt"'),
+        ('back\\slash"quote', 'attachment; filename="back_slash_quote"; '
+         "filename*=UTF-8''back%5Cslash%22quote"),
+    ],
+)  # fmt: skip
+def test_content_disposition_cannot_inject_headers(filename: str, expected: str) -> None:
+    """RFC 6266: a quoted ASCII fallback, RFC 8187 ``filename*`` when it differs; no CR/LF."""
+    assert content_disposition(filename) == expected
