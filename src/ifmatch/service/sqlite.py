@@ -4,7 +4,8 @@
 read, so the state a precondition is checked against cannot change before
 the write commits, across threads and across worker processes sharing the
 file.  WAL mode lets readers go on while a writer holds that lock, and
-``busy_timeout`` makes a waiting writer wait instead of failing.
+``busy_timeout`` makes a waiting writer wait instead of failing (writers of one
+process first queue on a lock, so the busy handler only arbitrates between processes).
 
 Bodies are read and written with incremental blob I/O
 (:meth:`sqlite3.Connection.blobopen`), so a range request or a large upload
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +161,9 @@ class SQLiteStore(Store):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # Writers of this process queue here rather than in SQLite's busy handler, which
+        # sleeps up to 100 ms between tries; only other processes' writers meet it.
+        self._write_lock = threading.Lock()
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -215,7 +220,7 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self, space: str) -> Iterator[Transaction]:
-        with self._connection("BEGIN IMMEDIATE") as connection:
+        with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
             yield _Transaction(connection, space)
 
     def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
