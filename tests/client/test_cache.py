@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -341,3 +343,21 @@ def test_head_is_passed_through() -> None:
         client.get(URL)
         client.head(URL)
     assert "if-none-match" not in mock.seen[1].headers
+
+
+def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
+    """The stored bytes are the encoded ones, so the kept Content-Encoding still applies."""
+    text = b"squeeze me " * 500
+    squeezed = gzip.compress(text)
+    storage = MemoryStorage()
+    mock = Scripted(
+        httpx.Response(200, headers={"ETag": '"g"', "Content-Encoding": "gzip"},
+                       stream=httpx.ByteStream(squeezed)),
+        not_modified(ETag='"g"', Content_Encoding="br"),
+    )
+    with cached_client(mock, storage) as client:
+        assert client.get(URL).content == text
+        replayed = client.get(URL)
+    assert storage.variants(URL)[0].body == squeezed
+    assert replayed.content == text
+    assert replayed.headers["content-encoding"] == "gzip"

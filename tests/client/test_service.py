@@ -1,0 +1,142 @@
+"""The client against the reference service (`ifmatch serve`, two worker processes).
+
+Races between clients, 428 on unguarded writes, revalidation, and a
+download of a file that changes on the service between attempts.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ifmatch.client import (
+    AlreadyExistsError,
+    Backoff,
+    CachingTransport,
+    ConflictError,
+    create,
+    delete,
+    download,
+    update,
+    was_revalidated,
+)
+from tests.support.servers import free_port, running
+
+pytestmark = pytest.mark.slow
+FAST = Backoff(base=0.005, cap=0.05)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("service") / "service.db"
+    port = free_port()
+    command = [
+        sys.executable, "-m", "ifmatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--db", f"sqlite:///{database}", "--workers", "2", "--no-access-log",
+        "--log-level", "warning",
+    ]
+    with running(command, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("patch", [False, True], ids=["PUT", "PATCH merge-patch"])
+def test_update_race_against_the_service(service: str, patch: bool) -> None:
+    """Four clients read the same version, each adds its key; all four keys are stored."""
+    url = f"/api/race/{'patch' if patch else 'put'}"
+    keys = ["a", "b", "c", "d"]
+    barrier = threading.Barrier(len(keys))
+    attempts: list[int] = []
+    with httpx.Client(base_url=service) as client:
+        create(client, url, {"start": True})
+
+    def run(key: str) -> None:
+        calls = 0
+
+        def change(document: dict[str, Any]) -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                barrier.wait(timeout=20)
+            return {**document, key: calls}
+
+        with httpx.Client(base_url=service) as own:
+            attempts.append(update(own, url, change, patch=patch, backoff=FAST,
+                                   retries=10).attempts)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with httpx.Client(base_url=service) as client:
+        final = client.get(url).json()
+    assert set(final) == {"start", *keys}
+    assert 1 in attempts, "one writer wins the first round"
+    assert max(attempts) > 1, "the others saw 412 and re-applied their change"
+
+
+def test_unguarded_write_gets_428_and_create_only_refuses_to_overwrite(service: str) -> None:
+    with httpx.Client(base_url=service) as client:
+        create(client, "/api/guard/x", {"v": 1})
+        assert client.put("/api/guard/x", json={"v": 2}).status_code == 428
+        with pytest.raises(AlreadyExistsError) as caught:
+            create(client, "/api/guard/x", {"v": 3})
+        assert caught.value.current is not None
+        assert caught.value.current.document == {"v": 1}
+
+
+def test_conditional_delete_against_the_service(service: str) -> None:
+    with httpx.Client(base_url=service) as client:
+        first = create(client, "/api/del/x", {"v": 1})
+        update(client, "/api/del/x", lambda d: {"v": 2})
+        with pytest.raises(ConflictError):
+            delete(client, "/api/del/x", first.etag)
+        delete(client, "/api/del/x")
+        assert client.get("/api/del/x").status_code == 404
+
+
+def test_revalidation_against_the_service(service: str) -> None:
+    with httpx.Client(base_url=service, transport=CachingTransport()) as client:
+        create(client, "/api/cache/x", {"big": "y" * 10_000})
+        first = client.get("/api/cache/x")
+        second = client.get("/api/cache/x")
+        update(client, "/api/cache/x", lambda d: {"big": "z"})
+        third = client.get("/api/cache/x")
+    assert not was_revalidated(first)
+    assert was_revalidated(second)
+    assert second.json() == first.json()
+    assert third.json() == {"big": "z"}
+
+
+def test_download_from_the_service_restarts_when_the_file_changed(
+    service: str, tmp_path: Path
+) -> None:
+    old, new = b"o" * 300_000, b"n" * 200_000
+    target = tmp_path / "file.bin"
+
+    def stop(done: int, total: int | None) -> None:
+        if done >= 100_000:
+            raise KeyboardInterrupt
+
+    with httpx.Client(base_url=service) as client:
+        assert client.put("/files/dl/a.bin", content=old,
+                          headers={"If-None-Match": "*"}).status_code == 201
+        with pytest.raises(KeyboardInterrupt):
+            download(client, "/files/dl/a.bin", target, progress=stop, chunk_size=16384)
+        resumed = download(client, "/files/dl/a.bin", target)
+        assert target.read_bytes() == old
+        assert resumed.resumed_from > 0
+        etag = client.head("/files/dl/a.bin").headers["etag"]
+        with pytest.raises(KeyboardInterrupt):
+            download(client, "/files/dl/a.bin", target, progress=stop, chunk_size=16384)
+        assert client.put("/files/dl/a.bin", content=new,
+                          headers={"If-Match": etag}).status_code in {200, 204}
+        result = download(client, "/files/dl/a.bin", target)
+    assert target.read_bytes() == new
+    assert result.restarted
