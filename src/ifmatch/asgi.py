@@ -28,13 +28,13 @@ from typing import Any
 from ifmatch.guard import PreconditionError
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
+    PASS_PLAN,
     Action,
     Exchange,
     HashChoice,
-    Headers,
-    Plan,
-    Reply,
     TaggingPolicy,
+    Verdict,
+    reply_headers,
 )
 
 Scope = MutableMapping[str, Any]
@@ -44,11 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _text_headers(raw: list[tuple[bytes, bytes]]) -> Headers:
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
-
-
-def _raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+def _raw_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
@@ -92,51 +88,61 @@ class ConditionalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = str(scope["method"]).upper()
-        head = method == "HEAD"
-        if method not in ("GET", "HEAD"):
-            await self._guarded(scope, receive, send, send, head)
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            await self._guarded(scope, receive, send)
             return
-        exchange = self.policy.exchange(
-            method, scope.get("headers", []), hashable=not head or self.head_as_get
-        )
+        head = method == "HEAD"
+        drop_body = head and self.head_as_get
+        exchange = self.policy.exchange(method, scope["headers"], hashable=not head or drop_body)
         inner_scope = scope
-        if head and self.head_as_get:
+        if drop_body:
             inner_scope = dict(scope)
             inner_scope["method"] = "GET"
-        responder = _Responder(exchange, send, head and self.head_as_get, self.policy.max_buffer)
-        await self._guarded(inner_scope, receive, responder.send, send, head)
+        responder = _Responder(exchange, send, drop_body, self.policy.max_buffer)
+        try:
+            await self.app(inner_scope, receive, responder.send)
+        except PreconditionError as error:
+            if responder.start is not None or responder.started:
+                raise
+            await send_error(send, error, head)
+            return
         await responder.finish()
 
-    async def _guarded(
-        self, scope: Scope, receive: Receive, inner_send: Send, outer_send: Send, head: bool
-    ) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking(message: Message) -> None:
             nonlocal started
             started = True
-            await inner_send(message)
+            await send(message)
 
         try:
             await self.app(scope, receive, tracking)
         except PreconditionError as error:
             if started:
                 raise
-            await send_error(outer_send, error, head)
+            await send_error(send, error, scope["method"] == "HEAD")
+
+
+RawHeaders = list[tuple[bytes, bytes]]
 
 
 class _Responder:
     """The ``send`` the app sees for one GET/HEAD: holds, hashes and decides."""
+
+    __slots__ = ("buffer", "done", "downstream", "drop_body", "exchange", "headers",
+                 "max_buffer", "plan", "size", "start", "started", "swallow")
 
     def __init__(self, exchange: Exchange, send: Send, drop_body: bool, max_buffer: int) -> None:
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
         self.max_buffer = max_buffer
-        self.start: Message | None = None
-        self.headers: Headers = []
-        self.plan = Plan(Action.PASS)
+        self.start: Message | None = None  # a response start held back
+        self.started = False  # a start went downstream
+        self.headers: RawHeaders = []
+        self.plan = PASS_PLAN
         self.buffer: list[bytes] = []
         self.size = 0
         self.swallow = False
@@ -144,13 +150,18 @@ class _Responder:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if kind == "http.response.start":
-            await self._on_start(message)
-        elif kind == "http.response.body":
+        if kind == "http.response.body":
+            if self.plan.action is Action.PASS and not self.drop_body:
+                if not self.done:  # streaming through: the hot path of a passed response
+                    self.done = not message.get("more_body", False)
+                    await self.downstream(message)
+                return
             await self._on_body(message)
+        elif kind == "http.response.start":
+            await self._on_start(message)
         elif not self.swallow:
             if self.plan.action is Action.HASH:
-                self.plan = Plan(Action.PASS)
+                self.plan = PASS_PLAN
             await self._flush_pending()
             if self.drop_body and kind == "http.response.pathsend":
                 await self._send_body(b"", False)
@@ -159,59 +170,85 @@ class _Responder:
 
     async def _on_start(self, message: Message) -> None:
         self.start = message
-        self.headers = _text_headers(list(message.get("headers", [])))
-        self.plan = self.exchange.inspect(int(message["status"]), self.headers)
-        if self.plan.action is Action.PASS:
+        self.headers = headers = list(message.get("headers", ()))
+        self.plan = plan = self.exchange.inspect(message["status"], headers)
+        if plan.action is Action.PASS:
             await self._send_start(message)
-        elif self.plan.action is Action.DECIDE:
-            await self._reply(self.exchange.decide(self.plan, self.headers), streaming=True)
+        elif plan.action is Action.DECIDE:
+            await self._reply(self.exchange.decide(plan), streaming=True)
 
     async def _on_body(self, message: Message) -> None:
         if self.swallow or self.done:
             return
-        more = bool(message.get("more_body", False))
+        more = message.get("more_body", False)
         if self.plan.action is not Action.HASH:
-            await self._send_body(message.get("body", b""), more)
+            if self.drop_body:
+                message = {"type": "http.response.body", "body": b"", "more_body": more}
+            self.done = not more
+            await self.downstream(message)
             return
-        chunk = bytes(message.get("body", b""))
-        self.buffer.append(chunk)
-        self.size += len(chunk)
-        if more and self.size > self.max_buffer:
-            # Too big to hold: flush what we have and stream the rest untagged.
-            self.plan = Plan(Action.PASS)
-            await self._flush_pending()
+        chunk = message.get("body", b"")
+        if more:
+            self.buffer.append(chunk)
+            self.size += len(chunk)
+            if self.size > self.max_buffer:
+                # Too big to hold: flush what we have and stream the rest untagged.
+                self.plan = PASS_PLAN
+                await self._flush_pending()
             return
-        if not more:
-            etag = self.exchange.tag(self.plan, self.buffer)
-            await self._reply(self.exchange.decide(self.plan, self.headers, etag), streaming=False)
+        if self.buffer:
+            self.buffer.append(chunk)
+            chunk = b"".join(self.buffer)
+            self.buffer = []
+        hashed = self.exchange.tag(self.plan, [chunk])
+        verdict = self.exchange.decide(self.plan, hashed)
+        if verdict.status == 200 and not self.plan.weaken:
+            # The common case, kept short: add the ETag, send the held start and the body.
+            start = self.start
+            assert start is not None
+            assert verdict.etag is not None
+            start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
+            self.start = None
+            self.started = self.done = True
+            await self.downstream(start)
+            if self.drop_body:
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            else:
+                message["body"] = chunk
+            await self.downstream(message)
+            return
+        self.buffer = [chunk]
+        await self._reply(verdict, streaming=False)
 
-    async def _reply(self, reply: Reply, *, streaming: bool) -> None:
-        assert self.start is not None
-        start = dict(self.start)
-        start["status"] = reply.status
-        start["headers"] = _raw_headers(reply.headers)
+    async def _reply(self, verdict: Verdict, *, streaming: bool) -> None:
+        start = self.start
+        assert start is not None
+        if verdict.status == 200 and verdict.etag is not None and not self.plan.weaken:
+            start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
+        elif verdict.status != 200 or verdict.etag is not None:
+            start["status"] = verdict.status
+            start["headers"] = reply_headers(self.headers, verdict)
         await self._send_start(start)
-        if reply.body is not None:
+        if verdict.status != 200:
             self.swallow = True
-            await self._send_body(reply.body, False)
+            await self._send_body(verdict.body or b"", False)
         elif not streaming:
-            body = b"".join(self.buffer)
+            body = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
             self.buffer = []
             await self._send_body(body, False)
 
     async def _flush_pending(self) -> None:
-        if self.start is not None and self.plan.action is Action.PASS and self.buffer:
-            await self._send_start(self.start)
+        if self.start is None or self.plan.action is not Action.PASS:
+            return
+        await self._send_start(self.start)
+        if self.buffer:
             body = b"".join(self.buffer)
             self.buffer = []
             await self._send_body(body, True)
-        elif self.start is not None and self.plan.action is Action.PASS:
-            await self._send_start(self.start)
 
     async def _send_start(self, message: Message) -> None:
-        if self.start is None:
-            return
         self.start = None
+        self.started = True
         await self.downstream(message)
 
     async def _send_body(self, body: bytes, more: bool) -> None:
@@ -226,8 +263,10 @@ class _Responder:
 
     async def finish(self) -> None:
         """Close a response the app left open (it returned without a final body message)."""
-        if self.start is not None and self.plan.action is not Action.HASH:
+        if self.start is None:
+            return
+        if self.plan.action is Action.HASH:
+            hashed = self.exchange.tag(self.plan, self.buffer)
+            await self._reply(self.exchange.decide(self.plan, hashed), streaming=False)
+        else:
             await self._send_start(self.start)
-        if self.plan.action is Action.HASH and self.start is not None:
-            etag = self.exchange.tag(self.plan, self.buffer)
-            await self._reply(self.exchange.decide(self.plan, self.headers, etag), streaming=False)

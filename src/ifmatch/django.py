@@ -33,7 +33,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 
 from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
 from ifmatch.preconditions import Resource
-from ifmatch.tagging import Action, TaggingPolicy
+from ifmatch.tagging import Action, TaggingPolicy, reply_headers
 
 View = Callable[..., HttpResponseBase]
 
@@ -94,19 +94,18 @@ class ConditionalMiddleware:
         plan = exchange.inspect(response.status_code, headers)
         if plan.action is Action.PASS:
             return response
-        etag = exchange.tag(plan, [content]) if plan.action is Action.HASH else None
-        reply = exchange.decide(plan, headers, etag)
-        if reply.status == 200:
-            for name, value in reply.headers:
-                if name.lower() == "etag":
-                    response.headers["ETag"] = value
+        hashed = exchange.tag(plan, [content]) if plan.action is Action.HASH else None
+        verdict = exchange.decide(plan, hashed)
+        if verdict.status == 200:
+            if verdict.etag is not None:
+                response.headers["ETag"] = verdict.etag
             return response
         replacement: HttpResponse = (
             HttpResponseNotModified()
-            if reply.status == 304
-            else HttpResponse(reply.body or b"", status=reply.status)
+            if verdict.status == 304
+            else HttpResponse(verdict.body or b"", status=verdict.status)
         )
-        for name, value in reply.headers:
+        for name, value in reply_headers(headers, verdict):
             replacement.headers[name] = value
         replacement.cookies = response.cookies
         response.close()

@@ -35,12 +35,13 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple, TypeVar
 
 from ifmatch.conditions import Conditions
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
-from ifmatch.hashing import ContentHasher, Hash, HashFactory
+from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory
 from ifmatch.notmodified import not_modified_headers
 from ifmatch.preconditions import Outcome, Resource, evaluate
 from ifmatch.problem import PROBLEM_JSON, decision_problem
@@ -96,23 +97,30 @@ class Action(enum.Enum):
     HASH = enum.auto()  # buffer the body (up to the limit), hash it, then decide
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     """The validators found in the app's response and what to do with them."""
 
     action: Action
     etag: ETag | None = None
-    last_modified: datetime | None = None
+    last_modified: str | None = None  # raw; parsed only when a request asks about it
     coding: str | None = None
     weaken: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The response to send: ``body`` ``None`` means "the app's own body"."""
+PASS_PLAN = Plan(Action.PASS)
+
+
+class Verdict(NamedTuple):
+    """What to send: ``status`` 200 (the app's response), 304 or 412.
+
+    ``etag`` is the ETag to set, replacing the app's, or ``None`` to leave
+    the header as it is; ``vary`` asks for ``Vary: Accept-Encoding`` (on a
+    304 when a compressor runs outside); ``body`` is the 412's problem.
+    """
 
     status: int
-    headers: Headers
+    etag: str | None = None
+    vary: bool = False
     body: bytes | None = None
 
 
@@ -134,7 +142,9 @@ class TaggingPolicy:
         """Validate the settings once, when the middleware is created."""
         if max_buffer < 0:
             raise ValueError("max_buffer must be >= 0 bytes")
-        return cls(resolve_hash(hash), max_buffer, coding_outside)
+        factory = resolve_hash(hash)
+        ContentHasher(factory).etag()  # fails now if the hash is too short for an ETag
+        return cls(factory, max_buffer, coding_outside)
 
     def exchange(
         self,
@@ -143,17 +153,31 @@ class TaggingPolicy:
         *,
         hashable: bool = True,
     ) -> Exchange:
-        """Start handling one GET/HEAD request, given its headers.
+        """Start handling one GET/HEAD request, given its headers (str or bytes pairs).
 
         ``hashable=False`` says the body will not be the representation (a
         HEAD the app answers without one), so an untagged response stays so.
         """
-        pairs = list(headers)
-        accept = ", ".join(
-            _text(value) for name, value in pairs if _text(name).lower() == "accept-encoding"
-        )
-        conditions = Conditions.from_headers(pairs)
-        return Exchange(self, method.upper(), conditions, accepts_coding(accept), hashable)
+        pairs = headers if isinstance(headers, list) else list(headers)
+        conditional = False
+        accept: list[str] = []
+        for name, value in pairs:
+            key = _field_name(name)
+            if key in _CONDITIONAL:
+                conditional = True
+            elif key == "accept-encoding":
+                accept.append(_text(value))
+        conditions = Conditions.from_headers(pairs) if conditional else _NO_CONDITIONS
+        downstream = self.coding_outside and accepts_coding(", ".join(accept))
+        return Exchange(self, method.upper(), conditions, conditional, downstream, hashable)
+
+
+_CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+_NO_CONDITIONS = Conditions()
+_RESPONSE_FIELDS = frozenset(
+    {"etag", "last-modified", "cache-control", "content-encoding", "content-type",
+     "content-length"}
+)
 
 
 @dataclass(slots=True)
@@ -163,68 +187,98 @@ class Exchange:
     policy: TaggingPolicy
     method: str
     conditions: Conditions
-    accepts_coding: bool
+    conditional: bool  # the request carries a precondition the middleware evaluates
+    coded_downstream: bool  # a compressor outside may code the body (coding_outside)
     hashable: bool = True
 
-    def inspect(self, status: int, headers: Headers) -> Plan:
-        """Read the app's response head and choose pass, decide or hash."""
+    def inspect(self, status: int, headers: Iterable[tuple[str | bytes, str | bytes]]) -> Plan:
+        """Read the app's response head (str or bytes pairs) and choose pass, decide or hash."""
         if status != 200:
-            return Plan(Action.PASS)
-        fields = {name.lower(): value for name, value in headers}
-        if "no-store" in _tokens(fields.get("cache-control", "")):
-            return Plan(Action.PASS)
-        coding = fields.get("content-encoding", "").strip().lower() or None
-        if coding == "identity":
-            coding = None
-        last_modified = _date(fields.get("last-modified"))
-        downstream = self.policy.coding_outside and self.accepts_coding
+            return PASS_PLAN
+        fields: dict[str, str] = {}
+        for name, value in headers:
+            key = _field_name(name)
+            if key in _RESPONSE_FIELDS:
+                fields[key] = value.decode("latin-1") if isinstance(value, bytes) else value
+        control = fields.get("cache-control")
+        if control is not None and "no-store" in _tokens(control):
+            return PASS_PLAN
+        coding = fields.get("content-encoding")
+        if coding is not None:
+            coding = coding.strip().lower()
+            if coding in ("", "identity"):
+                coding = None
         raw_etag = fields.get("etag")
         if raw_etag is not None:
             try:
                 etag = ETag.parse(raw_etag)
             except HeaderParseError:
-                return Plan(Action.PASS)
-            weaken = not etag.weak and (coding is not None or downstream)
-            return Plan(Action.DECIDE, etag, last_modified, coding, weaken)
-        media_type = fields.get("content-type", "").partition(";")[0].strip().lower()
-        too_big = _length(fields) > self.policy.max_buffer
-        if not self.hashable or media_type == "text/event-stream" or too_big:
-            return Plan(Action.PASS)
-        return Plan(Action.HASH, None, last_modified, coding)
+                return PASS_PLAN
+            weaken = not etag.weak and (coding is not None or self.coded_downstream)
+            return Plan(Action.DECIDE, etag, fields.get("last-modified"), coding, weaken)
+        media_type = fields.get("content-type", "")
+        events = media_type[:17].lower() == "text/event-stream"
+        if not self.hashable or events or _length(fields) > self.policy.max_buffer:
+            return PASS_PLAN
+        return Plan(Action.HASH, None, fields.get("last-modified"), coding)
 
-    def tag(self, plan: Plan, body: Iterable[bytes]) -> ETag:
-        """The weak ETag of a buffered body, hashed decoded when it is gzip/deflate coded."""
-        chunks = list(body)
+    def tag(self, plan: Plan, body: Iterable[bytes]) -> str:
+        """The opaque part of the weak ETag of a buffered body (decoded if gzip/deflate)."""
+        chunks = body if isinstance(body, list) else list(body)
         decoded = _decoded(chunks, plan.coding) if plan.coding else None
-        hasher = ContentHasher(self.policy.hash_factory)
+        digest = self.policy.hash_factory()
         for chunk in decoded if decoded is not None else chunks:
-            hasher.update(chunk)
-        return hasher.etag()
+            digest.update(chunk)
+        return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
-    def decide(self, plan: Plan, headers: Headers, etag: ETag | None = None) -> Reply:
-        """Evaluate the request against the response's validators.
+    def decide(self, plan: Plan, hashed: str | None = None) -> Verdict:
+        """Evaluate the request against the response's validators (§13.2.2).
 
-        Returns the 304 or 412 to send instead, or the 200 with its ETag
-        added or weakened (``body`` ``None``: send the app's body).
+        ``hashed`` is :meth:`tag`'s result for a body without an ETag.
         """
-        tag = etag or plan.etag
-        if tag is not None and plan.weaken:
-            tag = tag.as_weak()
-        if tag is not None and (tag != plan.etag or plan.weaken):
-            headers = [(n, v) for n, v in headers if n.lower() != "etag"] + [("etag", str(tag))]
-        decision = evaluate(self.method, self.conditions, Resource(tag, plan.last_modified))
+        if plan.etag is not None:
+            tag = plan.etag.as_weak() if plan.weaken else plan.etag
+            new = str(tag) if plan.weaken else None
+        else:
+            if hashed is None:
+                raise ValueError("a response without an ETag needs its body's hash")
+            new = f'W/"{hashed}"'
+            if not self.conditional:
+                return Verdict(200, new)  # the common case: nothing to evaluate
+            tag = ETag(hashed, weak=True)
+        if not self.conditional:
+            return Verdict(200, new)
+        resource = Resource(tag, _date(plan.last_modified))
+        decision = evaluate(self.method, self.conditions, resource)
         if decision.outcome is Outcome.NOT_MODIFIED:
-            kept = not_modified_headers(headers)
-            if self.policy.coding_outside and self.accepts_coding:
-                kept = _with_vary(kept, "Accept-Encoding")
-            return Reply(304, kept, b"")
+            return Verdict(304, str(tag), vary=self.coded_downstream)
         if decision.outcome is Outcome.PRECONDITION_FAILED:
-            body = decision_problem(decision, str(tag) if tag is not None else None)
-            failed: Headers = [("content-type", PROBLEM_JSON), ("content-length", str(len(body)))]
-            if tag is not None:
-                failed.append(("etag", str(tag)))
-            return Reply(412, failed, body)
-        return Reply(200, headers)
+            return Verdict(412, str(tag), body=decision_problem(decision, str(tag)))
+        return Verdict(200, new)
+
+
+def reply_headers(headers: list[tuple[Name, Name]], verdict: Verdict) -> list[tuple[Name, Name]]:
+    """The app's headers turned into those of the verdict's response (str or bytes pairs)."""
+    if not headers:
+        return headers
+    as_bytes = isinstance(headers[0][0], bytes)
+
+    def field(name: str, value: str) -> tuple[Name, Name]:
+        pair = (name.encode("latin-1"), value.encode("latin-1")) if as_bytes else (name, value)
+        return pair  # type: ignore[return-value]
+
+    if verdict.status == 412:
+        body = verdict.body or b""
+        return [field("content-type", PROBLEM_JSON), field("content-length", str(len(body))),
+                field("etag", verdict.etag or "")]
+    if verdict.etag is not None:
+        headers = [pair for pair in headers if _lower(pair[0]) != "etag"]
+        headers.append(field("etag", verdict.etag))
+    if verdict.status == 304:
+        headers = not_modified_headers(headers)
+        if verdict.vary and not _varies_on_coding(headers):
+            headers.append(field("vary", "Accept-Encoding"))
+    return headers
 
 
 def accepts_coding(accept_encoding: str) -> bool:
@@ -272,12 +326,37 @@ def _decoded(chunks: list[bytes], coding: str) -> list[bytes] | None:
     return out
 
 
-def _with_vary(headers: Headers, field: str) -> Headers:
-    listed = {token for name, value in headers if name.lower() == "vary" for token in
-              _tokens(value)}
-    if field.lower() in listed or "*" in listed:
-        return headers
-    return [*headers, ("vary", field)]
+def _varies_on_coding(headers: Iterable[tuple[str | bytes, str | bytes]]) -> bool:
+    listed = {
+        token
+        for name, value in headers
+        if _lower(name) == "vary"
+        for token in _tokens(_text(value))
+    }
+    return "accept-encoding" in listed or "*" in listed
+
+
+#: Lower-case bytes names (what ASGI servers and most apps send) decoded once, not per request.
+_KNOWN_NAMES: dict[bytes, str] = {
+    name.encode(): name
+    for name in (
+        "etag", "last-modified", "cache-control", "content-encoding", "content-type",
+        "content-length", "if-match", "if-none-match", "if-modified-since",
+        "if-unmodified-since", "accept-encoding", "host", "vary", "date", "server",
+        "set-cookie", "user-agent", "accept", "connection",
+    )
+}
+
+
+def _field_name(name: str | bytes) -> str:
+    if isinstance(name, bytes):
+        known = _KNOWN_NAMES.get(name)
+        return known if known is not None else name.decode("latin-1").lower()
+    return name.lower()
+
+
+def _lower(name: str | bytes) -> str:
+    return (name.decode("latin-1") if isinstance(name, bytes) else name).lower()
 
 
 def _tokens(value: str) -> set[str]:
@@ -285,6 +364,7 @@ def _tokens(value: str) -> set[str]:
 
 
 def _date(value: str | None) -> datetime | None:
+    """A Last-Modified the app sent, or ``None`` when absent or unreadable (then ignored)."""
     if value is None:
         return None
     try:
@@ -294,8 +374,11 @@ def _date(value: str | None) -> datetime | None:
 
 
 def _length(fields: dict[str, str]) -> int:
+    value = fields.get("content-length")
+    if value is None:
+        return 0
     try:
-        return int(fields.get("content-length", "0"))
+        return int(value)
     except ValueError:
         return 0
 
@@ -306,3 +389,4 @@ def _text(value: str | bytes) -> str:
 
 #: The callable type a middleware takes for ``hash``.
 HashChoice = str | Callable[[], Hash]
+Name = TypeVar("Name", str, bytes)

@@ -17,14 +17,26 @@ from types import TracebackType
 from typing import Any
 
 from ifmatch.guard import PreconditionError
-from ifmatch.tagging import DEFAULT_MAX_BUFFER, Action, HashChoice, Headers, Plan, TaggingPolicy
+from ifmatch.tagging import (
+    DEFAULT_MAX_BUFFER,
+    Action,
+    HashChoice,
+    Headers,
+    TaggingPolicy,
+    Verdict,
+    reply_headers,
+)
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_REASONS = {200: "OK", 304: "Not Modified", 412: "Precondition Failed",
-            428: "Precondition Required"}
+_REASONS = {
+    200: "OK",
+    304: "Not Modified",
+    412: "Precondition Failed",
+    428: "Precondition Required",
+}
 
 
 def status_line(status: int) -> str:
@@ -137,12 +149,11 @@ class ConditionalMiddleware:
                 return result
             return _chain(pulled, chunks, result)
         if plan.action is Action.DECIDE:
-            reply = exchange.decide(plan, headers)
-            start_response(status_line(reply.status) if reply.status != 200 else status,
-                           reply.headers)
-            if reply.body is not None or drop_body:
+            verdict = exchange.decide(plan)
+            _start(start_response, status, headers, verdict)
+            if verdict.status != 200 or drop_body:
                 _close(result)
-                return [] if drop_body or reply.body is None else [reply.body]
+                return [] if drop_body or verdict.body is None else [verdict.body]
             return _chain(pulled, chunks, result)
 
         size = sum(len(chunk) for chunk in pulled)
@@ -160,12 +171,16 @@ class ConditionalMiddleware:
             _close(result)
             raise
         _close(result)
-        reply = exchange.decide(plan, headers, exchange.tag(plan, pulled))
-        start_response(status_line(reply.status) if reply.status != 200 else status,
-                       reply.headers)
+        verdict = exchange.decide(plan, exchange.tag(plan, pulled))
+        _start(start_response, status, headers, verdict)
         if drop_body:
             return []
-        return [reply.body] if reply.body is not None else pulled
+        return pulled if verdict.status == 200 else [verdict.body or b""]
+
+
+def _start(start_response: StartResponse, status: str, headers: Headers, verdict: Verdict) -> None:
+    line = status if verdict.status == 200 else status_line(verdict.status)
+    start_response(line, reply_headers(headers, verdict))
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:
@@ -177,4 +192,4 @@ def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -
         _close(result)
 
 
-__all__ = ["ConditionalMiddleware", "Plan", "error_response", "status_line"]
+__all__ = ["ConditionalMiddleware", "error_response", "status_line"]
