@@ -331,3 +331,26 @@ async def test_async_download_restarts_when_the_source_changed(
     assert (tmp_path / "f").read_bytes() == NEW
     assert result.restarted
     assert os.listdir(tmp_path) == ["f"]
+
+
+def test_two_downloads_of_one_path_do_not_interleave(
+    server: str, state: State, tmp_path: Path
+) -> None:
+    """While one download holds the part, another of the same path stops with a clear error."""
+    state.put_file("f", OLD)
+    target = tmp_path / "f"
+    errors: list[str] = []
+
+    def second(done: int, total: int | None) -> None:
+        if done and not errors:
+            with httpx.Client(base_url=server) as other:
+                try:
+                    download(other, "/files/f", target)
+                except DownloadError as error:
+                    errors.append(str(error))
+
+    with httpx.Client(base_url=server) as client:
+        download(client, "/files/f", target, progress=second, chunk_size=16384)
+    assert target.read_bytes() == OLD
+    assert errors
+    assert "another download is writing it" in errors[0]

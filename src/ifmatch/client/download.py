@@ -252,13 +252,17 @@ class DownloadJob:
     def open(self, action: Action) -> None:
         """Open the part for appending (APPEND) or truncated (RESTART), locked."""
         self.close()
-        handle = self.part.open("ab" if action is Action.APPEND else "wb")
+        # Lock before truncating, so a second download of the same path cannot
+        # wipe the part the first one is writing.
+        handle = self.part.open("ab")
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 handle.close()
                 raise DownloadError(f"{self.part}: another download is writing it") from None
+        if action is not Action.APPEND:
+            handle.truncate(0)
         self._file = handle
 
     def write(self, chunk: bytes) -> None:
