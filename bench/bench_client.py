@@ -29,9 +29,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpcore
 import httpx
@@ -145,8 +144,7 @@ def _counting_transport() -> tuple[httpx.HTTPTransport, _CountingBackend]:
     return transport, backend
 
 
-@dataclass
-class Row:
+class Row(NamedTuple):
     name: str
     requests: int
     statuses: str
