@@ -7,6 +7,9 @@ same code that talks to real sockets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import httpx
 import pytest
 
@@ -166,3 +169,39 @@ def test_no_etag_skips_etag_probes_with_the_reason() -> None:
     assert skipped["etag-stable"] == "no ETag"
     # Date-based probes still run without an ETag.
     assert {"ims-current", "ims-earlier", "inm-over-ims"} <= report.ids(Level.PASS)
+
+
+def test_accept_ranges_none_is_a_skip_not_a_warning() -> None:
+    """§14.3: a server MAY say ``Accept-Ranges: none``; that is an answer, not a fault."""
+    inner = DocumentApp()
+
+    def no_ranges(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ.pop("HTTP_RANGE", None)
+
+        def start(status: str, headers: list[tuple[str, str]]) -> Any:
+            kept = [(n, v) for n, v in headers if n != "Accept-Ranges"]
+            return start_response(status, [*kept, ("Accept-Ranges", "none")])
+
+        return inner(environ, start)
+
+    report = run_audit(URL, transport=httpx.WSGITransport(app=no_ranges))
+    assert report.ids(Level.WARN) == set()
+    assert "Accept-Ranges: none" in next(f.evidence for f in report.findings if f.id == "range")
+    assert {"range", "if-range-stale", "range-unsatisfiable"} <= report.ids(Level.SKIP)
+
+
+def test_no_accept_ranges_and_no_206_is_a_warning() -> None:
+    inner = DocumentApp()
+
+    def ignores_range(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ.pop("HTTP_RANGE", None)
+
+        def start(status: str, headers: list[tuple[str, str]]) -> Any:
+            return start_response(status, [(n, v) for n, v in headers if n != "Accept-Ranges"])
+
+        return inner(environ, start)
+
+    report = run_audit(URL, transport=httpx.WSGITransport(app=ignores_range))
+    assert report.ids(Level.WARN) == {"range"}
+    assert report.ids(Level.FAIL) == set()
+    assert "no Accept-Ranges" in next(f.evidence for f in report.findings if f.id == "range")

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 #: REDbot note -> (ifmatch finding id, the levels it corresponds to).
 NOTE_TO_FINDING: dict[str, tuple[str, set[str]]] = {
     "INM_304": ("inm-current", {"pass"}),
-    "INM_FULL": ("inm-current", {"fail", "skip"}),  # skip: see the etag-stable rule below
+    "INM_FULL": ("inm-current", {"fail"}),
     "IMS_304": ("ims-current", {"pass"}),
     "IMS_FULL": ("ims-current", {"warn"}),
     "MISSING_HDRS_304": ("not-modified-headers", {"fail"}),
@@ -71,26 +71,41 @@ def verdicts(
         yield found
 
 
+#: REDbot's If-None-Match verdict on an ETag that alternates between two "backends" depends on
+#: which one answers its conditional request (its subrequests run concurrently): sometimes
+#: INM_304, sometimes INM_FULL.  ifmatch's etag-stable (4 sequential GETs) is deterministic,
+#: so this URL is compared in test_redbot_sees_the_mistakes_ifmatch_names only.
+RACY = {"app per-host-etag"}
+
+
+def compared(
+    verdicts: dict[str, tuple[dict[str, str], Report]],
+) -> Iterator[tuple[str, dict[str, str], Report]]:
+    for name, (notes, report) in verdicts.items():
+        if name not in RACY:
+            yield name, notes, report
+
+
 def level_of(report: Report, check: str) -> str:
     return next(f.level.value for f in report.findings if f.id == check)
 
 
 def test_every_mapped_note_agrees(verdicts: dict[str, tuple[dict[str, str], Report]]) -> None:
     disagreements = []
-    compared = 0
-    for name, (notes, report) in verdicts.items():
+    count = 0
+    for name, notes, report in compared(verdicts):
         for note, (check, levels) in NOTE_TO_FINDING.items():
             if note in notes:
-                compared += 1
+                count += 1
                 if level_of(report, check) not in levels:
                     disagreements.append(f"{name}: REDbot {note}, ifmatch {check} {levels}")
-    assert disagreements == []
-    assert compared >= 20  # the comparison really happened on many URLs
+    assert disagreements == [], verdicts
+    assert count >= 20  # the comparison really happened on many URLs
 
 
 def test_the_converse_holds_too(verdicts: dict[str, tuple[dict[str, str], Report]]) -> None:
     """Where ifmatch passes or fails a check REDbot also ran, REDbot says the same."""
-    for name, (notes, report) in verdicts.items():
+    for name, notes, report in compared(verdicts):
         if notes["support:inm"] == "True":
             assert level_of(report, "inm-current") == "pass", name
         if notes["support:ims"] == "True":
@@ -111,8 +126,9 @@ def test_redbot_sees_the_mistakes_ifmatch_names(
     assert "INM_FULL" in verdicts["app no-304"][0]
     assert "VARY_ETAG_DOESNT_CHANGE" in verdicts["app gzip-strong-etag"][0]
     assert "INM_FULL" in verdicts["Starlette FileResponse"][0]
-    # An ETag that changes per request: REDbot sees only "no 304"; ifmatch names the cause.
+    # An ETag that changes per request: REDbot's If-None-Match check passes or fails by
+    # luck; ifmatch names the cause every time.
     notes, report = verdicts["app per-host-etag"]
-    assert "INM_FULL" in notes
+    assert {"INM_FULL", "INM_304"} & set(notes)
     assert level_of(report, "etag-stable") == "fail"
     assert level_of(report, "inm-current") == "skip"
