@@ -87,8 +87,19 @@ def serving(db: str, *options: str, env: dict[str, str] | None = None) -> Iterat
     """
     port = free_port()
     command = [
-        sys.executable, "-m", "ifmatch.cli", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--db", db, "--log-level", "warning", *options,
+        sys.executable,
+        "-m",
+        "ifmatch.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        db,
+        "--log-level",
+        "warning",
+        *options,
     ]
     if "--access-log" in options:
         command.remove("--access-log")
