@@ -6,6 +6,8 @@ import gzip
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from ifmatch.client import (
@@ -361,3 +363,50 @@ def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
     assert storage.variants(URL)[0].body == squeezed
     assert replayed.content == text
     assert replayed.headers["content-encoding"] == "gzip"
+
+
+_NAMES = st.sampled_from(
+    ["ETag", "Date", "Cache-Control", "X-A", "x-a", "Content-Length", "Content-Encoding",
+     "Transfer-Encoding", "Vary", "Link"]
+)
+_PAIRS = st.lists(st.tuples(_NAMES, st.text("abc ", max_size=4)), max_size=8)
+_FIXED = {"content-length", "content-encoding", "transfer-encoding"}
+
+
+def _values(pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...], name: str) -> list[str]:
+    return [value for key, value in pairs if key.lower() == name]
+
+
+@given(stored=_PAIRS, fresh=_PAIRS)
+def test_merge_not_modified_properties(
+    stored: list[tuple[str, str]], fresh: list[tuple[str, str]]
+) -> None:
+    """§4.3.4: fields in the 304 win, all others stay, framing fields never change."""
+    merged = merge_not_modified(stored, fresh)
+    for name in {key.lower() for key, _ in stored + fresh}:
+        updated = name not in _FIXED and _values(fresh, name)
+        assert _values(merged, name) == (updated or _values(stored, name))
+
+
+@pytest.mark.asyncio
+async def test_async_transport_follows_the_same_policy() -> None:
+    """The async transport shares the sans-IO policy: 304 merge, mismatch retry, no-store."""
+    mock = Scripted(
+        ok(b"old", ETag='"a"', X_Seen="1"),
+        not_modified(ETag='"a"', X_Seen="2"),
+        not_modified(ETag='"b"'),
+        ok(b"new", ETag='"b"', Cache_Control="no-store"),
+    )
+    storage = MemoryStorage()
+    transport = AsyncCachingTransport(mock, storage)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get(URL)
+        replayed = await client.get(URL)
+        fresh = await client.get(URL)
+    assert replayed.content == b"old"
+    assert replayed.headers["x-seen"] == "2"
+    assert was_revalidated(replayed)
+    assert fresh.content == b"new"
+    assert not was_revalidated(fresh)
+    assert "if-none-match" not in mock.seen[3].headers
+    assert len(storage) == 0

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -85,6 +86,22 @@ def test_sqlite_round_trips_entries_exactly(tmp_path: Path) -> None:
                      (("accept", None), ("accept-language", "en")))
     storage.store("http://h/x", original)
     assert storage.variants("http://h/x") == [original]
+    storage.close()
+
+
+def test_sqlite_budget_evicts_the_least_recently_stored(tmp_path: Path) -> None:
+    one = entry(b"a" * 1000)
+    storage = SQLiteStorage(tmp_path / "c.sqlite", max_bytes=3 * one.size)
+    for index, name in enumerate("abc"):
+        storage.store(f"http://h/{name}", replace(entry(name.encode() * 1000), stored_at=index))
+    revalidated = storage.variants("http://h/a")[0]
+    storage.store("http://h/a", replace(revalidated, stored_at=10))  # what a 304 does
+    storage.store("http://h/d", replace(entry(b"d" * 1000), stored_at=11))
+    assert [bool(storage.variants(f"http://h/{n}")) for n in "abcd"] == [True, False, True, True]
+    assert storage.used_bytes <= 3 * one.size
+    storage.store("http://h/huge", entry(b"h" * 10_000))
+    assert storage.variants("http://h/huge") == []
+    assert len(storage) == 3
     storage.close()
 
 

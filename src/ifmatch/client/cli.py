@@ -30,6 +30,9 @@ from ifmatch.client.download import download
 from ifmatch.client.storage import SQLiteStorage
 from ifmatch.client.update import ClientError
 
+#: Size of the command's persistent cache; the least recently revalidated entries go first.
+CLI_CACHE_BYTES = 256 * 1024 * 1024
+
 
 def default_cache_path() -> Path:
     """``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, falling back to ``~/.cache``."""
@@ -105,7 +108,10 @@ def main(command: str, argv: list[str]) -> int:
 
 
 def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
-    storage = None if args.no_cache else SQLiteStorage(args.cache or default_cache_path())
+    storage = (
+        None if args.no_cache
+        else SQLiteStorage(args.cache or default_cache_path(), max_bytes=CLI_CACHE_BYTES)
+    )
     transport: httpx.BaseTransport = httpx.HTTPTransport()
     if storage is not None:
         transport = CachingTransport(transport, storage)

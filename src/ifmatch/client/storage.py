@@ -137,9 +137,11 @@ CREATE TABLE IF NOT EXISTS entries (
     headers   TEXT NOT NULL,
     vary      TEXT NOT NULL,
     body      BLOB NOT NULL,
+    size      INTEGER NOT NULL,
     stored_at REAL NOT NULL,
     PRIMARY KEY (url, variant)
-)
+);
+CREATE INDEX IF NOT EXISTS entries_by_age ON entries (stored_at)
 """
 
 
@@ -158,12 +160,20 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]
 class SQLiteStorage:
     """A store in one SQLite file that survives restarts and is shared by processes.
 
+    ``max_bytes`` (default: no limit) bounds bodies plus headers; beyond it
+    the least recently stored (that is, least recently revalidated) entries go.
+
     Each thread gets its own connection (SQLite connections are not to be
     shared across threads).  WAL mode lets readers proceed while one writer
     writes; ``busy_timeout`` makes a second writer wait instead of failing.
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: str | Path, *, max_bytes: int | None = None, busy_timeout: float = 10.0
+    ) -> None:
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        self.max_bytes = max_bytes
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
@@ -172,7 +182,8 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         connection = self._connection()
         with _transaction(connection):
-            connection.execute(_SCHEMA)
+            for statement in _SCHEMA.split(";"):
+                connection.execute(statement)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -207,12 +218,19 @@ class SQLiteStorage:
         ]
 
     def store(self, url: str, entry: Entry) -> None:
-        """Insert or replace one variant, in one transaction."""
+        """Insert or replace one variant, then evict the oldest beyond ``max_bytes``.
+
+        Every use of an entry is a revalidation that stores it again (with the
+        headers of the 304), so "oldest stored" is "least recently used".
+        """
+        if self.max_bytes is not None and entry.size > self.max_bytes:
+            self.remove(url, entry.variant)
+            return
         with _transaction(self._connection()) as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO entries "
-                "(url, variant, status, headers, vary, body, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "(url, variant, status, headers, vary, body, size, stored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     url,
                     entry.variant,
@@ -220,9 +238,34 @@ class SQLiteStorage:
                     json.dumps(entry.headers),
                     json.dumps(entry.vary),
                     entry.body,
+                    entry.size,
                     entry.stored_at,
                 ),
             )
+            if self.max_bytes is not None:
+                self._evict(connection, self.max_bytes)
+
+    @staticmethod
+    def _evict(connection: sqlite3.Connection, max_bytes: int) -> None:
+        (used,) = connection.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()
+        if used <= max_bytes:
+            return
+        rows = connection.execute(
+            "SELECT rowid, size FROM entries ORDER BY stored_at, rowid"
+        ).fetchall()
+        doomed = []
+        for rowid, size in rows:
+            if used <= max_bytes:
+                break
+            doomed.append((rowid,))
+            used -= size
+        connection.executemany("DELETE FROM entries WHERE rowid = ?", doomed)
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes held (bodies plus headers, as :attr:`Entry.size` counts them)."""
+        row = self._connection().execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()
+        return int(row[0])
 
     def remove(self, url: str, variant: str | None = None) -> None:
         """Delete one variant, or all variants of ``url``."""
