@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,20 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     assert completed.stderr.startswith("ifmatch: ")
     assert "Traceback" not in completed.stderr
     assert (tmp_path / "ifmatch" / "cache.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", ["get", "download"])
+def test_timeout_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that accepts the connection and never answers: a timeout, not a traceback."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
+        extra = ["--cache", str(tmp_path / "c.sqlite")] if command == "get" else [
+            "-o", str(tmp_path / "f"), "--retries", "0"]
+        assert main([command, url, "--timeout", "0.3", *extra]) == 1
+    err = capsys.readouterr().err
+    assert "timed out" in err
+    assert len(err.strip().splitlines()) == 1
