@@ -158,16 +158,16 @@ class TaggingPolicy:
         ``hashable=False`` says the body will not be the representation (a
         HEAD the app answers without one), so an untagged response stays so.
         """
-        pairs = headers if isinstance(headers, list) else list(headers)
-        conditional = False
+        fields: list[tuple[str, str]] = []
         accept: list[str] = []
-        for name, value in pairs:
+        for name, value in headers:
             key = _field_name(name)
             if key in _CONDITIONAL:
-                conditional = True
+                fields.append((key, _text(value)))
             elif key == "accept-encoding":
                 accept.append(_text(value))
-        conditions = Conditions.from_headers(pairs) if conditional else _NO_CONDITIONS
+        conditional = bool(fields)
+        conditions = Conditions.from_headers(fields) if conditional else _NO_CONDITIONS
         downstream = self.coding_outside and accepts_coding(", ".join(accept))
         return Exchange(self, method.upper(), conditions, conditional, downstream, hashable)
 
