@@ -1,0 +1,123 @@
+"""The store: preconditions evaluated inside the write transaction, versions, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from ifmatch import Conditions, Outcome
+from ifmatch.service.store import Content, Current, WriteRequest, open_store
+
+
+def _put(
+    space: str,
+    name: str,
+    data: bytes,
+    conditions: Conditions,
+    hold: threading.Event | None = None,
+) -> WriteRequest:
+    def make(current: Current | None) -> Content:
+        if hold is not None:
+            hold.wait(10)
+        return Content.of(data, "application/json")
+
+    return WriteRequest("PUT", space, name, conditions, make)
+
+
+def test_two_stores_cannot_both_pass_the_same_if_match(db_url: str) -> None:
+    """Writer A holds its transaction open; writer B, with the same If-Match, must get 412.
+
+    A and B are separate store objects (separate pools and locks), as two
+    instances or worker processes would be.  Were the check made outside the
+    write transaction, B would see v1 and overwrite A's write.
+    """
+    first, second = open_store(db_url, pool_size=2), open_store(db_url, pool_size=2)
+    try:
+        created = first.write(_put("doc:c", "d", b"0", Conditions(if_none_match="*")))
+        assert created.after is not None
+        tag = str(created.after.etag)
+        release = threading.Event()
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(
+                first.write, _put("doc:c", "d", b"1", Conditions(if_match=tag), release)
+            )
+            time.sleep(0.2)  # A is inside its transaction, waiting on `release`
+            b = pool.submit(second.write, _put("doc:c", "d", b"2", Conditions(if_match=tag)))
+            time.sleep(0.2)  # B is now waiting for A's lock
+            release.set()
+            results = a.result(10), b.result(10)
+        assert results[0].decision.outcome is Outcome.PROCEED
+        assert results[1].decision.outcome is Outcome.PRECONDITION_FAILED
+        assert results[1].before == results[0].after  # B was checked against A's write
+        found = second.get("doc:c", "d")
+        assert found is not None
+        assert found[1] == b"1"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_failed_make_writes_nothing(db_url: str) -> None:
+    store = open_store(db_url, pool_size=2)
+    try:
+        store.write(_put("doc:c", "d", b"0", Conditions()))
+
+        def boom(current: Current | None) -> Content:
+            raise RuntimeError("patch failed")
+
+        with pytest.raises(RuntimeError):
+            store.write(WriteRequest("PUT", "doc:c", "d", Conditions(if_match="*"), boom))
+        listing = store.listing("doc:c")
+        assert listing.scope.counter == 1
+        assert [body for _, _, body in listing.members] == [b"0"]
+    finally:
+        store.close()
+
+
+def test_instances_agree_on_validators(db_url: str) -> None:
+    first, second = open_store(db_url, pool_size=2), open_store(db_url, pool_size=2)
+    try:
+        first.write(_put("doc:c", "d", b"{}", Conditions()))
+        one, two = first.get("doc:c", "d"), second.get("doc:c", "d")
+        assert one is not None
+        assert two is not None
+        assert one[0] == two[0]
+        assert str(one[0].etag) == '"v1"'
+    finally:
+        first.close()
+        second.close()
+
+
+def test_changed_within_second_is_recorded(db_url: str) -> None:
+    store = open_store(db_url, pool_size=2)
+    try:
+        first = store.write(_put("doc:c", "d", b"1", Conditions())).after
+        second = store.write(_put("doc:c", "d", b"2", Conditions(if_match="*"))).after
+        assert first is not None
+        assert second is not None
+        assert second.version > first.version
+        assert second.modified_us >= first.modified_us
+        same_second = first.modified_us // 1_000_000 == second.modified_us // 1_000_000
+        assert second.changed_within_second is same_second
+        assert second.resource().changed_within_second is same_second
+    finally:
+        store.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_unknown_database_url() -> None:
+    with pytest.raises(ValueError, match="sqlite:///PATH or postgresql://"):
+        open_store("mysql://localhost/x")
