@@ -28,6 +28,9 @@ _OPAQUE_RE = re.compile(rf"{_ETAGC}*")
 # One list element, anchored where the scanner stands: optional W/ and a quoted tag.
 _ELEMENT_RE = re.compile(rf'(W/)?"({_ETAGC}*)"')
 _OWS = " \t"
+#: A field value that is exactly one entity-tag with optional OWS: the common case of
+#: If-Match / If-None-Match, which evaluation compares without building a list.
+SINGLE_TAG_RE = re.compile(rf'[ \t]*(W/)?"({_ETAGC}*)"[ \t]*')
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class ETag:
         match = _ELEMENT_RE.fullmatch(text)
         if match is None:
             raise HeaderParseError(f"not an entity-tag: {text[:40]!r}", field="ETag")
-        return cls(match.group(2), weak=match.group(1) is not None)
+        return _etag(match.group(2), match.group(1) is not None)
 
     def __str__(self) -> str:
         return f'W/"{self.opaque}"' if self.weak else f'"{self.opaque}"'
@@ -99,6 +102,9 @@ class ETagList:
         text = value.strip(_OWS)
         if text == "*":
             return cls(any=True)
+        single = _ELEMENT_RE.fullmatch(text)
+        if single is not None:  # the common case: one tag, no commas to scan for
+            return _etag_list((_etag(single.group(2), single.group(1) is not None),))
         tags: list[ETag] = []
         pos, end = 0, len(text)
         while pos < end:
@@ -109,7 +115,7 @@ class ETagList:
             match = _ELEMENT_RE.match(text, pos)
             if match is None:
                 raise HeaderParseError(f"{field}: expected an entity-tag at {pos}", field=field)
-            tags.append(ETag(match.group(2), weak=match.group(1) is not None))
+            tags.append(_etag(match.group(2), match.group(1) is not None))
             pos = match.end()
             while pos < end and text[pos] in _OWS:
                 pos += 1
@@ -124,10 +130,37 @@ class ETagList:
         """True when ``*`` and a representation exists, or a tag matches strongly."""
         if etag is None:
             return False
-        return self.any or any(tag.strong_match(etag) for tag in self.tags)
+        if self.any:
+            return True
+        if etag.weak:
+            return False
+        opaque = etag.opaque
+        return any(not tag.weak and tag.opaque == opaque for tag in self.tags)
 
     def weak_contains(self, etag: ETag | None) -> bool:
         """True when ``*`` and a representation exists, or a tag matches weakly."""
         if etag is None:
             return False
-        return self.any or any(tag.weak_match(etag) for tag in self.tags)
+        if self.any:
+            return True
+        opaque = etag.opaque
+        return any(tag.opaque == opaque for tag in self.tags)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _etag(opaque: str, weak: bool) -> ETag:
+    """An ETag whose opaque-tag the caller's regular expression has already validated."""
+    tag: ETag = _new(ETag)
+    _set(tag, "opaque", opaque)
+    _set(tag, "weak", weak)
+    return tag
+
+
+def _etag_list(tags: tuple[ETag, ...]) -> ETagList:
+    parsed: ETagList = _new(ETagList)
+    _set(parsed, "tags", tags)
+    _set(parsed, "any", False)
+    return parsed
