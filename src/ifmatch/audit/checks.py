@@ -103,7 +103,8 @@ IMS_INVALID = Check(
 INM_OVER_IMS = Check(
     "inm-over-ims",
     "RFC 9110 §13.1.3, §13.2.2",
-    "If-None-Match wins over If-Modified-Since (non-matching tag + current date -> 200)",
+    "If-None-Match overrides If-Modified-Since (no match + current date -> 200;"
+    " match + old date -> 304)",
     "If-Modified-Since evaluated although If-None-Match is present",
     "ignore If-Modified-Since whenever If-None-Match is present (§13.2.2 step 3 before 4)",
 )

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from ifmatch.audit import checks as c
 from ifmatch.audit.exchange import Exchange, Target
-from ifmatch.audit.findings import Check, Finding
+from ifmatch.audit.findings import Check, Finding, Level
 from ifmatch.dates import format_http_date, parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
@@ -38,6 +38,7 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 #: Fields a 304 must repeat when the 200 has them (§15.4.5).
 _KEPT_ON_304 = ("etag", "cache-control", "vary", "content-location", "date", "expires")
 _NO_SUCH_TAG = '"ifmatch-audit-no-such-tag"'
+_LONG_AGO = "Thu, 01 Jan 1970 00:00:00 GMT"
 _STABILITY_GETS = 3
 
 
@@ -62,6 +63,7 @@ class Audit:
     last_modified: str | None = None
     ranges: bool = False
     not_modified: Exchange | None = None
+    inm_works: bool = False
     write_refused: str | None = None
 
     def get(self, *headers: tuple[str, str], accept_encoding: str = "identity") -> Exchange:
@@ -247,7 +249,9 @@ def _expect_304(a: Audit, check: Check, value: str) -> Finding:
 @_read
 def inm_current(a: Audit) -> Finding:
     """The current ETag itself."""
-    return _expect_304(a, c.INM_CURRENT, str(a.etag))
+    finding = _expect_304(a, c.INM_CURRENT, str(a.etag))
+    a.inm_works = finding.level is Level.PASS
+    return finding
 
 
 @_read
@@ -320,13 +324,25 @@ def ims_invalid(a: Audit) -> Finding:
 
 @_read
 def inm_over_ims(a: Audit) -> Finding:
-    """§13.1.3: a recipient MUST ignore If-Modified-Since when If-None-Match is present."""
-    if a.last_modified is None:
-        return c.INM_OVER_IMS.skipped("no usable Last-Modified")
-    answer = a.get(("If-None-Match", _NO_SUCH_TAG), ("If-Modified-Since", a.last_modified))
-    if answer.status == a.base.status:
-        return c.INM_OVER_IMS.passed(answer.describe())
-    return c.INM_OVER_IMS.failed(answer.describe())
+    """§13.1.3: a recipient MUST ignore If-Modified-Since when If-None-Match is present.
+
+    Both ways: a non-matching tag with a current date is a 200 (needs Last-Modified), and a
+    matching tag with a date long past is a 304 (needs an If-None-Match that already works).
+    """
+    seen: list[str] = []
+    wrong = False
+    if a.last_modified is not None:
+        answer = a.get(("If-None-Match", _NO_SUCH_TAG), ("If-Modified-Since", a.last_modified))
+        seen.append(answer.describe())
+        wrong = answer.status != a.base.status
+    if a.inm_works and a.etag is not None:
+        answer = a.get(("If-None-Match", str(a.etag)), ("If-Modified-Since", _LONG_AGO))
+        seen.append(answer.describe())
+        wrong = wrong or answer.status != 304
+    if not seen:
+        return c.INM_OVER_IMS.skipped("no Last-Modified and no working If-None-Match")
+    evidence = "; ".join(seen)
+    return c.INM_OVER_IMS.failed(evidence) if wrong else c.INM_OVER_IMS.passed(evidence)
 
 
 @_read
