@@ -31,11 +31,13 @@ and leaves the part and its sidecar for the next call.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -320,6 +322,10 @@ def _fsync_directory(directory: Path) -> None:
             os.close(descriptor)
 
 
+def _pause(delay: float, failures: int) -> float:
+    return float(min(delay * 2 ** (failures - 1), 5.0))
+
+
 def _reason(status: int) -> str:
     return httpx.codes.get_reason_phrase(status)
 
@@ -333,11 +339,13 @@ def download(
     retries: int = 3,
     headers: Mapping[str, str] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    retry_delay: float = 0.2,
 ) -> DownloadResult:
     """Download ``url`` to ``path``, resuming a previous ``path.part`` safely (see module doc).
 
     ``progress(done, total)`` is called as bytes arrive (``total`` may be
-    ``None``).  Transport errors resume up to ``retries`` times before
+    ``None``).  Transport errors resume up to ``retries`` times, waiting
+    ``retry_delay`` seconds doubled at each failure (at most 5 s), before
     :class:`DownloadError` is raised; the part is kept for a later call.
     """
     job = DownloadJob(url, path)
@@ -368,6 +376,7 @@ def download(
             failures += 1
             if failures > retries:
                 raise _failure(url, error, job) from error
+            time.sleep(_pause(retry_delay, failures))
         finally:
             job.close()
     raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
@@ -382,6 +391,7 @@ async def adownload(
     retries: int = 3,
     headers: Mapping[str, str] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    retry_delay: float = 0.2,
 ) -> DownloadResult:
     """:func:`download` for ``httpx.AsyncClient`` (file writes are plain blocking writes)."""
     job = DownloadJob(url, path)
@@ -415,6 +425,7 @@ async def adownload(
             failures += 1
             if failures > retries:
                 raise _failure(url, error, job) from error
+            await asyncio.sleep(_pause(retry_delay, failures))
         finally:
             job.close()
     raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
