@@ -32,7 +32,7 @@ class _UsageError(Exception):
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"ifmatch {command}",
-        description="Check a URL's conditional requests (ETag, 304, 412, 428, ranges) "
+        description="Check a URL's conditional requests (ETag, 304, 412, 428, ranges)\n"
         "against RFC 9110; every finding names its RFC section and a one-line fix.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
