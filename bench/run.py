@@ -10,6 +10,7 @@ Every benchmark measures ifmatch and its peers in the same run.
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import re
 import sys
@@ -32,13 +33,15 @@ def _load(name: str) -> str:
     if spec is None or spec.loader is None:
         raise SystemExit(f"no benchmark {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
     sys.path.insert(0, str(HERE))
     spec.loader.exec_module(module)
     started = time.perf_counter()
     section: str = module.run()
     took = time.perf_counter() - started
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
-    machine = f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    machine = f"{python}, {platform.machine()}, {os.cpu_count()} cores"
     return f"{section.rstrip()}\n\n_Measured {stamp} on {machine} in {took:.0f} s._\n"
 
 
