@@ -107,7 +107,8 @@ class ConditionalMiddleware:
                 raise
             await send_error(send, error, head)
             return
-        await responder.finish()
+        if responder.start is not None:
+            await responder.finish()
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -158,7 +159,13 @@ class _Responder:
                 return
             await self._on_body(message)
         elif kind == "http.response.start":
-            await self._on_start(message)
+            self.start = message
+            self.headers = headers = list(message.get("headers", ()))
+            self.plan = plan = self.exchange.inspect(message["status"], headers)
+            if plan.action is Action.PASS:
+                await self._send_start(message)
+            elif plan.action is Action.DECIDE:
+                await self._reply(self.exchange.decide(plan), streaming=True)
         elif not self.swallow:
             if self.plan.action is Action.HASH:
                 self.plan = PASS_PLAN
@@ -167,15 +174,6 @@ class _Responder:
                 await self._send_body(b"", False)
             else:
                 await self.downstream(message)
-
-    async def _on_start(self, message: Message) -> None:
-        self.start = message
-        self.headers = headers = list(message.get("headers", ()))
-        self.plan = plan = self.exchange.inspect(message["status"], headers)
-        if plan.action is Action.PASS:
-            await self._send_start(message)
-        elif plan.action is Action.DECIDE:
-            await self._reply(self.exchange.decide(plan), streaming=True)
 
     async def _on_body(self, message: Message) -> None:
         if self.swallow or self.done:

@@ -55,10 +55,6 @@ _MAX_EXPANSION = 64
 _DECODABLE = {"gzip": 47, "x-gzip": 47, "deflate": 15}
 
 
-def _sha256() -> Hash:
-    return hashlib.sha256()
-
-
 def _xxh3() -> Hash:
     import xxhash  # optional extra: ifmatch[xxhash]
 
@@ -70,7 +66,7 @@ def _blake2b() -> Hash:
     return hashlib.blake2b(digest_size=16)
 
 
-HASHES: dict[str, HashFactory] = {"sha256": _sha256, "xxh3": _xxh3, "blake2b": _blake2b}
+HASHES: dict[str, HashFactory] = {"sha256": hashlib.sha256, "xxh3": _xxh3, "blake2b": _blake2b}
 
 
 def resolve_hash(hash: str | HashFactory) -> HashFactory:
@@ -128,7 +124,7 @@ class Verdict(NamedTuple):
 class TaggingPolicy:
     """The middleware's settings, shared by every request."""
 
-    hash_factory: HashFactory = _sha256
+    hash_factory: HashFactory = hashlib.sha256
     max_buffer: int = DEFAULT_MAX_BUFFER
     coding_outside: bool = False
 
@@ -174,10 +170,15 @@ class TaggingPolicy:
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 _NO_CONDITIONS = Conditions()
-_RESPONSE_FIELDS = frozenset(
-    {"etag", "last-modified", "cache-control", "content-encoding", "content-type",
-     "content-length"}
-)
+#: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
+_SLOTS = {
+    name: index
+    for index, name in enumerate(
+        ("etag", "last-modified", "cache-control", "content-encoding", "content-type",
+         "content-length")
+    )
+}
+_RAW_SLOTS = {name.encode(): index for name, index in _SLOTS.items()}
 
 
 @dataclass(slots=True)
@@ -195,39 +196,44 @@ class Exchange:
         """Read the app's response head (str or bytes pairs) and choose pass, decide or hash."""
         if status != 200:
             return PASS_PLAN
-        fields: dict[str, str] = {}
+        found: list[str | None] = [None] * len(_SLOTS)
         for name, value in headers:
-            key = _field_name(name)
-            if key in _RESPONSE_FIELDS:
-                fields[key] = value.decode("latin-1") if isinstance(value, bytes) else value
-        control = fields.get("cache-control")
+            if isinstance(name, bytes):
+                slot = _RAW_SLOTS.get(name)
+                if slot is None and not name.islower():
+                    slot = _RAW_SLOTS.get(name.lower())
+            else:
+                slot = _SLOTS.get(name.lower())
+            if slot is not None:
+                found[slot] = value.decode("latin-1") if isinstance(value, bytes) else value
+        raw_etag, modified, control, coding, media_type, length = found
         if control is not None and "no-store" in _tokens(control):
             return PASS_PLAN
-        coding = fields.get("content-encoding")
         if coding is not None:
             coding = coding.strip().lower()
             if coding in ("", "identity"):
                 coding = None
-        raw_etag = fields.get("etag")
         if raw_etag is not None:
             try:
                 etag = ETag.parse(raw_etag)
             except HeaderParseError:
                 return PASS_PLAN
             weaken = not etag.weak and (coding is not None or self.coded_downstream)
-            return Plan(Action.DECIDE, etag, fields.get("last-modified"), coding, weaken)
-        media_type = fields.get("content-type", "")
-        events = media_type[:17].lower() == "text/event-stream"
-        if not self.hashable or events or _length(fields) > self.policy.max_buffer:
+            return Plan(Action.DECIDE, etag, modified, coding, weaken)
+        if (
+            not self.hashable
+            or (media_type is not None and media_type[:17].lower() == "text/event-stream")
+            or (length is not None and _length(length) > self.policy.max_buffer)
+        ):
             return PASS_PLAN
-        return Plan(Action.HASH, None, fields.get("last-modified"), coding)
+        return Plan(Action.HASH, None, modified, coding)
 
-    def tag(self, plan: Plan, body: Iterable[bytes]) -> str:
+    def tag(self, plan: Plan, body: list[bytes]) -> str:
         """The opaque part of the weak ETag of a buffered body (decoded if gzip/deflate)."""
-        chunks = body if isinstance(body, list) else list(body)
-        decoded = _decoded(chunks, plan.coding) if plan.coding else None
+        if plan.coding is not None:
+            body = _decoded(body, plan.coding) or body
         digest = self.policy.hash_factory()
-        for chunk in decoded if decoded is not None else chunks:
+        for chunk in body:
             digest.update(chunk)
         return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
@@ -373,10 +379,7 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def _length(fields: dict[str, str]) -> int:
-    value = fields.get("content-length")
-    if value is None:
-        return 0
+def _length(value: str) -> int:
     try:
         return int(value)
     except ValueError:
