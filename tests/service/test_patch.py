@@ -226,6 +226,7 @@ def test_json_patch_rfc6902(document: Any, patch: Any, expected: Any) -> None:
         pytest.param([{"op": "add", "path": "a", "value": 1}], id="RFC 6901 no leading slash"),
         pytest.param([{"op": "add", "path": "/a~2", "value": 1}], id="RFC 6901 bad escape"),
         pytest.param(["add"], id="§4 operation not an object"),
+        pytest.param([{"op": {}, "path": ""}], id="§4 op not a string (found by schemathesis)"),
     ],
 )
 def test_malformed_patches_are_400(patch: Any) -> None:

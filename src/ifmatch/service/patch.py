@@ -131,7 +131,7 @@ def _check(operation: JSON) -> str:
     if not isinstance(operation, dict):
         raise MalformedPatch("an operation is a JSON object")
     op = operation.get("op")
-    if op not in _OPS:
+    if not isinstance(op, str) or op not in _OPS:
         raise MalformedPatch(f"'op' must be one of {sorted(_OPS)}, not {op!r}")
     parse_pointer(_member(operation, "path"))
     if op in {"add", "replace", "test"}:
