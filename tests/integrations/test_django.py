@@ -1,0 +1,80 @@
+"""Django specifics the conformance table cannot show: streaming, cookies, HEAD, extra headers."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.test import RequestFactory
+
+from ifmatch import Resource, etag_for_version
+from ifmatch.django import ConditionalMiddleware, preconditions
+
+factory = RequestFactory()
+
+
+def test_streaming_response_with_etag_gets_its_304_unread() -> None:
+    pulled: list[int] = []
+
+    def chunks() -> object:
+        for n in range(3):
+            pulled.append(n)
+            yield b"x" * 10
+
+    def view(request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(chunks(), headers={"ETag": '"s1"'})
+
+    middleware = ConditionalMiddleware(view)
+    answer = middleware(factory.get("/", headers={"If-None-Match": '"s1"'}))
+    assert answer.status_code == 304
+    assert answer["ETag"] == '"s1"'
+    assert pulled == []
+
+
+def test_streaming_response_without_etag_is_never_buffered() -> None:
+    def view(request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"a", b"b"]))
+
+    answer = ConditionalMiddleware(view)(factory.get("/"))
+    assert answer.status_code == 200
+    assert not answer.has_header("ETag")
+    assert b"".join(answer.streaming_content) == b"ab"
+
+
+def test_304_keeps_cookies_and_cache_control() -> None:
+    def view(request: HttpRequest) -> HttpResponse:
+        response = HttpResponse(b"hello", headers={"Cache-Control": "max-age=5"})
+        response.set_cookie("session", "abc")
+        return response
+
+    middleware = ConditionalMiddleware(view)
+    etag = middleware(factory.get("/"))["ETag"]
+    answer = middleware(factory.get("/", headers={"If-None-Match": etag}))
+    assert answer.status_code == 304
+    assert answer.cookies["session"].value == "abc"
+    assert answer["Cache-Control"] == "max-age=5"
+    assert not answer.has_header("Content-Type")
+
+
+def test_head_with_an_empty_body_is_not_given_an_invented_etag() -> None:
+    def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(b"" if request.method == "HEAD" else b"hello")
+
+    middleware = ConditionalMiddleware(view)
+    assert not middleware(factory.head("/")).has_header("ETag")
+    assert middleware(factory.get("/")).has_header("ETag")
+
+
+def test_decorator_extra_headers_go_on_the_304_and_view_args_reach_validators() -> None:
+    seen: list[object] = []
+
+    def current(request: HttpRequest, key: str) -> Resource:
+        seen.append(key)
+        return Resource(etag_for_version(3))
+
+    @preconditions(current, extra_headers=[("Cache-Control", "max-age=60")])
+    def view(request: HttpRequest, key: str) -> HttpResponse:
+        raise AssertionError("a matching If-None-Match must not reach the view")
+
+    answer = view(factory.get("/", headers={"If-None-Match": '"v3"'}), key="k1")
+    assert answer.status_code == 304
+    assert (answer["ETag"], answer["Cache-Control"]) == ('"v3"', "max-age=60")
+    assert seen == ["k1"]
