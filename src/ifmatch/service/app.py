@@ -55,7 +55,7 @@ from ifmatch.service.http import (
     refuse_content_coding,
     spool_body,
 )
-from ifmatch.service.middleware import AccessLog, BearerAuth, note_precondition
+from ifmatch.service.middleware import AccessLog, BearerAuth, DateHeader, note_precondition
 from ifmatch.service.openapi import openapi_document
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import (
@@ -522,6 +522,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route("/files/{path:path}", _AnyMethod(service.file)),
         ],
         middleware=[
+            Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
             Middleware(BearerAuth, token=settings.token),
         ],

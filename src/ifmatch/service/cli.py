@@ -119,5 +119,6 @@ def main(command: str, argv: list[str]) -> int:
         access_log=False,
         log_level=args.log_level,
         server_header=False,
+        date_header=False,  # DateHeader sets it per response, never older than Last-Modified
     )
     return 0

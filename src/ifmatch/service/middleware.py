@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ifmatch import Conditions, Decision, Outcome, problem
+from ifmatch import Conditions, Decision, Outcome, format_http_date, problem
 
 ACCESS_LOGGER = logging.getLogger("ifmatch.service.access")
 _LOG_KEY = "ifmatch.log"
@@ -43,9 +43,46 @@ def _outcome(conditions: Conditions | None, decision: Decision | None) -> str:
         return "428 required"
     if decision.outcome is not Outcome.PROCEED:
         return f"{decision.status} {decision.field}"
+    if conditions is not None and conditions.range is not None and conditions.if_range:
+        return "If-Range matched" if decision.use_range else "If-Range failed"
     if conditions is None or not conditions.any_present:
         return "absent"
     return "passed"
+
+
+class DateHeader:
+    """Sets ``Date`` when the response starts (RFC 9110 §6.6.1).
+
+    uvicorn's own Date is refreshed once a second, so it can be older than
+    the Last-Modified of a resource written a moment ago, which §8.8.2.1
+    forbids; ``ifmatch serve`` turns uvicorn's off and uses this instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._second = -1
+        self._value = b""
+
+    def _now(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._value = second, format_http_date(second).encode()
+        return self._value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", self._now()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_dated)
 
 
 class AccessLog:
