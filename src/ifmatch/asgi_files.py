@@ -215,9 +215,15 @@ async def _stream_watching(reply: FileReply, receive: Receive, send: Send, chunk
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
+            body_done = False
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    group.cancel_scope.cancel()
+                    return
+                if body_done:
+                    return  # receive() should block once the body is read: stop, don't spin
+                body_done = not message.get("more_body", False)
 
         group.start_soon(watch)
         await _stream(reply, send, chunk_size)

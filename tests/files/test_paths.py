@@ -137,7 +137,13 @@ SEGMENTS = st.sampled_from(
     ["..", ".", "", "outside", "secret.txt", "link_out.txt", "link_dir_out", "link_rel_out.txt",
      "sub", "hello.txt", "%2e%2e", "\\..", "..\\", "C:", "\x00", "~", ".hidden", "fifo", "/"]
 )  # fmt: skip
+# Names that pass the lexical checks, so resolution (symlinks in and out) is what is tested.
+PLAUSIBLE = st.sampled_from(
+    ["sub", "nested.json", "hello.txt", "link_in.txt", "link_out.txt", "link_dir_out",
+     "secret.txt", "link_rel_out.txt", "outside", "%2e%2e", "big.bin", "caf\u00e9 menu.txt", ""]
+)  # fmt: skip
 PATHS = st.one_of(
+    st.lists(PLAUSIBLE, min_size=1, max_size=4).map(lambda p: "/" + "/".join(p)),
     st.lists(st.one_of(SEGMENTS, st.text(max_size=4)), max_size=8).map("/".join),
     st.lists(st.one_of(SEGMENTS, st.text(max_size=4)), max_size=8).map(lambda p: "/" + "/".join(p)),
     st.text(max_size=40),
@@ -171,8 +177,13 @@ def _asgi_get(root: Path, path: str) -> tuple[int, bytes]:
     app = asgi_files.StaticFiles(root)
     sent: list[dict[str, object]] = []
 
+    requests = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
     async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        for message in requests:
+            return message
+        await asyncio.sleep(3600)  # as a server does: block until the client goes away
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, object]) -> None:
         sent.append(message)

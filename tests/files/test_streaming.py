@@ -231,6 +231,17 @@ def test_client_disconnect_stops_the_stream_before_spec_2_4(site: Site) -> None:
     assert not any(m.get("more_body") is False for m in bodies)
 
 
+def test_a_receive_that_never_blocks_does_not_spin(site: Site) -> None:
+    """A server that repeats the request instead of blocking (not ASGI) cannot hang us."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    app = asgi_files.StaticFiles(site.root, chunk_size=1024)
+    sent = run_asgi(app, "/big.bin", spec_version="2.3", receive=receive)
+    assert body_of(sent) == BIG
+
+
 class RecordingWrapper:
     """A ``wsgi.file_wrapper`` that records what it was given."""
 
