@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ifmatch import asgi_files, files, wsgi_files
 from ifmatch.files import OpenedFile, open_file, resolve_under, safe_parts
 from ifmatch.ranges import ByteRange
-from tests.files.conftest import SECRET, Call, Site
+from tests.files.conftest import FILES, SECRET, Call, Site
 
 # fmt: off
 ESCAPES = [
@@ -168,9 +168,12 @@ def test_no_string_resolves_outside_the_root(site: Site, path: str) -> None:
 @given(path=PATHS)
 def test_no_request_reads_outside_the_root(site: Site, path: str) -> None:
     """The same property through both apps, with the path exactly as a server decodes it."""
+    served = {content for name, content in FILES.items() if not name.startswith(".")}
     for status, body in (_asgi_get(site.root, path), _wsgi_get(site.root, path)):
         assert status in {200, 404}
         assert SECRET not in body
+        if status == 200:
+            assert body in served, "a 200 carries exactly one file of the root"
 
 
 def _asgi_get(root: Path, path: str) -> tuple[int, bytes]:
