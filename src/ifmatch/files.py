@@ -167,8 +167,8 @@ class OpenedFile:
 
     def __init__(self, path: Path, fd: int, content_type: str, etag: ETag | None = None) -> None:
         self.path = path
+        self.stat = os.fstat(fd)  # before fdopen: if this raises, the caller closes fd
         self.file: io.FileIO = os.fdopen(fd, "rb", buffering=0)
-        self.stat = os.fstat(fd)
         self.etag = etag or stat_etag(self.stat.st_size, self.stat.st_mtime_ns)
         self.modified = _EPOCH + timedelta(microseconds=self.stat.st_mtime_ns // 1000)
         self.content_type = content_type
@@ -218,11 +218,20 @@ class OpenedFile:
 
 
 def _pread(file: io.FileIO, size: int, offset: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(file.fileno(), size, offset)
-    file.seek(offset)  # pragma: no cover - platforms without pread (Windows)
-    data: bytes = file.read(size)  # pragma: no cover
-    return data  # pragma: no cover
+    """Up to ``size`` bytes at ``offset``, shorter only at end of file."""
+    if not hasattr(os, "pread"):  # pragma: no cover - Windows
+        file.seek(offset)
+        whole: bytes = file.read(size)
+        return whole
+    data = os.pread(file.fileno(), size, offset)
+    if len(data) in (0, size):
+        return data
+    pieces = [data]  # a short read before the end (large sizes, signals): keep reading
+    done = len(data)
+    while done < size and (piece := os.pread(file.fileno(), size - done, offset + done)):
+        pieces.append(piece)
+        done += len(piece)
+    return b"".join(pieces)
 
 
 def open_file(
@@ -256,7 +265,8 @@ def open_file(
     except (OSError, ValueError):
         return None
     try:
-        media_type = content_type or media_type_for(target, text_charset=text_charset)
+        # By the name asked for (as nginx does), not the name a symlink points to.
+        media_type = content_type or media_type_for(path, text_charset=text_charset)
         opened = OpenedFile(Path(target), fd, media_type)
     except OSError:
         os.close(fd)

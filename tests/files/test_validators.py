@@ -125,3 +125,11 @@ def test_if_range_date_of_a_just_modified_file(
     assert file_reply("GET", by_etag, reopened, now=opened.modified + age).status == 206
     assert reopened is not None
     reopened.close()
+
+
+def test_content_type_from_the_requested_name(fresh_site: Site) -> None:
+    """A symlink inside the root is typed by the name asked for, as nginx does."""
+    (fresh_site.root / "alias.html").symlink_to(fresh_site.root / "hello.txt")
+    call = wsgi_caller(wsgi_files.StaticFiles(fresh_site.root))
+    assert call("GET", "/alias.html").headers["content-type"] == "text/html; charset=utf-8"
+    assert call("GET", "/hello.txt").headers["content-type"] == "text/plain; charset=utf-8"
