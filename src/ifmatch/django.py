@@ -100,7 +100,7 @@ class ConditionalMiddleware:
     ) -> HttpResponseBase:
         """Tag a GET/HEAD 200 and answer 304/412 when its preconditions say so."""
         streaming = bool(getattr(response, "streaming", False))
-        content = b"" if streaming else bytes(getattr(response, "content", b""))
+        content: bytes = b"" if streaming else getattr(response, "content", b"")
         # A streaming body is never held; a HEAD whose view sent no body has nothing to hash.
         hashable = not streaming and not (method == "HEAD" and not content)
         exchange = self.policy.exchange(method, _request_headers(request), hashable=hashable)
@@ -122,7 +122,8 @@ class ConditionalMiddleware:
         for name, value in reply_headers(headers, verdict):
             replacement.headers[name] = value
         replacement.cookies = response.cookies
-        response.close()
+        # The discarded response is not closed: close() fires request_finished, which
+        # the handler fires once for the response actually sent (as Django's own does).
         return replacement
 
 
