@@ -212,3 +212,35 @@ def test_ranges_read_only_the_needed_spans(db_url: str) -> None:
         assert client.get(FILE).content == DATA
         assert max(stop - start for start, stop in spy.spans) <= 256 * 1024  # chunked
         assert sum(stop - start for start, stop in spy.spans) == len(DATA)
+
+
+def test_a_certain_refusal_does_not_read_the_upload(client: TestClient) -> None:
+    """With Expect: 100-continue, a client learns of its 428/412 before sending the body."""
+    import asyncio
+
+    _upload(client)
+    app = client.app
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": FILE,
+        "raw_path": FILE.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"expect", b"100-continue"), (b"content-length", b"1000000")],
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 428

@@ -362,6 +362,11 @@ class Service:
     async def _put_file(self, request: Request, path: str) -> Response:
         refuse_content_coding(request)
         content_type = request.headers.get("content-type") or "application/octet-stream"
+        early = await run_in_threadpool(self._precheck, path, _conditions(request))
+        if early is not None:
+            decision, meta = early
+            note_precondition(request, _conditions(request), decision)
+            return _refused(decision, meta)
         file, length = await spool_body(request, self.settings.max_file_body)
         try:
             content = Content(content_type, file=file, length=length)
@@ -378,6 +383,21 @@ class Service:
         finally:
             file.close()
         return self._finish(request, result, None)
+
+    def _precheck(self, path: str, conditions: Conditions) -> tuple[Decision, Meta | None] | None:
+        """A refusal decided before the upload is read (a 412 or 428 that is already certain).
+
+        Only an optimisation: a client that sent ``Expect: 100-continue`` is
+        told before it sends megabytes.  The authoritative check is still
+        the one inside the write transaction.
+        """
+        reader = self.store.open(FILE_SPACE, path)
+        meta = reader.meta if reader is not None else None
+        if reader is not None:
+            reader.close()
+        resource = meta.resource() if meta is not None else Resource.missing()
+        decision = evaluate("PUT", conditions, resource, require_precondition=self._require())
+        return (decision, meta) if decision.status is not None else None
 
     async def _get_file(self, request: Request, path: str) -> Response:
         conditions = _conditions(request)
