@@ -34,7 +34,7 @@ from ifmatch.tagging import (
     HashChoice,
     TaggingPolicy,
     Verdict,
-    reply_headers,
+    reply_raw_headers,
 )
 
 Scope = MutableMapping[str, Any]
@@ -225,7 +225,7 @@ class _Responder:
             start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
         elif verdict.status != 200 or verdict.etag is not None:
             start["status"] = verdict.status
-            start["headers"] = reply_headers(self.headers, verdict)
+            start["headers"] = reply_raw_headers(self.headers, verdict)
         await self._send_start(start)
         if verdict.status != 200:
             self.swallow = True

@@ -163,13 +163,21 @@ class TaggingPolicy:
             elif key == "accept-encoding":
                 accept.append(_text(value))
         conditional = bool(fields)
-        conditions = Conditions.from_headers(fields) if conditional else _NO_CONDITIONS
+        if not conditional:
+            conditions = _NO_CONDITIONS
+        elif len(fields) == 1:
+            name, value = fields[0]
+            conditions = Conditions(**{_ATTRIBUTES[name]: value})
+        else:
+            conditions = Conditions.from_headers(fields)
         downstream = self.coding_outside and accepts_coding(", ".join(accept))
         return Exchange(self, method.upper(), conditions, conditional, downstream, hashable)
 
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 _NO_CONDITIONS = Conditions()
+_READS = frozenset({"GET", "HEAD"})
+_ATTRIBUTES = {name: name.replace("-", "_") for name in _CONDITIONAL}
 #: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
 _SLOTS = {
     name: index
@@ -237,6 +245,24 @@ class Exchange:
             digest.update(chunk)
         return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
+    def _sends_back(self, hashed: str) -> bool:
+        """The usual revalidation, decided without parsing: ``If-None-Match: W/"<hashed>"``.
+
+        With If-None-Match the only field besides the absent If-Match and
+        If-Unmodified-Since, §13.2.2 decides by If-None-Match alone, and a
+        value that is exactly our tag (weak or strong form) matches under the
+        weak comparison (§13.1.2): a 304 for GET/HEAD, as :func:`evaluate`
+        would say.  Anything else goes to :func:`evaluate`.
+        """
+        conditions = self.conditions
+        value = conditions.if_none_match
+        if value is None or conditions.if_match is not None or self.method not in _READS:
+            return False
+        if conditions.if_unmodified_since is not None:
+            return False
+        value = value.strip(" \t")
+        return value == f'W/"{hashed}"' or value == f'"{hashed}"'
+
     def decide(self, plan: Plan, hashed: str | None = None) -> Verdict:
         """Evaluate the request against the response's validators (§13.2.2).
 
@@ -251,6 +277,8 @@ class Exchange:
             new = f'W/"{hashed}"'
             if not self.conditional:
                 return Verdict(200, new)  # the common case: nothing to evaluate
+            if self._sends_back(hashed):
+                return Verdict(304, new, vary=self.coded_downstream)
             tag = ETag(hashed, weak=True)
         if not self.conditional:
             return Verdict(200, new)
@@ -263,27 +291,37 @@ class Exchange:
         return Verdict(200, new)
 
 
-def reply_headers(headers: list[tuple[Name, Name]], verdict: Verdict) -> list[tuple[Name, Name]]:
-    """The app's headers turned into those of the verdict's response (str or bytes pairs)."""
-    if not headers:
-        return headers
-    as_bytes = isinstance(headers[0][0], bytes)
-
-    def field(name: str, value: str) -> tuple[Name, Name]:
-        pair = (name.encode("latin-1"), value.encode("latin-1")) if as_bytes else (name, value)
-        return pair  # type: ignore[return-value]
-
+def reply_headers(headers: list[tuple[str, str]], verdict: Verdict) -> list[tuple[str, str]]:
+    """The app's headers turned into those of the verdict's response (WSGI, Django)."""
     if verdict.status == 412:
         body = verdict.body or b""
-        return [field("content-type", PROBLEM_JSON), field("content-length", str(len(body))),
-                field("etag", verdict.etag or "")]
+        return [("content-type", PROBLEM_JSON), ("content-length", str(len(body))),
+                ("etag", verdict.etag or "")]
     if verdict.etag is not None:
-        headers = [pair for pair in headers if _lower(pair[0]) != "etag"]
-        headers.append(field("etag", verdict.etag))
+        headers = [pair for pair in headers if pair[0].lower() != "etag"]
+        headers.append(("etag", verdict.etag))
     if verdict.status == 304:
         headers = not_modified_headers(headers)
         if verdict.vary and not _varies_on_coding(headers):
-            headers.append(field("vary", "Accept-Encoding"))
+            headers.append(("vary", "Accept-Encoding"))
+    return headers
+
+
+def reply_raw_headers(
+    headers: list[tuple[bytes, bytes]], verdict: Verdict
+) -> list[tuple[bytes, bytes]]:
+    """:func:`reply_headers` for ASGI's byte-string pairs."""
+    if verdict.status == 412:
+        body = verdict.body or b""
+        return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body)),
+                (b"etag", (verdict.etag or "").encode("latin-1"))]
+    if verdict.etag is not None:
+        headers = [pair for pair in headers if pair[0].lower() != b"etag"]
+        headers.append((b"etag", verdict.etag.encode("latin-1")))
+    if verdict.status == 304:
+        headers = not_modified_headers(headers)
+        if verdict.vary and not _varies_on_coding(headers):
+            headers.append((b"vary", b"Accept-Encoding"))
     return headers
 
 

@@ -339,3 +339,47 @@ def test_wsgi_head_runs_as_get() -> None:
     assert seen == ["GET", "GET"]
     assert head_headers["etag"] == get_headers["etag"]
     assert data == b""
+
+
+def bare_app(body: bytes) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "sent_back",
+    ["{tag}", "{strong}", ' {tag} ', '"other", {tag}', '{tag}, W/"x"', "*"],
+    ids=["as received", "strong form", "with spaces", "in a list", "first of two", "star"],
+)
+def test_304_for_an_app_with_no_headers_at_all(sent_back: str) -> None:
+    """§13.1.2: every form of a matching If-None-Match gets a 304 that carries the ETag."""
+    app = AsgiMiddleware(bare_app(b"hello"))
+    tag = start_of(run_asgi(app))[1]["etag"]
+    strong = tag.removeprefix("W/")
+    value = sent_back.replace("{tag}", tag).replace("{strong}", strong)
+    sent = run_asgi(app, headers={"If-None-Match": value})
+    assert start_of(sent) == (304, {"etag": tag})
+    assert body_of(sent) == b""
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"If-None-Match": "{tag}", "If-Match": '"nope"'}, 412),
+        ({"If-None-Match": "{tag}", "If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, 304),
+        ({"If-None-Match": 'W/"not-it"', "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+         200),
+    ],
+    ids=["§13.2.2 If-Match first -> 412", "§13.1.4 IUS without Last-Modified ignored -> 304",
+         "§13.2.2 If-None-Match false -> 200, IMS ignored"],
+)
+def test_other_fields_beside_if_none_match_go_through_the_core(
+    headers: dict[str, str], status: int
+) -> None:
+    app = AsgiMiddleware(bare_app(b"hello"))
+    tag = start_of(run_asgi(app))[1]["etag"]
+    filled = {name: value.replace("{tag}", tag) for name, value in headers.items()}
+    assert start_of(run_asgi(app, headers=filled))[0] == status
