@@ -65,7 +65,7 @@ class ContentHasher:
 
 
 def etag_for_content(
-    content: bytes | Iterable[bytes],
+    content: bytes | bytearray | memoryview | Iterable[bytes],
     *,
     hash_factory: HashFactory = _sha256,
     digits: int = DEFAULT_HEX_DIGITS,

@@ -25,7 +25,7 @@ TWICE = Resource(ETag("v2"), LM, changed_within_second=True)
 GARBAGE = ["garbage", 'W/"unterminated', "\x00", "*, *", "\u20ac", "Sun, 06 Nov 1994"]
 
 
-def decide(method: str, resource: Resource, require: bool = False, **fields: str) -> Decision:
+def decide(method: str, resource: Resource, *, require: bool = False, **fields: str) -> Decision:
     return evaluate(method, Conditions(**fields), resource, require_precondition=require, now=NOW)
 
 
@@ -208,6 +208,33 @@ def test_one_second_problem(
     method: str, resource: Resource, fields: dict[str, str], status: int | None
 ) -> None:
     assert decide(method, resource, **fields).status == status
+
+
+WHOLE = Resource(ETag("v2"), datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))  # LM on a whole second
+
+
+@pytest.mark.parametrize(
+    ("method", "fields", "status"),
+    [
+        pytest.param("GET", {"if_modified_since": BEFORE}, None,
+                     id="§13.1.3 whole-second LM exactly 1 s after IMS -> 200"),
+        pytest.param("GET", {"if_modified_since": LM_TEXT}, 304,
+                     id="§13.1.3 whole-second LM equal to IMS -> 304"),
+        pytest.param("PUT", {"if_unmodified_since": BEFORE}, 412,
+                     id="§13.1.4 whole-second LM exactly 1 s after IUS -> 412"),
+        pytest.param("PUT", {"if_unmodified_since": LM_TEXT}, None,
+                     id="§13.1.4 whole-second LM equal to IUS -> proceed"),
+    ],
+)
+def test_whole_second_boundaries(method: str, fields: dict[str, str], status: int | None) -> None:
+    assert decide(method, WHOLE, **fields).status == status
+
+
+def test_if_range_date_one_second_off_whole_second_lm() -> None:
+    ranged = Conditions(range="bytes=0-1", if_range=BEFORE)
+    assert evaluate("GET", ranged, WHOLE, now=NOW).use_range is False
+    exact = Conditions(range="bytes=0-1", if_range=LM_TEXT)
+    assert evaluate("GET", exact, WHOLE, now=NOW).use_range is True
 
 
 def test_sub_second_last_modified_compared_by_wire_second() -> None:

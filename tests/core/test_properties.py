@@ -6,7 +6,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ifmatch import (
@@ -59,41 +59,50 @@ methods = st.one_of(st.sampled_from(METHODS), st.text(max_size=8))
 UNSAFE = ["POST", "PUT", "PATCH", "DELETE"]
 
 
-@st.composite
-def plausible_field(draw: st.DrawFn) -> str | None:
-    """A conditional field value that is often well-formed, sometimes garbage, often absent."""
-    return draw(
-        st.one_of(
-            st.none(),
-            etag_lists.map(str),
-            etags.map(str),
-            recent.map(format_http_date),
-            st.sampled_from(["*", '"v1"', 'W/"v1"', "bytes=0-1", "bytes=-5,0-0"]),
-            arbitrary,
-        )
-    )
+#: Validators the strategies share, so that matches and equal seconds are frequent.
+BASE = datetime(2026, 1, 1, 12, tzinfo=UTC)
+NEAR = [BASE + timedelta(milliseconds=ms) for ms in (-1000, -1, 0, 1, 500, 999, 1000, 1500)]
+NEAR_TEXT = [format_http_date(moment) for moment in NEAR]
+NEAR_TAGS = ['"v1"', 'W/"v1"', '"v2"', ' "v1" ', '"v2", "v1"', 'W/"v2",W/"v1"', "*", ""]
+plausible_field = st.one_of(
+    st.none(),
+    st.sampled_from(NEAR_TAGS + NEAR_TEXT + ["bytes=0-1", "bytes=-5,0-0"]),
+    etag_lists.map(str),
+    etags.map(str),
+    recent.map(format_http_date),
+    arbitrary,
+)
 
 
 conditions = st.builds(
     Conditions,
-    if_match=plausible_field(),
-    if_none_match=plausible_field(),
-    if_modified_since=plausible_field(),
-    if_unmodified_since=plausible_field(),
-    if_range=plausible_field(),
-    range=plausible_field(),
+    if_match=plausible_field,
+    if_none_match=plausible_field,
+    if_modified_since=plausible_field,
+    if_unmodified_since=plausible_field,
+    if_range=plausible_field,
+    range=plausible_field,
 )
 resources = st.one_of(
     st.just(Resource.missing()),
     st.builds(
         Resource,
-        etag=st.one_of(st.none(), st.sampled_from([ETag("v1"), ETag("v1", weak=True)]), etags),
-        last_modified=st.one_of(st.none(), recent, recent.map(lambda m: m.replace(tzinfo=UTC))),
+        etag=st.one_of(
+            st.none(), st.sampled_from([ETag("v1"), ETag("v1", weak=True), ETag("v2")]), etags
+        ),
+        last_modified=st.one_of(
+            st.none(),
+            st.sampled_from(NEAR),
+            st.sampled_from(NEAR).map(lambda m: m.replace(tzinfo=None)),
+            recent,
+            recent.map(lambda m: m.replace(tzinfo=UTC)),
+        ),
         exists=st.booleans(),
         changed_within_second=st.booleans(),
     ),
 )
 nows = st.one_of(st.none(), recent, recent.map(lambda m: m.replace(tzinfo=UTC)))
+near_nows = st.one_of(st.sampled_from(NEAR), st.sampled_from(NEAR).map(lambda m: m + timedelta(1)))
 
 
 def _unparseable_list(value: str) -> bool:
@@ -205,7 +214,7 @@ def test_conditions_round_trip(original: Conditions, as_bytes: bool) -> None:
 def test_parsers_raise_only_header_parse_error(text: str) -> None:
     for parse in (ETag.parse, ETagList.parse, parse_http_date, parse_range):
         with contextlib.suppress(HeaderParseError):
-            parse(text)  # type: ignore[operator]
+            parse(text)
 
 
 @given(st.lists(st.tuples(st.one_of(arbitrary, st.binary()), st.one_of(arbitrary, st.binary()))))
@@ -221,7 +230,7 @@ def test_100kb_values(seed: str) -> None:
     value = _hundred_kb(seed)
     for parse in (ETag.parse, ETagList.parse, parse_http_date, parse_range):
         with contextlib.suppress(HeaderParseError):
-            parse(value)  # type: ignore[operator]
+            parse(value)
     headers = {name: value for name in HEADER_NAMES.values()}
     for method in ("GET", "PUT"):
         assert isinstance(evaluate(method, Conditions.from_headers(headers), Resource()), Decision)
@@ -333,3 +342,121 @@ def test_not_modified_headers_subset(pairs: list[tuple[str, str]]) -> None:
     kept = not_modified_headers(pairs)
     assert all(pair in pairs for pair in kept)
     assert not any(name.lower() in ("content-type", "content-length") for name, _ in kept)
+
+
+# --- the optimised evaluate() agrees with a plain reading of §13.2.2 ------------------------
+
+
+def _reference(
+    method: str, fields: Conditions, resource: Resource, require: bool, now: datetime
+) -> tuple[int | None, str | None, bool]:
+    """§13.2.2 written the slow, obvious way: parse everything into values, then compare."""
+    method = method.upper()
+    safe = method in ("GET", "HEAD", "OPTIONS", "TRACE")
+    get_or_head = method in ("GET", "HEAD")
+
+    def tags(value: str) -> ETagList | None:
+        try:
+            return ETagList.parse(value)
+        except HeaderParseError:
+            return None
+
+    def date(value: str) -> datetime | None:
+        try:
+            return parse_http_date(value)
+        except HeaderParseError:
+            return None
+
+    modified = None if resource.last_modified is None else wire_seconds(resource.last_modified)
+    guarded = False
+    if fields.if_match is not None:  # step 1
+        listed = tags(fields.if_match)
+        if not (
+            listed is not None
+            and resource.exists
+            and (listed.any or listed.strong_contains(resource.etag))
+        ):
+            return 412, "If-Match", False
+        guarded = True
+    elif fields.if_unmodified_since is not None:  # step 2
+        since = date(fields.if_unmodified_since)
+        if since is None and not safe:
+            return 412, "If-Unmodified-Since", False
+        if since is not None and resource.exists and modified is not None:
+            if modified > since or (modified == since and resource.changed_within_second):
+                return 412, "If-Unmodified-Since", False
+            guarded = True
+    if fields.if_none_match is not None:  # step 3
+        listed = tags(fields.if_none_match)
+        if listed is None:
+            matched = not safe
+        else:
+            matched = resource.exists and (listed.any or listed.weak_contains(resource.etag))
+        if matched:
+            return (304 if get_or_head else 412), "If-None-Match", False
+    elif get_or_head and fields.if_modified_since is not None:  # step 4
+        since = date(fields.if_modified_since)
+        known = since is not None and resource.exists and modified is not None
+        fresh = modified == since and not resource.changed_within_second
+        if known and (modified < since or fresh):
+            return 304, "If-Modified-Since", False
+    if require and not safe and resource.exists and not guarded:
+        return 428, None, False
+    if method != "GET" or fields.range is None or not resource.exists:  # step 5
+        return None, None, False
+    if fields.if_range is None:
+        return None, None, True
+    text = fields.if_range.strip(" \t")
+    if text.startswith(('"', 'W/"')):
+        try:
+            validator = ETag.parse(text)
+        except HeaderParseError:
+            return None, None, False
+        current = resource.etag
+        return None, None, current is not None and validator.strong_match(current)
+    since = date(text)
+    if since is None or modified is None or resource.changed_within_second:
+        return None, None, False
+    assert resource.last_modified is not None
+    last = resource.last_modified
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    return None, None, moment - last >= timedelta(seconds=1) and modified == since
+
+
+focused_field = st.one_of(
+    st.none(),
+    st.sampled_from(NEAR_TAGS),
+    st.sampled_from(NEAR_TEXT),
+    st.sampled_from(["garbage", 'W/"v1', "bytes=0-1", "Sunday, 01-Jan-26 12:00:00 GMT"]),
+)
+focused_conditions = st.builds(
+    Conditions, *[st.one_of(st.none(), focused_field)] * 4, focused_field, focused_field
+)
+focused_resources = st.builds(
+    Resource,
+    etag=st.sampled_from([None, ETag("v1"), ETag("v1", weak=True), ETag("v2")]),
+    last_modified=st.one_of(st.none(), st.sampled_from(NEAR)),
+    exists=st.sampled_from([True, True, True, False]),
+    changed_within_second=st.booleans(),
+)
+
+
+@settings(max_examples=1000)
+@given(st.sampled_from(METHODS[:7]), focused_conditions, focused_resources, st.booleans(),
+       near_nows)
+def test_evaluate_matches_reference_near_validators(
+    method: str, fields: Conditions, resource: Resource, require: bool, now: datetime
+) -> None:
+    decision = evaluate(method, fields, resource, require_precondition=require, now=now)
+    expected = _reference(method, fields, resource, require, now)
+    assert (decision.status, decision.field, decision.use_range) == expected
+
+
+@given(methods, conditions, resources, st.booleans(), st.one_of(near_nows, recent))
+def test_evaluate_matches_reference(
+    method: str, fields: Conditions, resource: Resource, require: bool, now: datetime
+) -> None:
+    decision = evaluate(method, fields, resource, require_precondition=require, now=now)
+    expected = _reference(method, fields, resource, require, now)
+    assert (decision.status, decision.field, decision.use_range) == expected
