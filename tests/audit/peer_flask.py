@@ -1,7 +1,9 @@
 """A Flask app for the auditor to examine, served by Werkzeug's ``run_simple``.
 
 ``/file`` is ``send_file`` (conditional by default); ``/doc`` is a JSON view done
-the way Flask documents it: ``add_etag()`` then ``make_conditional(request)``.
+the way Flask documents it: ``add_etag()`` then ``make_conditional(request)``;
+``/ifmatch/doc`` is a plain ``jsonify`` view under ifmatch's WSGI
+``ConditionalMiddleware`` (for the docs' comparison column).
 
 Run: ``python -m tests.audit.peer_flask PORT FILE``.
 """
@@ -11,11 +13,14 @@ from __future__ import annotations
 import sys
 
 from flask import Flask, Response, jsonify, request, send_file
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from ifmatch.wsgi import ConditionalMiddleware
 
 DOCUMENT = {"title": "audited by ifmatch", "text": "conditional requests " * 60}
 
 
-def create_app(file: str) -> Flask:
+def create_app(file: str) -> DispatcherMiddleware:
     app = Flask(__name__)
 
     @app.get("/file")
@@ -28,7 +33,14 @@ def create_app(file: str) -> Flask:
         response.add_etag()
         return response.make_conditional(request)
 
-    return app
+    plain = Flask("plain")
+
+    @plain.get("/doc")
+    def plain_doc() -> Response:
+        return jsonify(DOCUMENT)
+
+    plain.wsgi_app = ConditionalMiddleware(plain.wsgi_app)  # type: ignore[method-assign]
+    return DispatcherMiddleware(app.wsgi_app, {"/ifmatch": plain})
 
 
 if __name__ == "__main__":

@@ -53,4 +53,6 @@ def peer_urls(root: Path) -> Iterator[dict[str, str]]:
             "Flask JSON view": f"{flask}/doc",
             "Starlette FileResponse": f"{starlette}/file",
             "Starlette StaticFiles": f"{starlette}/static/data.txt",
+            "ifmatch StaticFiles (ASGI)": f"{starlette}/ifmatch/data.txt",
+            "ifmatch WSGI middleware (Flask jsonify)": f"{flask}/ifmatch/doc",
         }
