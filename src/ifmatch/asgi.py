@@ -32,6 +32,7 @@ from ifmatch.tagging import (
     Action,
     Exchange,
     HashChoice,
+    Plan,
     TaggingPolicy,
     Verdict,
     reply_raw_headers,
@@ -152,15 +153,21 @@ class _Responder:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            if self.plan.action is Action.PASS and not self.drop_body:
+            plan = self.plan
+            if plan.action is Action.HASH and not self.buffer and not message.get("more_body"):
+                await self._whole_body(plan, message)  # the common case: one body message
+            elif plan.action is Action.PASS and not self.drop_body:
                 if not self.done:  # streaming through: the hot path of a passed response
                     self.done = not message.get("more_body", False)
                     await self.downstream(message)
-                return
-            await self._on_body(message)
+            else:
+                await self._on_body(message)
         elif kind == "http.response.start":
             self.start = message
-            self.headers = headers = list(message.get("headers", ()))
+            headers = message.get("headers", [])
+            if not isinstance(headers, list):
+                headers = list(headers)
+            self.headers = headers
             self.plan = plan = self.exchange.inspect(message["status"], headers)
             if plan.action is Action.PASS:
                 await self._send_start(message)
@@ -174,6 +181,23 @@ class _Responder:
                 await self._send_body(b"", False)
             else:
                 await self.downstream(message)
+
+    async def _whole_body(self, plan: Plan, message: Message) -> None:
+        """Tag a body that came in one message, and send it with its ETag (or the 304)."""
+        body = message.get("body", b"")
+        verdict = self.exchange.decide(plan, self.exchange.tag(plan, [body]))
+        start = self.start
+        if start is None or verdict.status != 200 or plan.weaken or verdict.etag is None:
+            self.buffer = [body]
+            await self._reply(verdict, streaming=False)
+            return
+        start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
+        self.start = None
+        self.started = self.done = True
+        await self.downstream(start)
+        if self.drop_body:
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self.downstream(message)
 
     async def _on_body(self, message: Message) -> None:
         if self.swallow or self.done:

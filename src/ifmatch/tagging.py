@@ -104,6 +104,7 @@ class Plan(NamedTuple):
 
 
 PASS_PLAN = Plan(Action.PASS)
+_HASH_PLAN = Plan(Action.HASH)
 
 
 class Verdict(NamedTuple):
@@ -157,7 +158,9 @@ class TaggingPolicy:
         fields: list[tuple[str, str]] = []
         accept: list[str] = []
         for name, value in headers:
-            key = _field_name(name)
+            key = _KNOWN_NAMES.get(name) if isinstance(name, bytes) else None
+            if key is None:
+                key = _field_name(name)
             if key in _CONDITIONAL:
                 fields.append((key, _text(value)))
             elif key == "accept-encoding":
@@ -234,6 +237,8 @@ class Exchange:
             or (length is not None and _length(length) > self.policy.max_buffer)
         ):
             return PASS_PLAN
+        if modified is None and coding is None:
+            return _HASH_PLAN
         return Plan(Action.HASH, None, modified, coding)
 
     def tag(self, plan: Plan, body: list[bytes]) -> str:
