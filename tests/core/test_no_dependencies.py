@@ -100,3 +100,10 @@ def test_public_api_is_exported() -> None:
     }
     assert documented <= set(ifmatch.__all__)
     assert [name for name in ifmatch.__all__ if not hasattr(ifmatch, name)] == []
+
+
+def test_docs_core_examples() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "core.md"
+    result = doctest.testfile(str(docs), module_relative=False)
+    assert result.attempted > 30
+    assert result.failed == 0
