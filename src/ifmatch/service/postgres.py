@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from ifmatch.service.store import (
@@ -56,7 +57,7 @@ _SCHEMA = [
 _META = "version, modified_us, changed_within_second, content_type, length"
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
-_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 def _meta(row: tuple[Any, ...]) -> Meta:
@@ -80,14 +81,15 @@ class _Transaction(Transaction):
         self._connection, self._space = connection, space
 
     def scope(self) -> ScopeState:
-        self._connection.execute(
-            "INSERT INTO scopes (space, counter, modified_us) VALUES (%s, 0, 0)"
-            " ON CONFLICT (space) DO NOTHING",
-            (self._space,),
-        )
-        row = self._connection.execute(
-            "SELECT counter, modified_us FROM scopes WHERE space = %s FOR UPDATE", (self._space,)
-        ).fetchone()
+        lock = "SELECT counter, modified_us FROM scopes WHERE space = %s FOR UPDATE"
+        row = self._connection.execute(lock, (self._space,)).fetchone()
+        if row is None:  # the space's first write; a racing first write may insert it too
+            self._connection.execute(
+                "INSERT INTO scopes (space, counter, modified_us) VALUES (%s, 0, 0)"
+                " ON CONFLICT (space) DO NOTHING",
+                (self._space,),
+            )
+            row = self._connection.execute(lock, (self._space,)).fetchone()
         assert row is not None
         return ScopeState(int(row[0]), int(row[1]))
 
@@ -139,9 +141,9 @@ class _Transaction(Transaction):
 
 class _Reader(Reader):
     def __init__(
-        self, pool: ConnectionPool, connection: psycopg.Connection[Any], rowid: int, meta: Meta
+        self, store: PostgresStore, connection: psycopg.Connection[Any], rowid: int, meta: Meta
     ) -> None:
-        self._pool, self._connection, self._rowid, self.meta = pool, connection, rowid, meta
+        self._store, self._connection, self._rowid, self.meta = store, connection, rowid, meta
         self._closed = False
 
     def read(self, start: int, stop: int) -> bytes:
@@ -157,8 +159,7 @@ class _Reader(Reader):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._connection.rollback()
-            self._pool.putconn(self._connection)
+            self._store.end(self._connection)
 
 
 class PostgresStore(Store):
@@ -166,7 +167,14 @@ class PostgresStore(Store):
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self._pool = ConnectionPool(
-            dsn, min_size=1, max_size=max(pool_size, 2), open=True, timeout=30.0
+            dsn,
+            min_size=1,
+            max_size=max(pool_size, 2),
+            open=True,
+            timeout=30.0,
+            # One round trip per single-statement read; writes and snapshots open
+            # their transactions explicitly.
+            kwargs={"autocommit": True},
         )
         try:
             self._migrate()
@@ -212,17 +220,24 @@ class PostgresStore(Store):
                 (space, name),
             ).fetchone()
         except BaseException:
-            connection.rollback()
-            self._pool.putconn(connection)
+            self.end(connection)
             raise
         if row is None:
-            connection.rollback()
-            self._pool.putconn(connection)
+            self.end(connection)
             return None
-        return _Reader(self._pool, connection, int(row[0]), _meta(row[1:]))
+        return _Reader(self, connection, int(row[0]), _meta(row[1:]))
+
+    def end(self, connection: psycopg.Connection[Any]) -> None:
+        """End a snapshot begun with ``_SNAPSHOT`` and give the connection back."""
+        try:
+            if connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.execute(b"ROLLBACK")
+        finally:
+            self._pool.putconn(connection)
 
     def listing(self, space: str) -> Listing:
-        with self._pool.connection() as connection:
+        connection = self._pool.getconn()
+        try:
             connection.execute(_SNAPSHOT.encode())
             row = connection.execute(
                 "SELECT counter, modified_us FROM scopes WHERE space = %s", (space,)
@@ -232,6 +247,8 @@ class PostgresStore(Store):
                 ' data FROM resources WHERE space = %s ORDER BY name COLLATE "C"',
                 (space,),
             ).fetchall()
+        finally:
+            self.end(connection)
         scope = ScopeState(int(row[0]), int(row[1])) if row else ScopeState(0, 0)
         return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
 
