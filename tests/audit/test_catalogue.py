@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ifmatch.audit import ALL_CHECKS, READ_CHECKS, WRITE_CHECKS, Check, Level
-from ifmatch.audit.probes import READ_PROBES, WRITE_PROBES
+from ifmatch.audit.reads import READ_PROBES
+from ifmatch.audit.writes import WRITE_PROBES
 
 DOCS = (Path(__file__).parents[2] / "docs" / "audit.md").read_text()
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ifmatch.audit import Level, Report, WriteOptions, run_audit
+from ifmatch.audit import ALL_CHECKS, Level, Report, WriteOptions, run_audit
 from tests.audit.apps import DocumentApp
 
 URL = "http://app.test/docs/1"
@@ -33,6 +33,7 @@ def test_correct_app_passes_every_probe() -> None:
     assert report.ids(Level.WARN) == set()
     assert report.ids(Level.SKIP) == set(), report.to_text()
     assert report.exit_status == 0
+    assert [finding.id for finding in report.findings] == [check.id for check in ALL_CHECKS]
 
 
 @pytest.mark.parametrize(

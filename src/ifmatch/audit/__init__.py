@@ -10,9 +10,9 @@ HEAD and ranges; write probes (``--write``) check 412, 428 and
 """
 
 from ifmatch.audit.checks import ALL_CHECKS, READ_CHECKS, WRITE_CHECKS
+from ifmatch.audit.context import WriteOptions
 from ifmatch.audit.exchange import AuditError
 from ifmatch.audit.findings import Check, Finding, Level
-from ifmatch.audit.probes import WriteOptions
 from ifmatch.audit.report import Report
 from ifmatch.audit.runner import run_audit
 

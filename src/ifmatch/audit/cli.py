@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from ifmatch.audit.context import WriteOptions
 from ifmatch.audit.exchange import AuditError
-from ifmatch.audit.probes import WriteOptions
 from ifmatch.audit.runner import run_audit
 
 _EPILOG = """\

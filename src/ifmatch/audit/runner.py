@@ -7,9 +7,11 @@ from collections.abc import Iterable
 import httpx
 
 from ifmatch.audit.checks import WRITE_CHECKS
+from ifmatch.audit.context import Audit, WriteOptions
 from ifmatch.audit.exchange import AuditError, Target
-from ifmatch.audit.probes import READ_PROBES, WRITE_PROBES, Audit, WriteOptions
+from ifmatch.audit.reads import READ_PROBES
 from ifmatch.audit.report import Report
+from ifmatch.audit.writes import WRITE_PROBES
 
 
 def run_audit(
