@@ -121,3 +121,13 @@ def test_missing_resource_cannot_be_audited(service: str) -> None:
     assert done.stderr.decode().startswith("ifmatch audit: error: GET ")
     assert "-> 404" in done.stderr.decode()
     assert "Traceback" not in done.stderr.decode()
+
+
+def test_patch_write_probes_pass(service: str) -> None:
+    """``--method PATCH`` sends the document back as a JSON merge patch (RFC 7396)."""
+    status, report = audit_cli("--write", "--method", "PATCH", f"{service}/api/notes/audit")
+    assert status == 0
+    passed = levels(report, "pass")
+    for probe in ("if-match-current", "if-match-stale", "if-match-weak", "inm-star-existing"):
+        assert passed[probe].startswith("PATCH ")
+    assert "-> 428" in passed["precondition-required"]
