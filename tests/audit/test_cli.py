@@ -199,3 +199,17 @@ def test_missing_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
     status, _, err = run(capsys)
     assert status == 2
     assert "usage: ifmatch audit" in err
+
+
+def test_an_internal_error_is_one_line_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ifmatch.audit.cli as cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(cli, "run_audit", broken)
+    status, out, err = run(capsys, "http://127.0.0.1:1/x")
+    assert (status, out) == (2, "")
+    assert err == "ifmatch audit: internal error: KeyError: 'boom'\n"

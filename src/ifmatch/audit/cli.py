@@ -124,5 +124,9 @@ def main(command: str, argv: list[str]) -> int:
     except (AuditError, _UsageError) as error:
         print(f"ifmatch {command}: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # a bug in a probe: still one line, and "could not run"
+        kind = type(error).__name__
+        print(f"ifmatch {command}: internal error: {kind}: {error}", file=sys.stderr)
+        return 2
     print(report.to_json() if args.json else report.to_text())
     return report.exit_status
