@@ -121,3 +121,38 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_unknown_database_url() -> None:
     with pytest.raises(ValueError, match="sqlite:///PATH or postgresql://"):
         open_store("mysql://localhost/x")
+
+
+def test_racing_creates_make_exactly_one(db_url: str) -> None:
+    """Eight If-None-Match: * creates of one new document in a new space, from two stores."""
+    stores = [open_store(db_url, pool_size=4), open_store(db_url, pool_size=4)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            futures = [
+                pool.submit(
+                    stores[n % 2].write,
+                    _put("doc:fresh", "only", str(n).encode(), Conditions(if_none_match="*")),
+                )
+                for n in range(8)
+            ]
+            outcomes = [future.result(30).decision.outcome for future in futures]
+        assert outcomes.count(Outcome.PROCEED) == 1
+        assert outcomes.count(Outcome.PRECONDITION_FAILED) == 7
+        assert stores[0].listing("doc:fresh").scope.counter == 1
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_collection_knows_two_writes_in_one_second(db_url: str) -> None:
+    store = open_store(db_url, pool_size=2)
+    try:
+        store.write(_put("doc:c", "a", b"1", Conditions()))
+        first = store.listing("doc:c").scope
+        assert first.changed_within_second is False  # the space's first write
+        store.write(_put("doc:c", "b", b"2", Conditions()))
+        second = store.listing("doc:c").scope
+        same = first.modified_us // 1_000_000 == second.modified_us // 1_000_000
+        assert second.changed_within_second is same
+    finally:
+        store.close()

@@ -309,7 +309,7 @@ class Service:
         if scope.last_modified is not None:
             headers["Last-Modified"] = format_http_date(scope.last_modified)
         conditions = _conditions(request)
-        resource = Resource(scope.etag, scope.last_modified)
+        resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
         decision = evaluate(request.method, conditions, resource)
         note_precondition(request, conditions, decision)
         if decision.outcome is Outcome.NOT_MODIFIED:

@@ -40,7 +40,8 @@ _SCHEMA = [
     """CREATE TABLE scopes (
         space text PRIMARY KEY,
         counter bigint NOT NULL,
-        modified_us bigint NOT NULL)""",
+        modified_us bigint NOT NULL,
+        changed_within_second boolean NOT NULL DEFAULT false)""",
     """CREATE TABLE resources (
         id bigserial PRIMARY KEY,
         space text NOT NULL,
@@ -81,7 +82,10 @@ class _Transaction(Transaction):
         self._connection, self._space = connection, space
 
     def scope(self) -> ScopeState:
-        lock = "SELECT counter, modified_us FROM scopes WHERE space = %s FOR UPDATE"
+        lock = (
+            "SELECT counter, modified_us, changed_within_second FROM scopes"
+            " WHERE space = %s FOR UPDATE"
+        )
         row = self._connection.execute(lock, (self._space,)).fetchone()
         if row is None:  # the space's first write; a racing first write may insert it too
             self._connection.execute(
@@ -91,7 +95,7 @@ class _Transaction(Transaction):
             )
             row = self._connection.execute(lock, (self._space,)).fetchone()
         assert row is not None
-        return ScopeState(int(row[0]), int(row[1]))
+        return ScopeState(int(row[0]), int(row[1]), bool(row[2]))
 
     def current(self, name: str) -> _Current | None:
         row = self._connection.execute(
@@ -134,8 +138,9 @@ class _Transaction(Transaction):
 
     def set_scope(self, state: ScopeState) -> None:
         self._connection.execute(
-            "UPDATE scopes SET counter = %s, modified_us = %s WHERE space = %s",
-            (state.counter, state.modified_us, self._space),
+            "UPDATE scopes SET counter = %s, modified_us = %s, changed_within_second = %s"
+            " WHERE space = %s",
+            (state.counter, state.modified_us, state.changed_within_second, self._space),
         )
 
 
@@ -240,7 +245,8 @@ class PostgresStore(Store):
         try:
             connection.execute(_SNAPSHOT.encode())
             row = connection.execute(
-                "SELECT counter, modified_us FROM scopes WHERE space = %s", (space,)
+                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = %s",
+                (space,),
             ).fetchone()
             rows = connection.execute(
                 "SELECT name, version, modified_us, changed_within_second, content_type, length,"
@@ -249,7 +255,7 @@ class PostgresStore(Store):
             ).fetchall()
         finally:
             self.end(connection)
-        scope = ScopeState(int(row[0]), int(row[1])) if row else ScopeState(0, 0)
+        scope = ScopeState(int(row[0]), int(row[1]), bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
 
     def ping(self) -> None:

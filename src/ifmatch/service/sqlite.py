@@ -37,7 +37,8 @@ _SCHEMA = [
     """CREATE TABLE scopes (
         space TEXT PRIMARY KEY,
         counter INTEGER NOT NULL,
-        modified_us INTEGER NOT NULL)""",
+        modified_us INTEGER NOT NULL,
+        changed_within_second INTEGER NOT NULL)""",
     """CREATE TABLE resources (
         id INTEGER PRIMARY KEY,
         space TEXT NOT NULL,
@@ -75,9 +76,10 @@ class _Transaction(Transaction):
 
     def scope(self) -> ScopeState:
         row = self._connection.execute(
-            "SELECT counter, modified_us FROM scopes WHERE space = ?", (self._space,)
+            "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
+            (self._space,),
         ).fetchone()
-        return ScopeState(row[0], row[1]) if row else ScopeState(0, 0)
+        return ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
 
     def current(self, name: str) -> _Current | None:
         row = self._connection.execute(
@@ -127,10 +129,12 @@ class _Transaction(Transaction):
 
     def set_scope(self, state: ScopeState) -> None:
         self._connection.execute(
-            """INSERT INTO scopes (space, counter, modified_us) VALUES (?, ?, ?)
+            """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
+               VALUES (?, ?, ?, ?)
                ON CONFLICT (space) DO UPDATE SET
-                   counter = excluded.counter, modified_us = excluded.modified_us""",
-            (self._space, state.counter, state.modified_us),
+                   counter = excluded.counter, modified_us = excluded.modified_us,
+                   changed_within_second = excluded.changed_within_second""",
+            (self._space, state.counter, state.modified_us, int(state.changed_within_second)),
         )
 
 
@@ -252,14 +256,15 @@ class SQLiteStore(Store):
     def listing(self, space: str) -> Listing:
         with self._connection("BEGIN") as connection:
             row = connection.execute(
-                "SELECT counter, modified_us FROM scopes WHERE space = ?", (space,)
+                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
+                (space,),
             ).fetchone()
             rows = connection.execute(
                 "SELECT name, version, modified_us, changed_within_second, content_type, length,"
                 " data FROM resources WHERE space = ? ORDER BY name",
                 (space,),
             ).fetchall()
-        scope = ScopeState(row[0], row[1]) if row else ScopeState(0, 0)
+        scope = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(r[0], _meta(r[1:6]), bytes(r[6])) for r in rows])
 
     def ping(self) -> None:

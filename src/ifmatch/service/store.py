@@ -64,10 +64,12 @@ class Meta:
 
 @dataclass(frozen=True, slots=True)
 class ScopeState:
-    """A space's counter (its validator) and the time of its last write."""
+    """A space's counter (its validator), the time of its last write, and whether the
+    write before that fell in the same second (the collection's one-second problem)."""
 
     counter: int
     modified_us: int
+    changed_within_second: bool = False
 
     @property
     def etag(self) -> ETag:
@@ -253,7 +255,10 @@ class Store(abc.ABC):
             # Never let time run backwards within a space, whatever the clocks of the instances.
             moment = max(now_us(), scope.modified_us)
             counter = scope.counter + 1
-            tx.set_scope(ScopeState(counter, moment))
+            same_second = (
+                scope.counter > 0 and scope.modified_us // 1_000_000 == moment // 1_000_000
+            )
+            tx.set_scope(ScopeState(counter, moment, same_second))
             if content is None:
                 tx.delete(request.name)
                 return WriteResult(decision, before)
