@@ -109,14 +109,22 @@ class ConditionalMiddleware:
 
         captured: list[tuple[str, Headers]] = []
         written: list[bytes] = []
+        forwarding: list[bool] = []  # non-empty once the server's start_response was called
 
         def capture(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            if exc_info is not None and captured:
-                raise exc_info[1].with_traceback(exc_info[2])
+            if forwarding:
+                # The response is under way: a late call (an error while streaming, with
+                # exc_info) is the server's to handle, as PEP 3333 describes.
+                return start_response(status, headers, exc_info)
+            # Nothing was sent yet, so a second call (with exc_info) replaces the first.
             captured[:] = [(status, list(headers))]
             return written.append
+
+        def begin(status: str, headers: Headers) -> None:
+            forwarding.append(True)
+            start_response(status, headers)
 
         try:
             result = self.app(inner, capture)
@@ -141,7 +149,7 @@ class ConditionalMiddleware:
         plan = exchange.inspect(code, headers)
 
         if plan.action is Action.PASS:
-            start_response(status, headers)
+            begin(status, headers)
             if drop_body:
                 _close(result)
                 return []
@@ -150,7 +158,7 @@ class ConditionalMiddleware:
             return _chain(pulled, chunks, result)
         if plan.action is Action.DECIDE:
             verdict = exchange.decide(plan)
-            _start(start_response, status, headers, verdict)
+            _start(begin, status, headers, verdict)
             if verdict.status != 200 or drop_body:
                 _close(result)
                 return [] if drop_body or verdict.body is None else [verdict.body]
@@ -162,7 +170,7 @@ class ConditionalMiddleware:
                 pulled.append(chunk)
                 size += len(chunk)
                 if size > self.policy.max_buffer:
-                    start_response(status, headers)  # too big: stream the rest untagged
+                    begin(status, headers)  # too big: stream the rest untagged
                     if drop_body:
                         _close(result)
                         return []
@@ -171,16 +179,23 @@ class ConditionalMiddleware:
             _close(result)
             raise
         _close(result)
+        if captured[0] != (status, headers):
+            # The app replaced its response while we held it (start_response with
+            # exc_info, PEP 3333): send the replacement as it is.
+            begin(*captured[0])
+            return [] if drop_body else pulled
         verdict = exchange.decide(plan, exchange.tag(plan, pulled))
-        _start(start_response, status, headers, verdict)
+        _start(begin, status, headers, verdict)
         if drop_body:
             return []
         return pulled if verdict.status == 200 else [verdict.body or b""]
 
 
-def _start(start_response: StartResponse, status: str, headers: Headers, verdict: Verdict) -> None:
+def _start(
+    begin: Callable[[str, Headers], None], status: str, headers: Headers, verdict: Verdict
+) -> None:
     line = status if verdict.status == 200 else status_line(verdict.status)
-    start_response(line, reply_headers(headers, verdict))
+    begin(line, reply_headers(headers, verdict))
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:

@@ -383,3 +383,49 @@ def test_other_fields_beside_if_none_match_go_through_the_core(
     tag = start_of(run_asgi(app))[1]["etag"]
     filled = {name: value.replace("{tag}", tag) for name, value in headers.items()}
     assert start_of(run_asgi(app, headers=filled))[0] == status
+
+
+def test_wsgi_replaced_start_response_with_exc_info_is_sent_as_replaced() -> None:
+    """PEP 3333's error pattern: nothing was sent yet, so the second call wins."""
+    import sys
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("500 Oops", [("Content-Type", "text/plain")], sys.exc_info())
+            return [b"error body"]
+
+    status, headers, data, _ = call_wsgi(WsgiMiddleware(app))
+    assert (status, data) == ("500 Oops", b"error body")
+    assert "etag" not in {name.lower() for name in headers}
+
+
+def test_wsgi_late_start_response_reaches_the_server_once_streaming() -> None:
+    """Once the middleware has started the response, later calls are the server's."""
+    import sys
+
+    calls: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Cache-Control", "no-store")])
+        yield b"part"
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response("500 Oops", [], sys.exc_info())
+            yield b""
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        calls.append(status)
+        if exc_info is not None:
+            raise exc_info[1].with_traceback(exc_info[2])  # a server that already sent headers
+        return lambda data: None
+
+    result = WsgiMiddleware(app)(environ, start_response)
+    with pytest.raises(ValueError, match="late"):
+        list(result)
+    assert calls == ["200 OK", "500 Oops"]
