@@ -12,12 +12,14 @@ equivalent input it documents:
   Django also builds an ``HttpResponseNotModified``: that is part of what the
   function does, so it is part of its time.
 
-Each cell is the median of several ``timeit`` repeats, in microseconds per call.
+Each cell is the median CPU time of several interleaved ``timeit`` repeats, in
+microseconds per call.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -100,9 +102,10 @@ def _django(headers: dict[str, str]) -> Callable[[], int]:
 def _medians(calls: dict[str, Callable[[], int]]) -> dict[str, float]:
     """Median microseconds per call, the implementations interleaved in every repeat.
 
-    Interleaving means a burst of load on a shared machine hits all of them alike.
+    Interleaving means a burst of load on a shared machine hits all of them alike, and
+    process CPU time (not wall time) leaves out the time other processes hold the CPU.
     """
-    timers = {name: timeit.Timer(call) for name, call in calls.items()}
+    timers = {name: timeit.Timer(call, timer=time.process_time) for name, call in calls.items()}
     numbers = {}
     for name, timer in timers.items():
         number, took = timer.autorange()
@@ -138,8 +141,8 @@ def run() -> str:
             "## Core: precondition evaluation (`bench/bench_core.py`)",
             "",
             "Microseconds per evaluation of a revalidating GET (8 ordinary headers plus",
-            "If-None-Match and If-Modified-Since), median of "
-            f"{REPEATS} `timeit` repeats, all three in one run.",
+            "If-None-Match and If-Modified-Since): median CPU time of "
+            f"{REPEATS} interleaved `timeit` repeats, all three in one run.",
             "ifmatch: `Conditions.from_headers(dict)` + `Resource(ETag(...), datetime)` +",
             "`evaluate`; Werkzeug "
             f"{version('werkzeug')}: `is_resource_modified(environ, etag, last_modified)`;",
