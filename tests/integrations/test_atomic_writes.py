@@ -24,7 +24,7 @@ from ifmatch.flask import install
 from ifmatch.guard import check_preconditions
 
 THREADS = 4
-INCREMENTS = 8
+INCREMENTS = 6
 MAX_ATTEMPTS = 200  # per increment; bounded so a bug fails instead of hanging
 
 
