@@ -8,6 +8,7 @@ same code that talks to real sockets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,3 +207,23 @@ def test_no_accept_ranges_and_no_206_is_a_warning() -> None:
     assert report.ids(Level.WARN) == {"range"}
     assert report.ids(Level.FAIL) == set()
     assert "no Accept-Ranges" in next(f.evidence for f in report.findings if f.id == "range")
+
+
+def test_an_asgi_app_in_process_through_a2wsgi(tmp_path: Path) -> None:
+    """The docs' recipe for ASGI apps: same verdict as on uvicorn (docs/audit.md's table)."""
+    from a2wsgi import ASGIMiddleware
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse
+    from starlette.routing import Route
+
+    (tmp_path / "data.txt").write_bytes(b"0123456789" * 100)
+
+    async def serve(request: Request) -> FileResponse:
+        return FileResponse(tmp_path / "data.txt")
+
+    app = Starlette(routes=[Route("/file", serve)])
+    transport = httpx.WSGITransport(app=ASGIMiddleware(app))
+    report = run_audit("http://app.test/file", transport=transport)
+    assert report.ids(Level.FAIL) == {"inm-current", "inm-list", "inm-weak", "inm-star"}
+    assert report.ids(Level.WARN) == {"ims-current"}
