@@ -210,6 +210,7 @@ def run() -> str:
             + "\n\n**Not measured: wrk is not installed** (scripts/system-deps.sh).\n"
         )
     rows: list[str] = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ifmatch-bench-") as directory:
         workdir = Path(directory)
         port = _free_port()
@@ -251,4 +252,8 @@ def run() -> str:
     table = "\n".join(
         ["| server | workload | requests/s | non-2xx/3xx |", "|---|---|---:|---:|", *rows]
     )
-    return f"{heading}{intro}\n\n{table}\n\nEach cell: one wrk run of {DURATION_S} s.\n"
+    return (
+        f"{heading}{intro}\n\n{table}\n\nEach cell: one wrk run of {DURATION_S} s. "
+        f"Load average when the run began: {load_before:.1f} (on a shared machine, compare "
+        "rows of one run, not runs).\n"
+    )
