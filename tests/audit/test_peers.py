@@ -9,13 +9,11 @@ audited with ``--write``: it is the one peer that implements conditional writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ifmatch.audit import ALL_CHECKS, Level, Report, WriteOptions, run_audit
-from tests.audit.peers import peer_urls
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +23,10 @@ _START, _END = "<!-- peers-table:start -->", "<!-- peers-table:end -->"
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with peer_urls(tmp_path_factory.mktemp("peers")) as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
-def reports(urls: dict[str, str]) -> dict[str, Report]:
+def reports(peers: dict[str, str]) -> dict[str, Report]:
     return {
         name: run_audit(url, write=WriteOptions() if name in WRITABLE else None)
-        for name, url in urls.items()
+        for name, url in peers.items()
     }
 
 

@@ -19,7 +19,6 @@ import pytest
 
 from ifmatch.audit import Report, run_audit
 from tests.audit.apps import MISTAKES, DocumentApp, serve_wsgi
-from tests.audit.peers import peer_urls
 from tests.support.servers import unavailable
 
 pytestmark = pytest.mark.slow
@@ -40,16 +39,14 @@ NOTE_TO_FINDING: dict[str, tuple[str, set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def verdicts(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, tuple[dict[str, str], Report]]]:
+def verdicts(peers: dict[str, str]) -> Iterator[dict[str, tuple[dict[str, str], Report]]]:
     """Per URL: (REDbot's notes, ifmatch's read-only report)."""
     try:
         import redbot  # noqa: F401
     except ImportError as error:
         unavailable(f"REDbot is not installed (pip install -e '.[dev]'): {error}")
     with contextlib.ExitStack() as stack:
-        urls = dict(stack.enter_context(peer_urls(tmp_path_factory.mktemp("redbot"))))
+        urls = dict(peers)
         for mistake in (None, *MISTAKES):
             urls[f"app {mistake or 'correct'}"] = stack.enter_context(
                 serve_wsgi(DocumentApp(mistake), path="/doc")
