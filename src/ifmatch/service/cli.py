@@ -73,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.pool_size,
         help="PostgreSQL connections per worker (default %(default)s)",
     )
-    parser.add_argument("--no-access-log", dest="access_log", action="store_false")
+    parser.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not write the JSON line per request to stderr",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
     return parser
 
