@@ -28,7 +28,7 @@ from ifmatch.guard import PreconditionError, decide, error_for, validator_header
 from ifmatch.preconditions import Resource
 
 Validators = Callable[[Request], Resource | Awaitable[Resource]]
-Endpoint = Callable[[Request], Awaitable[Response] | Response]
+Endpoint = Callable[..., Awaitable[Response] | Response]
 
 
 def error_response(error: PreconditionError) -> Response:
@@ -71,7 +71,7 @@ def add_validators(response: Response, resource: Resource) -> None:
 
 def preconditions(
     validators: Validators, *, require: bool = False, extra_headers: Iterable[tuple[str, str]] = ()
-) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
+) -> Callable[[Endpoint], Callable[..., Awaitable[Response]]]:
     """Decorate an endpoint so its preconditions are answered before it runs.
 
     ``validators(request)`` returns the current :class:`~ifmatch.Resource`
@@ -79,22 +79,25 @@ def preconditions(
     the endpoint for its 404, a PUT may create).  ``require=True`` answers a
     write without If-Match/If-Unmodified-Since with 428.  ``extra_headers``
     go on 304s (Cache-Control, Vary: §15.4.5).  A GET 200 without an ETag
-    of its own gets the resource's validators.
+    of its own gets the resource's validators.  Works on functions and on
+    ``HTTPEndpoint`` methods (the request is the last positional argument).
     """
     extra = list(extra_headers)
 
-    def decorator(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    def decorator(endpoint: Endpoint) -> Callable[..., Awaitable[Response]]:
         @functools.wraps(endpoint)
-        async def guarded(request: Request) -> Response:
+        async def guarded(*args: Any) -> Response:
+            request: Request = args[-1]
             resource = await current_resource(validators, request)
             decision = decide(request.method, request.headers.raw, resource, require=require)
             error = error_for(decision, resource, extra)
             if error is not None:
                 return error_response(error)
+            call: Callable[..., Any] = endpoint
             result: Any = (
-                await endpoint(request)
+                await call(*args)
                 if inspect.iscoroutinefunction(endpoint)
-                else await run_in_threadpool(endpoint, request)
+                else await run_in_threadpool(call, *args)
             )
             if inspect.isawaitable(result):
                 result = await result

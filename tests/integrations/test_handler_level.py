@@ -58,3 +58,37 @@ def test_a_changed_resource_runs_the_handler_once_and_gets_validators(client: Cl
     assert answer.header("etag") == '"v1"'
     assert answer.header("last-modified")
     assert EXPENSIVE.calls == 1
+
+
+def test_starlette_decorator_on_an_http_endpoint_method() -> None:
+    """HTTPEndpoint methods get (self, request): the guard finds the request last."""
+    from starlette.applications import Starlette
+    from starlette.endpoints import HTTPEndpoint
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from ifmatch.starlette import preconditions
+
+    from .stacks import versioned_resource
+
+    STORE.reset()
+    EXPENSIVE.calls = 0
+
+    class Document(HTTPEndpoint):
+        @preconditions(versioned_resource, require=True)
+        async def get(self, request: Request) -> Response:
+            return PlainTextResponse(EXPENSIVE().decode())
+
+        @preconditions(versioned_resource, require=True)
+        def put(self, request: Request) -> Response:  # sync: run in the thread pool
+            return PlainTextResponse("stored")
+
+    client = TestClient(Starlette(routes=[Route("/doc", Document)]))
+    assert client.get("/doc", headers={"If-None-Match": '"v1"'}).status_code == 304
+    assert client.put("/doc", content=b"x").status_code == 428
+    assert client.put("/doc", content=b"x", headers={"If-Match": '"v1"'}).text == "stored"
+    full = client.get("/doc")
+    assert (full.status_code, full.headers["etag"]) == (200, '"v1"')
+    assert EXPENSIVE.calls == 1
