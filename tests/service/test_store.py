@@ -121,6 +121,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_unknown_database_url() -> None:
     with pytest.raises(ValueError, match="sqlite:///PATH or postgresql://"):
         open_store("mysql://localhost/x")
+    with pytest.raises(ValueError, match="needs a file path"):
+        open_store("sqlite:///:memory:")
 
 
 def test_racing_creates_make_exactly_one(db_url: str) -> None:

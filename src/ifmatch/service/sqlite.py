@@ -159,10 +159,12 @@ class SQLiteStore(Store):
     """A store in one SQLite file, shared safely by threads and worker processes."""
 
     def __init__(self, path: str) -> None:
-        if not path:
-            raise ValueError("sqlite:///PATH needs a path")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not path or path == ":memory:":
+            # Every pooled connection would open its own empty in-memory database.
+            raise ValueError(
+                "sqlite:///PATH needs a file path (an in-memory database cannot be shared)"
+            )
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         # Writers of this process queue here rather than in SQLite's busy handler, which
