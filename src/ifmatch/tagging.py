@@ -158,9 +158,13 @@ class TaggingPolicy:
         fields: list[tuple[str, str]] = []
         accept: list[str] = []
         for name, value in headers:
-            key = _KNOWN_NAMES.get(name) if isinstance(name, bytes) else None
-            if key is None:
-                key = _field_name(name)
+            if isinstance(name, bytes):
+                # ASGI request header names are lower-case (ASGI spec, HTTP scope).
+                key = _REQUEST_NAMES.get(name)
+                if key is None:
+                    continue
+            else:
+                key = name.lower()
             if key in _CONDITIONAL:
                 fields.append((key, _text(value)))
             elif key == "accept-encoding":
@@ -180,6 +184,7 @@ class TaggingPolicy:
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 _NO_CONDITIONS = Conditions()
 _READS = frozenset({"GET", "HEAD"})
+_REQUEST_NAMES = {name.encode(): name for name in (*_CONDITIONAL, "accept-encoding")}
 _ATTRIBUTES = {name: name.replace("-", "_") for name in _CONDITIONAL}
 #: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
 _SLOTS = {
