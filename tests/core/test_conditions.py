@@ -101,3 +101,21 @@ def test_obs_text_tag_from_bytes_matches() -> None:
     tag = ETag("caf\xe9")
     conditions = Conditions.from_headers([(b"if-none-match", '"caf\xe9"'.encode("latin-1"))])
     assert evaluate("GET", conditions, Resource(tag)).status == 304
+
+
+def test_framework_header_containers() -> None:
+    """The containers adapters hand over: multi-valued, case-insensitive, some bytes-backed."""
+    from django.utils.datastructures import CaseInsensitiveMapping
+    from starlette.datastructures import Headers as StarletteHeaders
+    from werkzeug.datastructures import Headers as WerkzeugHeaders
+
+    expected = Conditions(if_none_match='"a", "b"', if_modified_since=IMS)
+    raw = [(b"if-none-match", b'"a"'), (b"if-none-match", b'"b"')]
+    raw.append((b"if-modified-since", IMS.encode()))
+    starlette = StarletteHeaders(raw=raw)
+    assert Conditions.from_headers(starlette) == expected
+    werkzeug = WerkzeugHeaders([("If-None-Match", '"a"'), ("If-None-Match", '"b"')])
+    werkzeug.add("If-Modified-Since", IMS)
+    assert Conditions.from_headers(werkzeug) == expected  # iterates as (name, value) pairs
+    django = CaseInsensitiveMapping({"If-None-Match": '"a", "b"', "IF-MODIFIED-SINCE": IMS})
+    assert Conditions.from_headers(django) == expected
