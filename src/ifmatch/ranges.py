@@ -175,6 +175,8 @@ def plan_ranges(
     """
     if length < 0:
         raise ValueError("a representation length cannot be negative")
+    if boundary is not None and _BOUNDARY_RE.fullmatch(boundary) is None:
+        raise ValueError(f"not a multipart boundary (RFC 2046 §5.1.1): {boundary[:80]!r}")
     whole = _whole(length)
     if range_value is None:
         return whole
@@ -200,11 +202,7 @@ def plan_ranges(
             ("Content-Length", str(len(span))),
         )
         return RangePlan(206, headers, (span,))
-    if boundary is None:
-        boundary = secrets.token_hex(16)
-    elif _BOUNDARY_RE.fullmatch(boundary) is None:
-        raise ValueError(f"not a multipart boundary (RFC 2046 §5.1.1): {boundary[:80]!r}")
-    plan = _multipart(spans, length, content_type, boundary)
+    plan = _multipart(spans, length, content_type, boundary or secrets.token_hex(16))
     return whole if plan.content_length >= length else plan
 
 

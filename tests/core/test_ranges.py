@@ -205,6 +205,8 @@ def test_boundary_needing_quotes_and_invalid_boundaries() -> None:
     for bad in ("", "has space", "x" * 71, 'quo"te', "new\r\nline"):
         with pytest.raises(ValueError, match="boundary"):
             plan("bytes=0-9,20-29", LENGTH, boundary=bad)
+        with pytest.raises(ValueError, match="boundary"):  # a caller's bug, whatever the Range
+            plan(None, LENGTH, boundary=bad)
     with pytest.raises(ValueError, match="Content-Type"):
         plan("bytes=0-9,20-29", LENGTH, "text/plain\r\nX-Injected: 1")
 
