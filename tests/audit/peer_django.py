@@ -28,6 +28,13 @@ settings.configure(
         "django.middleware.http.ConditionalGetMiddleware",
     ],
     USE_TZ=True,
+    # No per-request log lines: tests/support/servers.running pipes stderr without reading
+    # it, and a full pipe (about 1000 lines) would block the server.
+    LOGGING={
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {"django.server": {"level": "ERROR"}},
+    },
 )
 django.setup()
 

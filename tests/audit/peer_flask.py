@@ -44,6 +44,11 @@ def create_app(file: str) -> DispatcherMiddleware:
 
 
 if __name__ == "__main__":
+    import logging
+
     from werkzeug.serving import run_simple
 
+    # No per-request log lines: tests/support/servers.running pipes stderr without reading
+    # it, and a full pipe (about 1000 lines) would block the server.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     run_simple("127.0.0.1", int(sys.argv[1]), create_app(sys.argv[2]), threaded=True)
