@@ -161,6 +161,11 @@ def test_patch_of_the_current_json_is_a_merge_patch(capsys: pytest.CaptureFixtur
         ),
         pytest.param(["-H", "NoColon", "http://127.0.0.1:1/x"], "-H expects", id="bad -H"),
         pytest.param(
+            ["-H", "If-None-Match: *", "http://127.0.0.1:1/x"],
+            "the probes set the conditional fields themselves",
+            id="conditional field in -H",
+        ),
+        pytest.param(
             ["--write", "--body", "@/nonexistent/file", "http://127.0.0.1:1/x"],
             "cannot read",
             id="unreadable --body file",

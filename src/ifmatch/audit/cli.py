@@ -66,12 +66,20 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+#: Fields the probes set themselves; one given with -H would be sent with every probe.
+_PROBE_FIELDS = frozenset(
+    {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"}
+)
+
+
 def _headers(args: argparse.Namespace) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for raw in args.header:
         name, colon, value = raw.partition(":")
         if not colon or not name.strip() or name != name.strip() or " " in name:
             raise _UsageError(f"-H expects 'Name: value', got {raw!r}")
+        if name.lower() in _PROBE_FIELDS:
+            raise _UsageError(f"-H {name}: the probes set the conditional fields themselves")
         headers.append((name, value.strip()))
     if args.token:
         headers.append(("Authorization", f"Bearer {args.token}"))

@@ -55,7 +55,7 @@ class Report:
             "exit_status": self.exit_status,
             "findings": [finding.to_json() for finding in self.findings],
         }
-        return json.dumps(document, indent=2)
+        return json.dumps(document, indent=2, ensure_ascii=False)
 
     def to_text(self) -> str:
         """The report for people: one block per level, each finding with section and fix."""
