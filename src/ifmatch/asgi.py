@@ -82,31 +82,48 @@ class ConditionalMiddleware:
         head_as_get: bool = True,
     ) -> None:
         self.app = app
-        self.policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
+        self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
         self.head_as_get = head_as_get
+        # A request without preconditions (the usual one) shares one of these.
+        self._unconditional = {
+            "GET": policy.unconditional("GET"),
+            "HEAD": policy.unconditional("HEAD", hashable=head_as_get),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        if method != "GET" and method != "HEAD":
+        if method == "GET":
+            drop_body = False
+        elif method == "HEAD":
+            drop_body = self.head_as_get
+        else:
             await self._guarded(scope, receive, send)
             return
-        head = method == "HEAD"
-        drop_body = head and self.head_as_get
-        exchange = self.policy.exchange(method, scope["headers"], hashable=not head or drop_body)
+        exchange = self._unconditional[method]
+        headers = scope["headers"]
+        if self.policy.coding_outside:
+            exchange = self.policy.exchange(method, headers, hashable=exchange.hashable)
+        else:
+            for name, _ in headers:
+                # ASGI request header names are lower-case, and every field the middleware
+                # evaluates starts with "if-": most requests never build their conditions.
+                if name[:3] == b"if-":
+                    exchange = self.policy.exchange(method, headers, hashable=exchange.hashable)
+                    break
         inner_scope = scope
         if drop_body:
             inner_scope = dict(scope)
             inner_scope["method"] = "GET"
-        responder = _Responder(exchange, send, drop_body, self.policy.max_buffer)
+        responder = _Responder(exchange, send, drop_body)
         try:
             await self.app(inner_scope, receive, responder.send)
         except PreconditionError as error:
             if responder.start is not None or responder.started:
                 raise
-            await send_error(send, error, head)
+            await send_error(send, error, method == "HEAD")
             return
         if responder.start is not None:
             await responder.finish()
@@ -128,6 +145,8 @@ class ConditionalMiddleware:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
+# Module constants: looking a member up on the Enum class costs more than the rest of a test.
+_PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
 
 
 class _Responder:
@@ -136,11 +155,11 @@ class _Responder:
     __slots__ = ("buffer", "done", "downstream", "drop_body", "exchange", "headers",
                  "max_buffer", "plan", "size", "start", "started", "swallow")
 
-    def __init__(self, exchange: Exchange, send: Send, drop_body: bool, max_buffer: int) -> None:
+    def __init__(self, exchange: Exchange, send: Send, drop_body: bool) -> None:
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
-        self.max_buffer = max_buffer
+        self.max_buffer = exchange.policy.max_buffer
         self.start: Message | None = None  # a response start held back
         self.started = False  # a start went downstream
         self.headers: RawHeaders = []
@@ -154,9 +173,9 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.body":
             plan = self.plan
-            if plan.action is Action.HASH and not self.buffer and not message.get("more_body"):
+            if plan.action is _HASH and not self.buffer and not message.get("more_body"):
                 await self._whole_body(plan, message)  # the common case: one body message
-            elif plan.action is Action.PASS and not self.drop_body:
+            elif plan.action is _PASS and not self.drop_body:
                 if not self.done:  # streaming through: the hot path of a passed response
                     self.done = not message.get("more_body", False)
                     await self.downstream(message)
@@ -164,17 +183,17 @@ class _Responder:
                 await self._on_body(message)
         elif kind == "http.response.start":
             self.start = message
-            headers = message.get("headers", [])
-            if not isinstance(headers, list):
-                headers = list(headers)
+            headers = message.get("headers")
+            if type(headers) is not list:
+                headers = [] if headers is None else list(headers)
             self.headers = headers
-            self.plan = plan = self.exchange.inspect(message["status"], headers)
-            if plan.action is Action.PASS:
+            self.plan = plan = self.exchange.inspect_raw(message["status"], headers)
+            if plan.action is _PASS:
                 await self._send_start(message)
-            elif plan.action is Action.DECIDE:
+            elif plan.action is _DECIDE:
                 await self._reply(self.exchange.decide(plan), streaming=True)
         elif not self.swallow:
-            if self.plan.action is Action.HASH:
+            if self.plan.action is _HASH:
                 self.plan = PASS_PLAN
             await self._flush_pending()
             if self.drop_body and kind == "http.response.pathsend":
@@ -185,13 +204,24 @@ class _Responder:
     async def _whole_body(self, plan: Plan, message: Message) -> None:
         """Tag a body that came in one message, and send it with its ETag (or the 304)."""
         body = message.get("body", b"")
-        verdict = self.exchange.decide(plan, self.exchange.tag(plan, [body]))
+        exchange = self.exchange
+        hashed = exchange.tag_body(plan, body)
         start = self.start
+        if start is not None and not exchange.conditional:
+            # Nothing to evaluate (the usual request): the 200 with its weak ETag, which is
+            # built here directly (hex digits are valid etagc, RFC 9110 §8.8.3).
+            await self._send_tagged(start, b'W/"' + hashed.encode() + b'"', message)
+            return
+        verdict = exchange.decide(plan, hashed)
         if start is None or verdict.status != 200 or plan.weaken or verdict.etag is None:
             self.buffer = [body]
             await self._reply(verdict, streaming=False)
             return
-        start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
+        await self._send_tagged(start, verdict.etag.encode("latin-1"), message)
+
+    async def _send_tagged(self, start: Message, etag: bytes, message: Message) -> None:
+        """Send the held start with ``etag`` added, then the (last) body message."""
+        start["headers"] = [*self.headers, (b"etag", etag)]
         self.start = None
         self.started = self.done = True
         await self.downstream(start)
@@ -203,7 +233,7 @@ class _Responder:
         if self.swallow or self.done:
             return
         more = message.get("more_body", False)
-        if self.plan.action is not Action.HASH:
+        if self.plan.action is not _HASH:
             if self.drop_body:
                 message = {"type": "http.response.body", "body": b"", "more_body": more}
             self.done = not more
@@ -260,7 +290,7 @@ class _Responder:
             await self._send_body(body, False)
 
     async def _flush_pending(self) -> None:
-        if self.start is None or self.plan.action is not Action.PASS:
+        if self.start is None or self.plan.action is not _PASS:
             return
         await self._send_start(self.start)
         if self.buffer:
@@ -287,7 +317,7 @@ class _Responder:
         """Close a response the app left open (it returned without a final body message)."""
         if self.start is None:
             return
-        if self.plan.action is Action.HASH:
+        if self.plan.action is _HASH:
             hashed = self.exchange.tag(self.plan, self.buffer)
             await self._reply(self.exchange.decide(self.plan, hashed), streaming=False)
         else:

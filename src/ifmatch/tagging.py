@@ -180,6 +180,14 @@ class TaggingPolicy:
         downstream = self.coding_outside and accepts_coding(", ".join(accept))
         return Exchange(self, method.upper(), conditions, conditional, downstream, hashable)
 
+    def unconditional(self, method: str, *, hashable: bool = True) -> Exchange:
+        """The exchange of a request with no precondition field and no Accept-Encoding to heed.
+
+        What :meth:`exchange` returns for such a request; it holds no per-request state,
+        so a middleware may build it once and reuse it.
+        """
+        return Exchange(self, method.upper(), _NO_CONDITIONS, False, False, hashable)
+
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 _NO_CONDITIONS = Conditions()
@@ -222,7 +230,48 @@ class Exchange:
                 slot = _SLOTS.get(name.lower())
             if slot is not None:
                 found[slot] = value.decode("latin-1") if isinstance(value, bytes) else value
+        return self._plan(*found)
+
+    def inspect_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> Plan:
+        """:meth:`inspect` for ASGI's byte-string pairs: one pass, no decoding of other fields.
+
+        ASGI asks for lower-case names; a name that is not gets looked up lower-cased.
+        """
+        if status != 200:
+            return PASS_PLAN
+        found: list[bytes | None] = [None, None, None, None, None, None]
+        for name, value in headers:
+            slot = _RAW_SLOTS.get(name)
+            if slot is None:
+                if name.islower():
+                    continue
+                slot = _RAW_SLOTS.get(name.lower())
+                if slot is None:
+                    continue
+            found[slot] = value
         raw_etag, modified, control, coding, media_type, length = found
+        if (
+            raw_etag is None
+            and modified is None
+            and control is None
+            and coding is None
+            and self.hashable
+            and (media_type is None or media_type[:17].lower() != b"text/event-stream")
+            and (length is None or _length(length) <= self.policy.max_buffer)
+        ):
+            return _HASH_PLAN  # the common case, decided without decoding anything
+        return self._plan(*(None if value is None else value.decode("latin-1") for value in found))
+
+    def _plan(
+        self,
+        raw_etag: str | None,
+        modified: str | None,
+        control: str | None,
+        coding: str | None,
+        media_type: str | None,
+        length: str | None,
+    ) -> Plan:
+        """The rules of the module docstring applied to a 200's fields (``None`` = absent)."""
         if control is not None and "no-store" in _tokens(control):
             return PASS_PLAN
         if coding is not None:
@@ -253,6 +302,14 @@ class Exchange:
         digest = self.policy.hash_factory()
         for chunk in body:
             digest.update(chunk)
+        return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
+
+    def tag_body(self, plan: Plan, body: bytes) -> str:
+        """:meth:`tag` for a body held as one byte string (the usual case)."""
+        if plan.coding is not None:
+            return self.tag(plan, [body])
+        digest = self.policy.hash_factory()
+        digest.update(body)
         return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
     def _sends_back(self, hashed: str) -> bool:
@@ -427,7 +484,7 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def _length(value: str) -> int:
+def _length(value: str | bytes) -> int:
     try:
         return int(value)
     except ValueError:

@@ -52,3 +52,42 @@ def test_decide_agrees_with_evaluate(data: st.DataObject, tag: str, method: str)
     )
     assert verdict.status == (expected.status or 200)
     assert verdict.etag == f'W/"{tag}"'
+
+
+RESPONSE_FIELDS = st.sampled_from(
+    [("ETag", 'W/"x"'), ("ETag", '"strong"'), ("ETag", "not-a-tag"),
+     ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"), ("Cache-Control", "no-store"),
+     ("Cache-Control", "max-age=60, No-Store"), ("Cache-Control", "no-storex"),
+     ("Content-Encoding", "gzip"), ("Content-Encoding", " Identity "), ("Content-Encoding", ""),
+     ("Content-Type", "text/event-stream; charset=utf-8"), ("Content-Type", "TEXT/Event-Stream"),
+     ("Content-Type", "application/json"), ("Content-Length", "10"),
+     ("Content-Length", "2000000"), ("Content-Length", "junk"), ("Vary", "Accept"),
+     ("X-Request-Id", "7")]
+)
+
+
+@given(
+    fields=st.lists(RESPONSE_FIELDS, max_size=5),
+    lower=st.booleans(),
+    status=st.sampled_from([200, 200, 404]),
+    method=st.sampled_from(["GET", "HEAD"]),
+    hashable=st.booleans(),
+    conditional=st.booleans(),
+)
+def test_raw_inspection_agrees_with_str_inspection(
+    fields: list[tuple[str, str]], lower: bool, status: int, method: str, hashable: bool,
+    conditional: bool,
+) -> None:
+    """ASGI's byte-pair scan (fast path included) plans exactly what the str scan plans."""
+    policy = TaggingPolicy.build(coding_outside=conditional)
+    request = [("If-None-Match", '"a"'), ("Accept-Encoding", "gzip")] if conditional else []
+    exchange = policy.exchange(method, request, hashable=hashable)
+    raw = [((name.lower() if lower else name).encode(), value.encode()) for name, value in fields]
+    assert exchange.inspect_raw(status, raw) == exchange.inspect(status, fields)
+
+
+def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() -> None:
+    policy = TaggingPolicy.build()
+    for method, hashable in [("GET", True), ("HEAD", True), ("HEAD", False)]:
+        plain = policy.exchange(method, [(b"accept", b"*/*")], hashable=hashable)
+        assert policy.unconditional(method, hashable=hashable) == plain
