@@ -58,30 +58,37 @@ def wait_for_port(
 def running(
     command: list[str], port: int, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server command, wait until it listens on ``port``, stop it afterwards."""
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
+    """Run a server command, wait until it listens on ``port``, stop it afterwards.
+
+    The server's stderr goes to a temporary file, not a pipe: a pipe nobody
+    reads fills up after a few thousand log lines and hangs the server.
+    """
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
         try:
-            wait_for_port(port, process=process)
-        except (RuntimeError, TimeoutError) as error:
-            process.kill()
-            _, stderr = process.communicate(timeout=10)
-            raise RuntimeError(f"{error}: {stderr.decode(errors='replace')[-2000:]}") from None
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
             try:
+                wait_for_port(port, process=process)
+            except (RuntimeError, TimeoutError) as error:
+                process.kill()
                 process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+                log.seek(0)
+                stderr = log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"{error}: {stderr}") from None
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
 
 
 @contextlib.contextmanager
