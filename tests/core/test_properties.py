@@ -30,7 +30,7 @@ from ifmatch import (
 # --- strategies -----------------------------------------------------------------------------
 
 ETAGC = st.characters(
-    codec="latin-1", exclude_characters='"', min_codepoint=0x21, exclude_categories=("Cc",)
+    codec="latin-1", exclude_characters='"', min_codepoint=0x21, exclude_categories=["Cc"]
 ).filter(lambda char: char != "\x7f" and (char <= "\x7e" or char >= "\x80"))
 opaques = st.text(ETAGC, max_size=30)
 etags = st.builds(ETag, opaques, st.booleans())
@@ -396,10 +396,10 @@ def _reference(
             return (304 if get_or_head else 412), "If-None-Match", False
     elif get_or_head and fields.if_modified_since is not None:  # step 4
         since = date(fields.if_modified_since)
-        known = since is not None and resource.exists and modified is not None
-        fresh = modified == since and not resource.changed_within_second
-        if known and (modified < since or fresh):
-            return 304, "If-Modified-Since", False
+        if since is not None and resource.exists and modified is not None:
+            fresh = modified == since and not resource.changed_within_second
+            if modified < since or fresh:
+                return 304, "If-Modified-Since", False
     if require and not safe and resource.exists and not guarded:
         return 428, None, False
     if method != "GET" or fields.range is None or not resource.exists:  # step 5
