@@ -66,3 +66,17 @@ def test_only_412_and_428(decision: Decision) -> None:
 def test_non_ascii_detail_is_valid_json() -> None:
     body = problem(412, "caf\xe9 \u20ac")
     assert json.loads(body)["detail"] == "caf\xe9 \u20ac"
+
+
+@pytest.mark.parametrize(
+    ("status", "title"),
+    [
+        pytest.param(401, "Unauthorized", id="RFC 9110 §15.5.2"),
+        pytest.param(409, "Conflict", id="RFC 9110 §15.5.10"),
+        pytest.param(413, "Content Too Large", id="RFC 9110 §15.5.14 (not 7231's name)"),
+        pytest.param(422, "Unprocessable Content", id="RFC 9110 §15.5.21 (not 4918's name)"),
+        pytest.param(500, "Internal Server Error", id="RFC 9110 §15.6.1"),
+    ],
+)
+def test_titles_use_rfc_9110_names(status: int, title: str) -> None:
+    assert json.loads(problem(status, "x"))["title"] == title

@@ -186,7 +186,8 @@ class Service:
             note_precondition(request, None, None)
             raise Problem(404, "no such document")
         meta, body = found
-        headers = {**_validators(meta), "Content-Type": JSON_TYPE}
+        # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
+        headers = {**_validators(meta), "Content-Type": JSON_TYPE, "Accept-Ranges": "none"}
         conditions = _conditions(request)
         decision = evaluate(request.method, conditions, meta.resource())
         note_precondition(request, conditions, decision)

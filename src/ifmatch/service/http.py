@@ -21,13 +21,6 @@ from ifmatch import PROBLEM_JSON, problem
 _NAME_RE = re.compile(r"[A-Za-z0-9._~-]{1,128}", re.ASCII)
 _MAX_PATH = 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
-#: Titles the core's problem() does not know.
-_TITLES = {
-    401: "Unauthorized",
-    409: "Conflict",
-    422: "Unprocessable Content",
-    500: "Internal Server Error",
-}
 
 
 class Problem(Exception):
@@ -52,8 +45,6 @@ def problem_response(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
     """A problem+json response (RFC 9457) with optional headers and extension members."""
-    if status in _TITLES:
-        extra.setdefault("title", _TITLES[status])
     return Response(
         problem(status, detail, **extra), status, headers=headers, media_type=PROBLEM_JSON
     )
