@@ -33,7 +33,7 @@ import enum
 import hashlib
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
@@ -128,6 +128,12 @@ class TaggingPolicy:
     hash_factory: HashFactory = hashlib.sha256
     max_buffer: int = DEFAULT_MAX_BUFFER
     coding_outside: bool = False
+    #: A Content-Length shorter than this many characters is within ``max_buffer``
+    #: (or unreadable, which counts as 0), so it needs no ``int()``.
+    length_digits: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length_digits", len(str(self.max_buffer)))
 
     @classmethod
     def build(
@@ -232,35 +238,37 @@ class Exchange:
                 found[slot] = value.decode("latin-1") if isinstance(value, bytes) else value
         return self._plan(*found)
 
-    def inspect_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> Plan:
-        """:meth:`inspect` for ASGI's byte-string pairs: one pass, no decoding of other fields.
+    def inspect_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> Plan:
+        """:meth:`inspect` for ASGI's byte-string pairs, with a fast path for the usual 200.
 
-        ASGI asks for lower-case names; a name that is not gets looked up lower-cased.
+        The usual response to hash has, of the fields that matter, only a
+        Content-Type and a Content-Length: those are read here without decoding
+        anything.  Any other field that matters (or a name that is not lower
+        case, as ASGI asks it to be) sends the head to :meth:`inspect`.
         """
         if status != 200:
             return PASS_PLAN
-        found: list[bytes | None] = [None, None, None, None, None, None]
+        media_type = length = None
         for name, value in headers:
-            slot = _RAW_SLOTS.get(name)
-            if slot is None:
-                if name.islower():
-                    continue
-                slot = _RAW_SLOTS.get(name.lower())
-                if slot is None:
-                    continue
-            found[slot] = value
-        raw_etag, modified, control, coding, media_type, length = found
-        if (
-            raw_etag is None
-            and modified is None
-            and control is None
-            and coding is None
-            and self.hashable
-            and (media_type is None or media_type[:17].lower() != b"text/event-stream")
-            and (length is None or _length(length) <= self.policy.max_buffer)
+            if name == b"content-type":
+                media_type = value
+            elif name == b"content-length":
+                length = value
+            elif name in _RAW_SLOTS or not name.islower():
+                return self.inspect(status, headers)
+        if not self.hashable or (
+            media_type is not None
+            and len(media_type) >= 17
+            and media_type[:17].lower() == b"text/event-stream"
         ):
-            return _HASH_PLAN  # the common case, decided without decoding anything
-        return self._plan(*(None if value is None else value.decode("latin-1") for value in found))
+            return PASS_PLAN
+        if (
+            length is not None
+            and len(length) >= self.policy.length_digits
+            and _length(length) > self.policy.max_buffer
+        ):
+            return PASS_PLAN
+        return _HASH_PLAN
 
     def _plan(
         self,

@@ -60,7 +60,8 @@ RESPONSE_FIELDS = st.sampled_from(
      ("Cache-Control", "max-age=60, No-Store"), ("Cache-Control", "no-storex"),
      ("Content-Encoding", "gzip"), ("Content-Encoding", " Identity "), ("Content-Encoding", ""),
      ("Content-Type", "text/event-stream; charset=utf-8"), ("Content-Type", "TEXT/Event-Stream"),
-     ("Content-Type", "application/json"), ("Content-Length", "10"),
+     ("Content-Type", "application/json"), ("Content-Length", "10"), ("Content-Length", "9"),
+     ("Content-Length", " 100 "),
      ("Content-Length", "2000000"), ("Content-Length", "junk"), ("Vary", "Accept"),
      ("X-Request-Id", "7")]
 )
@@ -73,13 +74,14 @@ RESPONSE_FIELDS = st.sampled_from(
     method=st.sampled_from(["GET", "HEAD"]),
     hashable=st.booleans(),
     conditional=st.booleans(),
+    max_buffer=st.sampled_from([0, 9, 10, 99, 1 << 20]),
 )
 def test_raw_inspection_agrees_with_str_inspection(
     fields: list[tuple[str, str]], lower: bool, status: int, method: str, hashable: bool,
-    conditional: bool,
+    conditional: bool, max_buffer: int,
 ) -> None:
     """ASGI's byte-pair scan (fast path included) plans exactly what the str scan plans."""
-    policy = TaggingPolicy.build(coding_outside=conditional)
+    policy = TaggingPolicy.build(max_buffer=max_buffer, coding_outside=conditional)
     request = [("If-None-Match", '"a"'), ("Accept-Encoding", "gzip")] if conditional else []
     exchange = policy.exchange(method, request, hashable=hashable)
     raw = [((name.lower() if lower else name).encode(), value.encode()) for name, value in fields]
