@@ -108,7 +108,7 @@ class ConditionalMiddleware:
         # Most requests carry no precondition: they never build their conditions.  (ASGI
         # request header names are lower-case; the scan runs in C.)
         if self.policy.coding_outside or not _PRECONDITION_NAMES.isdisjoint(map(_name, headers)):
-            exchange = self.policy.exchange(method, headers, hashable=exchange.hashable)
+            exchange = self.policy.exchange_raw(method, headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
             inner_scope = dict(scope)

@@ -164,27 +164,29 @@ class TaggingPolicy:
         fields: list[tuple[str, str]] = []
         accept: list[str] = []
         for name, value in headers:
-            if isinstance(name, bytes):
-                # ASGI request header names are lower-case (ASGI spec, HTTP scope).
-                key = _REQUEST_NAMES.get(name)
-                if key is None:
-                    continue
-            else:
-                key = name.lower()
+            # ASGI request header names are lower-case (ASGI spec, HTTP scope).
+            key = _REQUEST_NAMES.get(name) if isinstance(name, bytes) else name.lower()
             if key in _CONDITIONAL:
                 fields.append((key, _text(value)))
             elif key == "accept-encoding":
                 accept.append(_text(value))
-        conditional = bool(fields)
-        if not conditional:
-            conditions = _NO_CONDITIONS
-        elif len(fields) == 1:
-            name, value = fields[0]
-            conditions = Conditions(**{_ATTRIBUTES[name]: value})
-        else:
-            conditions = Conditions.from_headers(fields)
         downstream = self.coding_outside and accepts_coding(", ".join(accept))
-        return Exchange(self, method.upper(), conditions, conditional, downstream, hashable)
+        return Exchange(self, method.upper(), tuple(fields), bool(fields), downstream, hashable)
+
+    def exchange_raw(
+        self, method: str, headers: Iterable[tuple[bytes, bytes]], *, hashable: bool = True
+    ) -> Exchange:
+        """:meth:`exchange` for ASGI's byte-string pairs, whose names are lower-case."""
+        pairs = headers if isinstance(headers, list) else list(headers)
+        fields = tuple(
+            [(_RAW_CONDITIONAL[name], value.decode("latin-1"))
+             for name, value in pairs if name in _RAW_CONDITIONAL]
+        )
+        downstream = self.coding_outside and accepts_coding(
+            b", ".join([value for name, value in pairs if name == b"accept-encoding"])
+            .decode("latin-1")
+        )
+        return Exchange(self, method.upper(), fields, bool(fields), downstream, hashable)
 
     def unconditional(self, method: str, *, hashable: bool = True) -> Exchange:
         """The exchange of a request with no precondition field and no Accept-Encoding to heed.
@@ -192,14 +194,14 @@ class TaggingPolicy:
         What :meth:`exchange` returns for such a request; it holds no per-request state,
         so a middleware may build it once and reuse it.
         """
-        return Exchange(self, method.upper(), _NO_CONDITIONS, False, False, hashable)
+        return Exchange(self, method.upper(), (), False, False, hashable)
 
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 _NO_CONDITIONS = Conditions()
 _READS = frozenset({"GET", "HEAD"})
 _REQUEST_NAMES = {name.encode(): name for name in (*_CONDITIONAL, "accept-encoding")}
-_ATTRIBUTES = {name: name.replace("-", "_") for name in _CONDITIONAL}
+_RAW_CONDITIONAL = {name.encode(): name for name in _CONDITIONAL}
 #: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
 _SLOTS = {
     name: index
@@ -217,7 +219,9 @@ class Exchange:
 
     policy: TaggingPolicy
     method: str
-    conditions: Conditions
+    #: The request's precondition fields (lower-case names, raw values): parsed by the
+    #: core only when a decision needs more than the usual revalidation shortcut.
+    fields: tuple[tuple[str, str], ...]
     conditional: bool  # the request carries a precondition the middleware evaluates
     coded_downstream: bool  # a compressor outside may code the body (coding_outside)
     hashable: bool = True
@@ -329,14 +333,25 @@ class Exchange:
         weak comparison (§13.1.2): a 304 for GET/HEAD, as :func:`evaluate`
         would say.  Anything else goes to :func:`evaluate`.
         """
-        conditions = self.conditions
-        value = conditions.if_none_match
-        if value is None or conditions.if_match is not None or self.method not in _READS:
+        if self.method not in _READS:
             return False
-        if conditions.if_unmodified_since is not None:
+        value = None
+        for name, field_value in self.fields:
+            if name == "if-none-match":
+                if value is not None:
+                    return False  # on several lines: the core joins them
+                value = field_value
+            elif name != "if-modified-since":  # If-Match, If-Unmodified-Since
+                return False
+        if value is None:
             return False
         value = value.strip(" \t")
         return value == f'W/"{hashed}"' or value == f'"{hashed}"'
+
+    @property
+    def conditions(self) -> Conditions:
+        """The request's preconditions, gathered by the core (RFC 9110 §13.1)."""
+        return Conditions.from_headers(self.fields) if self.fields else _NO_CONDITIONS
 
     def decide(self, plan: Plan, hashed: str | None = None) -> Verdict:
         """Evaluate the request against the response's validators (§13.2.2).
@@ -394,10 +409,32 @@ def reply_raw_headers(
         headers = [pair for pair in headers if pair[0].lower() != b"etag"]
         headers.append((b"etag", verdict.etag.encode("latin-1")))
     if verdict.status == 304:
-        headers = not_modified_headers(headers)
+        headers = _not_modified_raw(headers)
         if verdict.vary and not _varies_on_coding(headers):
             headers.append((b"vary", b"Accept-Encoding"))
     return headers
+
+
+#: Name sequence -> indices of the fields a 304 keeps, as the core decided them.
+_KEPT_ON_304: dict[tuple[bytes, ...], tuple[int, ...]] = {}
+
+
+def _not_modified_raw(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """:func:`ifmatch.not_modified_headers` for byte pairs, memoized by the names.
+
+    The core chooses the fields a 304 keeps by their names alone (§15.4.5),
+    and an app sends a handful of distinct name sequences, so each sequence
+    is decided once by the core and then replayed.
+    """
+    names = tuple([pair[0] for pair in headers])
+    kept = _KEPT_ON_304.get(names)
+    if kept is None:
+        probe = [(name, b"%d" % index) for index, name in enumerate(names)]
+        kept = tuple(int(value) for _, value in not_modified_headers(probe))
+        if len(_KEPT_ON_304) >= 256:
+            _KEPT_ON_304.clear()  # bounded: an app with ever-new names only loses the memo
+        _KEPT_ON_304[names] = kept
+    return [headers[index] for index in kept]
 
 
 def accepts_coding(accept_encoding: str) -> bool:

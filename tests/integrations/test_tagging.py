@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifmatch import Conditions, ETag, Resource, evaluate
-from ifmatch.tagging import Action, TaggingPolicy, _date
+from ifmatch import Conditions, ETag, Resource, evaluate, not_modified_headers
+from ifmatch.tagging import Action, TaggingPolicy, _date, _not_modified_raw
 
 HEX = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 DATES = st.sampled_from(
@@ -93,3 +93,41 @@ def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() ->
     for method, hashable in [("GET", True), ("HEAD", True), ("HEAD", False)]:
         plain = policy.exchange(method, [(b"accept", b"*/*")], hashable=hashable)
         assert policy.unconditional(method, hashable=hashable) == plain
+
+
+NAMES_304 = st.sampled_from(
+    [b"etag", b"ETag", b"last-modified", b"content-type", b"Content-Length", b"vary",
+     b"cache-control", b"set-cookie", b"content-encoding", b"date", b"x-request-id"]
+)
+
+
+@given(st.lists(st.tuples(NAMES_304, st.binary(max_size=8)), max_size=8))
+def test_memoized_304_headers_are_the_cores(headers: list[tuple[bytes, bytes]]) -> None:
+    """The ASGI 304 reuses the core's choice per name sequence: same result as the core."""
+    assert _not_modified_raw(headers) == not_modified_headers(headers)
+    assert _not_modified_raw(headers) == not_modified_headers(headers)  # from the memo
+
+
+REQUEST_FIELDS = st.sampled_from(
+    [(b"if-none-match", b'W/"a"'), (b"if-none-match", b'"b"'), (b"if-match", b"*"),
+     (b"if-modified-since", b"Mon, 01 Jan 2024 00:00:00 GMT"), (b"if-unmodified-since", b"x"),
+     (b"if-range", b'"a"'), (b"accept-encoding", b"gzip"), (b"accept-encoding", b"identity"),
+     (b"accept", b"*/*"), (b"host", b"h")]
+)
+
+
+@given(
+    headers=st.lists(REQUEST_FIELDS, max_size=6),
+    coding_outside=st.booleans(),
+    method=st.sampled_from(["GET", "HEAD"]),
+)
+def test_raw_exchange_is_the_general_one(
+    headers: list[tuple[bytes, bytes]], coding_outside: bool, method: str
+) -> None:
+    policy = TaggingPolicy.build(coding_outside=coding_outside)
+    expected = policy.exchange(method, headers)
+    assert policy.exchange_raw(method, headers) == expected
+    assert policy.exchange_raw(method, iter(headers)) == expected
+    # If-Range and Range concern ranges, which the middleware leaves to the app.
+    evaluated = [pair for pair in headers if pair[0] != b"if-range"]
+    assert expected.conditions == Conditions.from_headers(evaluated)
