@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -515,6 +516,20 @@ class _AnyMethod:
         await self._app(scope, receive, send)
 
 
+class _AnyPathConvertor(PathConvertor):
+    """Starlette's ``path`` convertor, but matching control characters too.
+
+    Its ``.*`` stops at a newline, so ``/files/a%0Ab`` would miss the route and
+    get a bare 404; with this one every path reaches the endpoint, whose own
+    check answers 400 with a problem body saying what is wrong with it.
+    """
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anypath", _AnyPathConvertor())
+
+
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """The ASGI application for ``settings`` (opens the store unless one is given)."""
     store = store or open_store(settings.db, pool_size=settings.pool_size)
@@ -540,7 +555,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
             Route("/api/{collection}", _AnyMethod(service.collection)),
             Route("/api/{collection}/{id}", _AnyMethod(service.document)),
-            Route("/files/{path:path}", _AnyMethod(service.file)),
+            Route("/files/{path:anypath}", _AnyMethod(service.file)),
         ],
         middleware=[
             Middleware(DateHeader),
