@@ -86,10 +86,9 @@ class ConditionalMiddleware:
         self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
         self.head_as_get = head_as_get
         # A request without preconditions (the usual one) shares one of these.
-        self._unconditional = {
-            "GET": policy.unconditional("GET"),
-            "HEAD": policy.unconditional("HEAD", hashable=head_as_get),
-        }
+        self._get = policy.unconditional("GET")
+        self._head = policy.unconditional("HEAD", hashable=head_as_get)
+        self._coding_outside = coding_outside
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,17 +96,18 @@ class ConditionalMiddleware:
             return
         method = scope["method"]
         if method == "GET":
+            exchange = self._get
             drop_body = False
         elif method == "HEAD":
+            exchange = self._head
             drop_body = self.head_as_get
         else:
             await self._guarded(scope, receive, send)
             return
-        exchange = self._unconditional[method]
         headers = scope["headers"]
         # Most requests carry no precondition: they never build their conditions.  (ASGI
         # request header names are lower-case; the scan runs in C.)
-        if self.policy.coding_outside or not _PRECONDITION_NAMES.isdisjoint(map(_name, headers)):
+        if self._coding_outside or not _PRECONDITION_NAMES.isdisjoint(map(_name, headers)):
             exchange = self.policy.exchange_raw(method, headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
@@ -274,21 +274,32 @@ class _Responder:
         await self._reply(verdict, streaming=False)
 
     async def _reply(self, verdict: Verdict, *, streaming: bool) -> None:
+        """Send the held start as the verdict says; then its body, unless it streams on."""
         start = self.start
         assert start is not None
-        if verdict.status == 200 and verdict.etag is not None and not self.plan.weaken:
+        status = verdict.status
+        if status == 200 and verdict.etag is not None and not self.plan.weaken:
             start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
-        elif verdict.status != 200 or verdict.etag is not None:
-            start["status"] = verdict.status
+        elif status != 200 or verdict.etag is not None:
+            start["status"] = status
             start["headers"] = reply_raw_headers(self.headers, verdict)
-        await self._send_start(start)
-        if verdict.status != 200:
-            self.swallow = True
-            await self._send_body(verdict.body or b"", False)
-        elif not streaming:
+        self.start = None
+        self.started = True
+        await self.downstream(start)
+        if status == 200:
+            if streaming:
+                return
             body = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
             self.buffer = []
-            await self._send_body(body, False)
+        else:
+            self.swallow = True
+            body = verdict.body or b""
+        # No body went downstream before this start: this one is the whole of it.
+        self.done = True
+        await self.downstream(
+            {"type": "http.response.body", "body": b"" if self.drop_body else body,
+             "more_body": False}
+        )
 
     async def _flush_pending(self) -> None:
         if self.start is None or self.plan.action is not _PASS:
