@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ifmatch.conditions import Conditions
 from ifmatch.dates import parse_http_date
@@ -47,6 +47,7 @@ from ifmatch.preconditions import Outcome, Resource, evaluate
 from ifmatch.problem import PROBLEM_JSON, decision_problem
 
 Headers = list[tuple[str, str]]
+Name = TypeVar("Name", str, bytes)
 
 #: Default largest body the middleware holds in memory to hash it (1 MiB).
 DEFAULT_MAX_BUFFER = 1 << 20
@@ -274,6 +275,33 @@ class Exchange:
             return PASS_PLAN
         return _HASH_PLAN
 
+    def inspect_text(self, status: int, headers: Iterable[tuple[str, str]]) -> Plan:
+        """:meth:`inspect` for str pairs (WSGI, Django), with :meth:`inspect_raw`'s fast path."""
+        if status != 200:
+            return PASS_PLAN
+        media_type = length = None
+        for name, value in headers:
+            key = name.lower()
+            if key == "content-type":
+                media_type = value
+            elif key == "content-length":
+                length = value
+            elif key in _SLOTS:
+                return self.inspect(status, headers)
+        if not self.hashable or (
+            media_type is not None
+            and len(media_type) >= 17
+            and media_type[:17].lower() == "text/event-stream"
+        ):
+            return PASS_PLAN
+        if (
+            length is not None
+            and len(length) >= self.policy.length_digits
+            and _length(length) > self.policy.max_buffer
+        ):
+            return PASS_PLAN
+        return _HASH_PLAN
+
     def _plan(
         self,
         raw_etag: str | None,
@@ -391,7 +419,7 @@ def reply_headers(headers: list[tuple[str, str]], verdict: Verdict) -> list[tupl
         headers = [pair for pair in headers if pair[0].lower() != "etag"]
         headers.append(("etag", verdict.etag))
     if verdict.status == 304:
-        headers = not_modified_headers(headers)
+        headers = _not_modified(headers)
         if verdict.vary and not _varies_on_coding(headers):
             headers.append(("vary", "Accept-Encoding"))
     return headers
@@ -409,18 +437,18 @@ def reply_raw_headers(
         headers = [pair for pair in headers if pair[0].lower() != b"etag"]
         headers.append((b"etag", verdict.etag.encode("latin-1")))
     if verdict.status == 304:
-        headers = _not_modified_raw(headers)
+        headers = _not_modified(headers)
         if verdict.vary and not _varies_on_coding(headers):
             headers.append((b"vary", b"Accept-Encoding"))
     return headers
 
 
 #: Name sequence -> indices of the fields a 304 keeps, as the core decided them.
-_KEPT_ON_304: dict[tuple[bytes, ...], tuple[int, ...]] = {}
+_KEPT_ON_304: dict[tuple[str | bytes, ...], tuple[int, ...]] = {}
 
 
-def _not_modified_raw(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """:func:`ifmatch.not_modified_headers` for byte pairs, memoized by the names.
+def _not_modified(headers: list[tuple[Name, Name]]) -> list[tuple[Name, Name]]:
+    """:func:`ifmatch.not_modified_headers`, memoized by the sequence of names.
 
     The core chooses the fields a 304 keeps by their names alone (§15.4.5),
     and an app sends a handful of distinct name sequences, so each sequence
@@ -429,7 +457,10 @@ def _not_modified_raw(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     names = tuple([pair[0] for pair in headers])
     kept = _KEPT_ON_304.get(names)
     if kept is None:
-        probe = [(name, b"%d" % index) for index, name in enumerate(names)]
+        probe: list[tuple[Any, Any]] = [
+            (name, b"%d" % index if isinstance(name, bytes) else str(index))
+            for index, name in enumerate(names)
+        ]
         kept = tuple(int(value) for _, value in not_modified_headers(probe))
         if len(_KEPT_ON_304) >= 256:
             _KEPT_ON_304.clear()  # bounded: an app with ever-new names only loses the memo
@@ -492,25 +523,6 @@ def _varies_on_coding(headers: Iterable[tuple[str | bytes, str | bytes]]) -> boo
     return "accept-encoding" in listed or "*" in listed
 
 
-#: Lower-case bytes names (what ASGI servers and most apps send) decoded once, not per request.
-_KNOWN_NAMES: dict[bytes, str] = {
-    name.encode(): name
-    for name in (
-        "etag", "last-modified", "cache-control", "content-encoding", "content-type",
-        "content-length", "if-match", "if-none-match", "if-modified-since",
-        "if-unmodified-since", "accept-encoding", "host", "vary", "date", "server",
-        "set-cookie", "user-agent", "accept", "connection",
-    )
-}
-
-
-def _field_name(name: str | bytes) -> str:
-    if isinstance(name, bytes):
-        known = _KNOWN_NAMES.get(name)
-        return known if known is not None else name.decode("latin-1").lower()
-    return name.lower()
-
-
 def _lower(name: str | bytes) -> str:
     return (name.decode("latin-1") if isinstance(name, bytes) else name).lower()
 
@@ -542,4 +554,3 @@ def _text(value: str | bytes) -> str:
 
 #: The callable type a middleware takes for ``hash``.
 HashChoice = str | Callable[[], Hash]
-Name = TypeVar("Name", str, bytes)

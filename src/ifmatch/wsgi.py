@@ -31,6 +31,9 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
+# Module constants: looking a member up on the Enum class costs more than the test itself.
+_PASS, _DECIDE = Action.PASS, Action.DECIDE
+
 _REASONS = {
     200: "OK",
     304: "Not Modified",
@@ -56,13 +59,19 @@ def error_response(
     return [] if head else [body]
 
 
+#: The request fields the middleware reads, by their WSGI environ key.
+_ENVIRON_FIELDS = (
+    ("HTTP_IF_MATCH", "if-match"),
+    ("HTTP_IF_NONE_MATCH", "if-none-match"),
+    ("HTTP_IF_MODIFIED_SINCE", "if-modified-since"),
+    ("HTTP_IF_UNMODIFIED_SINCE", "if-unmodified-since"),
+    ("HTTP_ACCEPT_ENCODING", "accept-encoding"),
+)
+_PRECONDITION_KEYS = tuple(key for key, _ in _ENVIRON_FIELDS[:4])
+
+
 def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = [
-        (key[5:].replace("_", "-"), str(value))
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    ]
-    return pairs
+    return [(name, str(environ[key])) for key, name in _ENVIRON_FIELDS if key in environ]
 
 
 def _close(iterable: Iterable[bytes]) -> None:
@@ -87,8 +96,11 @@ class ConditionalMiddleware:
         head_as_get: bool = True,
     ) -> None:
         self.app = app
-        self.policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
+        self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
         self.head_as_get = head_as_get
+        # A request without preconditions (the usual one) shares one of these.
+        self._get = policy.unconditional("GET")
+        self._head = policy.unconditional("HEAD", hashable=head_as_get)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
@@ -98,9 +110,12 @@ class ConditionalMiddleware:
                 return self.app(environ, start_response)
             except PreconditionError as error:
                 return error_response(error, start_response, head)
-        exchange = self.policy.exchange(
-            method, _request_headers(environ), hashable=not head or self.head_as_get
-        )
+        exchange = self._head if head else self._get
+        # Most requests carry no precondition: they never build their conditions.
+        if self.policy.coding_outside or any(map(environ.__contains__, _PRECONDITION_KEYS)):
+            exchange = self.policy.exchange(
+                method, _request_headers(environ), hashable=exchange.hashable
+            )
         inner = environ
         drop_body = head and self.head_as_get
         if drop_body:
@@ -144,11 +159,12 @@ class ConditionalMiddleware:
         if not captured:
             _close(result)
             raise RuntimeError("the WSGI app returned without calling start_response")
-        status, headers = captured[0]
-        code = int(status.split(" ", 1)[0])
-        plan = exchange.inspect(code, headers)
+        held = captured[0]
+        status, headers = held
+        code = int(status[:3])  # PEP 3333: the status starts with its three digits
+        plan = exchange.inspect_text(code, headers)
 
-        if plan.action is Action.PASS:
+        if plan.action is _PASS:
             begin(status, headers)
             if drop_body:
                 _close(result)
@@ -156,7 +172,7 @@ class ConditionalMiddleware:
             if not pulled and not written:
                 return result
             return _chain(pulled, chunks, result)
-        if plan.action is Action.DECIDE:
+        if plan.action is _DECIDE:
             verdict = exchange.decide(plan)
             _start(begin, status, headers, verdict)
             if verdict.status != 200 or drop_body:
@@ -164,7 +180,7 @@ class ConditionalMiddleware:
                 return [] if drop_body or verdict.body is None else [verdict.body]
             return _chain(pulled, chunks, result)
 
-        size = sum(len(chunk) for chunk in pulled)
+        size = sum(map(len, pulled))
         try:
             for chunk in chunks:
                 pulled.append(chunk)
@@ -179,12 +195,17 @@ class ConditionalMiddleware:
             _close(result)
             raise
         _close(result)
-        if captured[0] != (status, headers):
+        if captured[0] is not held:
             # The app replaced its response while we held it (start_response with
             # exc_info, PEP 3333): send the replacement as it is.
             begin(*captured[0])
             return [] if drop_body else pulled
-        verdict = exchange.decide(plan, exchange.tag(plan, pulled))
+        hashed = exchange.tag(plan, pulled)
+        if not exchange.conditional:
+            # Nothing to evaluate (the usual request): the 200 with its weak ETag.
+            begin(status, [*headers, ("etag", f'W/"{hashed}"')])
+            return [] if drop_body else pulled
+        verdict = exchange.decide(plan, hashed)
         _start(begin, status, headers, verdict)
         if drop_body:
             return []

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifmatch import Conditions, ETag, Resource, evaluate, not_modified_headers
-from ifmatch.tagging import Action, TaggingPolicy, _date, _not_modified_raw
+from ifmatch.tagging import Action, TaggingPolicy, _date, _not_modified
 
 HEX = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 DATES = st.sampled_from(
@@ -80,12 +80,14 @@ def test_raw_inspection_agrees_with_str_inspection(
     fields: list[tuple[str, str]], lower: bool, status: int, method: str, hashable: bool,
     conditional: bool, max_buffer: int,
 ) -> None:
-    """ASGI's byte-pair scan (fast path included) plans exactly what the str scan plans."""
+    """The byte-pair and str fast paths plan exactly what the general scan plans."""
     policy = TaggingPolicy.build(max_buffer=max_buffer, coding_outside=conditional)
     request = [("If-None-Match", '"a"'), ("Accept-Encoding", "gzip")] if conditional else []
     exchange = policy.exchange(method, request, hashable=hashable)
     raw = [((name.lower() if lower else name).encode(), value.encode()) for name, value in fields]
     assert exchange.inspect_raw(status, raw) == exchange.inspect(status, fields)
+    text = [(name.lower() if lower else name, value) for name, value in fields]
+    assert exchange.inspect_text(status, text) == exchange.inspect(status, fields)
 
 
 def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() -> None:
@@ -103,9 +105,11 @@ NAMES_304 = st.sampled_from(
 
 @given(st.lists(st.tuples(NAMES_304, st.binary(max_size=8)), max_size=8))
 def test_memoized_304_headers_are_the_cores(headers: list[tuple[bytes, bytes]]) -> None:
-    """The ASGI 304 reuses the core's choice per name sequence: same result as the core."""
-    assert _not_modified_raw(headers) == not_modified_headers(headers)
-    assert _not_modified_raw(headers) == not_modified_headers(headers)  # from the memo
+    """The 304 reuses the core's choice per name sequence: same result as the core."""
+    assert _not_modified(headers) == not_modified_headers(headers)
+    assert _not_modified(headers) == not_modified_headers(headers)  # from the memo
+    text = [(name.decode(), value.decode("latin-1")) for name, value in headers]
+    assert _not_modified(text) == not_modified_headers(text)
 
 
 REQUEST_FIELDS = st.sampled_from(
