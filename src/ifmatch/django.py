@@ -62,6 +62,11 @@ _META_FIELDS = (
 )
 
 
+_PRECONDITION_KEYS = tuple(key for key, _ in _META_FIELDS[:4])
+# Module constants: looking a member up on the Enum class costs more than the test itself.
+_PASS, _HASH = Action.PASS, Action.HASH
+
+
 def _request_headers(request: HttpRequest) -> list[tuple[str, str]]:
     """Only the fields that matter, read from ``META`` (cheaper than ``request.headers``)."""
     meta = request.META
@@ -74,11 +79,17 @@ class ConditionalMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         options: dict[str, Any] = dict(getattr(settings, "IFMATCH", {}))
-        self.policy = TaggingPolicy.build(
+        self.policy = policy = TaggingPolicy.build(
             options.get("hash", "sha256"),
             int(options.get("max_buffer", 1 << 20)),
             bool(options.get("coding_outside", False)),
         )
+        # Requests without preconditions (the usual ones) share these.
+        self._unconditional = {
+            (method, hashable): policy.unconditional(method, hashable=hashable)
+            for method in ("GET", "HEAD")
+            for hashable in (True, False)
+        }
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
@@ -103,12 +114,20 @@ class ConditionalMiddleware:
         content: bytes = b"" if streaming else getattr(response, "content", b"")
         # A streaming body is never held; a HEAD whose view sent no body has nothing to hash.
         hashable = not streaming and not (method == "HEAD" and not content)
-        exchange = self.policy.exchange(method, _request_headers(request), hashable=hashable)
+        meta = request.META
+        exchange = None
+        if not self.policy.coding_outside and not any(map(meta.__contains__, _PRECONDITION_KEYS)):
+            exchange = self._unconditional.get((method, hashable))
+        if exchange is None:
+            exchange = self.policy.exchange(method, _request_headers(request), hashable=hashable)
         headers = [(str(name), str(value)) for name, value in response.items()]
-        plan = exchange.inspect(response.status_code, headers)
-        if plan.action is Action.PASS:
+        plan = exchange.inspect_text(response.status_code, headers)
+        if plan.action is _PASS:
             return response
-        hashed = exchange.tag(plan, [content]) if plan.action is Action.HASH else None
+        hashed = exchange.tag_body(plan, content) if plan.action is _HASH else None
+        if hashed is not None and not exchange.conditional:
+            response.headers["ETag"] = f'W/"{hashed}"'  # nothing to evaluate: the usual 200
+            return response
         verdict = exchange.decide(plan, hashed)
         if verdict.status == 200:
             if verdict.etag is not None:
