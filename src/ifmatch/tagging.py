@@ -105,7 +105,7 @@ class Plan(NamedTuple):
 
 
 PASS_PLAN = Plan(Action.PASS)
-_HASH_PLAN = Plan(Action.HASH)
+HASH_PLAN = Plan(Action.HASH)
 
 
 class Verdict(NamedTuple):
@@ -273,7 +273,7 @@ class Exchange:
             and _length(length) > self.policy.max_buffer
         ):
             return PASS_PLAN
-        return _HASH_PLAN
+        return HASH_PLAN
 
     def inspect_text(self, status: int, headers: Iterable[tuple[str, str]]) -> Plan:
         """:meth:`inspect` for str pairs (WSGI, Django), with :meth:`inspect_raw`'s fast path."""
@@ -300,7 +300,7 @@ class Exchange:
             and _length(length) > self.policy.max_buffer
         ):
             return PASS_PLAN
-        return _HASH_PLAN
+        return HASH_PLAN
 
     def _plan(
         self,
@@ -332,7 +332,7 @@ class Exchange:
         ):
             return PASS_PLAN
         if modified is None and coding is None:
-            return _HASH_PLAN
+            return HASH_PLAN
         return Plan(Action.HASH, None, modified, coding)
 
     def tag(self, plan: Plan, body: list[bytes]) -> str:
