@@ -105,6 +105,8 @@ class ConditionalMiddleware:
             await self._guarded(scope, receive, send)
             return
         headers = scope["headers"]
+        if type(headers) is not list:
+            headers = list(headers)  # any iterable (ASGI spec); it is read twice below
         # Most requests carry no precondition: they never build their conditions.  (ASGI
         # request header names are lower-case; the scan runs in C.)
         if self._coding_outside or not _PRECONDITION_NAMES.isdisjoint(map(_name, headers)):

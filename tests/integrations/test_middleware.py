@@ -429,3 +429,42 @@ def test_wsgi_late_start_response_reaches_the_server_once_streaming() -> None:
     with pytest.raises(ValueError, match="late"):
         list(result)
     assert calls == ["200 OK", "500 Oops"]
+
+
+def test_request_headers_as_a_one_shot_iterable_are_read_whole() -> None:
+    """ASGI allows any iterable of header pairs: a generator must not be read up by the scan."""
+    app = AsgiMiddleware(bare_app(b"hello"))
+    tag = start_of(run_asgi(app))[1]["etag"]
+    sent: list[Message] = []
+    pairs = [(b"accept", b"*/*"), (b"if-none-match", tag.encode())]
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": iter(pairs)}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert start_of(sent) == (304, {"etag": tag})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "status"),
+    [("If-Match", '"nope"', 412), ("If-None-Match", "*", 304),
+     ("If-Modified-Since", "Tue, 02 Jan 2024 00:00:00 GMT", 304),
+     ("If-Unmodified-Since", "Sun, 31 Dec 2023 00:00:00 GMT", 412)],
+    ids=["§13.1.1 If-Match false -> 412", "§13.1.2 If-None-Match * -> 304",
+         "§13.1.3 not modified since -> 304", "§13.1.4 modified since -> 412"],
+)
+def test_each_precondition_field_alone_reaches_the_evaluation(
+    field: str, value: str, status: int
+) -> None:
+    """The request scan knows all four fields: each one alone changes the answer from 200."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"last-modified", b"Mon, 01 Jan 2024 00:00:00 GMT")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    sent = run_asgi(AsgiMiddleware(app), headers={field: value, "Accept": "*/*"})
+    assert start_of(sent)[0] == status
