@@ -203,6 +203,8 @@ _NO_CONDITIONS = Conditions()
 _READS = frozenset({"GET", "HEAD"})
 _REQUEST_NAMES = {name.encode(): name for name in (*_CONDITIONAL, "accept-encoding")}
 _RAW_CONDITIONAL = {name.encode(): name for name in _CONDITIONAL}
+#: The request fields the middleware evaluates, as ASGI names them (lower-case bytes).
+PRECONDITION_NAMES = frozenset(_RAW_CONDITIONAL)
 #: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
 _SLOTS = {
     name: index
