@@ -20,10 +20,19 @@ def _put(
     data: bytes,
     conditions: Conditions,
     hold: threading.Event | None = None,
+    entered: threading.Event | None = None,
 ) -> WriteRequest:
+    """A PUT whose content is made inside the write transaction (after the check).
+
+    ``entered`` is set once the transaction has passed its precondition check;
+    ``hold`` keeps it open (its lock held) until set.
+    """
+
     def make(current: Current | None) -> Content:
+        if entered is not None:
+            entered.set()
         if hold is not None:
-            hold.wait(10)
+            assert hold.wait(30), "the test never released the held transaction"
         return Content.of(data, "application/json")
 
     return WriteRequest("PUT", space, name, conditions, make)
@@ -41,16 +50,20 @@ def test_two_stores_cannot_both_pass_the_same_if_match(db_url: str) -> None:
         created = first.write(_put("doc:c", "d", b"0", Conditions(if_none_match="*")))
         assert created.after is not None
         tag = str(created.after.etag)
-        release = threading.Event()
+        release, a_inside = threading.Event(), threading.Event()
         with ThreadPoolExecutor(2) as pool:
             a = pool.submit(
-                first.write, _put("doc:c", "d", b"1", Conditions(if_match=tag), release)
+                first.write,
+                _put("doc:c", "d", b"1", Conditions(if_match=tag), release, a_inside),
             )
-            time.sleep(0.2)  # A is inside its transaction, waiting on `release`
+            # A has passed its check and holds its transaction open: B starts only now.
+            assert a_inside.wait(30), "writer A never reached its transaction"
             b = pool.submit(second.write, _put("doc:c", "d", b"2", Conditions(if_match=tag)))
-            time.sleep(0.2)  # B is now waiting for A's lock
+            # Give B time to block on A's lock; if it has not got there yet, it runs after
+            # A's commit, and the assertions below hold just the same.
+            time.sleep(0.2)
             release.set()
-            results = a.result(10), b.result(10)
+            results = a.result(30), b.result(30)
         assert results[0].decision.outcome is Outcome.PROCEED
         assert results[1].decision.outcome is Outcome.PRECONDITION_FAILED
         assert results[1].before == results[0].after  # B was checked against A's write
