@@ -11,6 +11,7 @@ import json
 import math
 import re
 import tempfile
+import unicodedata
 from typing import Any, BinaryIO
 
 from starlette.requests import Request
@@ -61,16 +62,25 @@ def file_path(raw: str) -> str:
     """Normalize a ``/files/`` path: drop empty segments; refuse ``.``, ``..`` and controls.
 
     The store is a database, not a file system, but a path that could
-    name a parent directory anywhere it is reused must never be accepted.
+    name a parent directory anywhere it is reused must never be accepted:
+    that includes segments that become ``.``, ``..``, a slash or a control
+    under Unicode compatibility normalization (NFKC: ``U+FF0E U+FF0E`` is a
+    fullwidth ``..``), which a file system or a later export may apply.
+    U+FFFD is refused too: the server decodes an invalid UTF-8 escape
+    (``%ff``) to it, so every invalid spelling would name the same file.
     """
     segments = [segment for segment in raw.split("/") if segment]
     if not segments:
         raise Problem(400, "a file path is required after /files/")
     for segment in segments:
-        if segment in {".", ".."}:
+        folded = unicodedata.normalize("NFKC", segment) if not segment.isascii() else segment
+        if folded in {".", ".."}:
             raise Problem(400, "'.' and '..' are not allowed in file paths")
-        if any(ord(char) < 0x20 or char in "\x7f\\" for char in segment):
-            raise Problem(400, "control characters and backslashes are not allowed in file paths")
+        if any(ord(char) < 0x20 or char in "\x7f\\/" for char in folded):
+            raise Problem(
+                400, "control characters, backslashes and look-alike slashes are not allowed"
+                " in file paths"
+            )
     path = "/".join(segments)
     if len(path.encode("utf-8", "surrogatepass")) > _MAX_PATH:
         raise Problem(400, f"file paths are limited to {_MAX_PATH} bytes")
@@ -78,6 +88,8 @@ def file_path(raw: str) -> str:
         path.encode("utf-8")
     except UnicodeEncodeError:
         raise Problem(400, "file paths must be valid UTF-8") from None
+    if "\ufffd" in path:
+        raise Problem(400, "file paths must be valid UTF-8 (U+FFFD stands for an invalid escape)")
     return path
 
 
