@@ -29,6 +29,7 @@ from typing import Any
 from ifmatch.guard import PreconditionError
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
+    HASH_PLAN,
     PASS_PLAN,
     PRECONDITION_NAMES,
     Action,
@@ -175,12 +176,12 @@ class _Responder:
             if plan.action is _HASH and not self.buffer and not message.get("more_body"):
                 start = self.start
                 exchange = self.exchange
-                if exchange.conditional or start is None:
+                if plan is not HASH_PLAN or exchange.conditional or start is None:
                     await self._whole_body(plan, message)
                     return
-                # The usual request, inline: one body message and nothing to evaluate, so
-                # the 200 with a weak ETag built directly (hex digits are etagc, §8.8.3).
-                hashed = exchange.tag_body(plan, message.get("body", b""))
+                # The usual request, inline: one body message, no coding, nothing to evaluate,
+                # so the 200 with a weak ETag built directly (hex digits are etagc, §8.8.3).
+                hashed = exchange.policy.hex_of(message.get("body", b""))
                 start["headers"] = [*self.headers, (b"etag", b'W/"' + hashed.encode() + b'"')]
                 self.start = None
                 self.started = self.done = True

@@ -70,6 +70,24 @@ def _blake2b() -> Hash:
 HASHES: dict[str, HashFactory] = {"sha256": hashlib.sha256, "xxh3": _xxh3, "blake2b": _blake2b}
 
 
+def _hex_function(factory: HashFactory) -> Callable[[bytes], str]:
+    """``body -> hex digits`` for a hash factory; hashlib's SHA-256 hashes in one call."""
+    if factory is hashlib.sha256:
+        sha256 = hashlib.sha256
+
+        def one_call(body: bytes) -> str:
+            return sha256(body).hexdigest()[:DEFAULT_HEX_DIGITS]
+
+        return one_call
+
+    def updated(body: bytes) -> str:
+        digest = factory()
+        digest.update(body)
+        return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
+
+    return updated
+
+
 def resolve_hash(hash: str | HashFactory) -> HashFactory:
     """A hash factory from a name (``"sha256"``, ``"xxh3"``, ``"blake2b"``) or a callable.
 
@@ -132,9 +150,12 @@ class TaggingPolicy:
     #: A Content-Length shorter than this many characters is within ``max_buffer``
     #: (or unreadable, which counts as 0), so it needs no ``int()``.
     length_digits: int = field(init=False, repr=False, compare=False)
+    #: The opaque part of a body's weak ETag: its hash's first hex digits.
+    hex_of: Callable[[bytes], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "length_digits", len(str(self.max_buffer)))
+        object.__setattr__(self, "hex_of", _hex_function(self.hash_factory))
 
     @classmethod
     def build(
@@ -350,9 +371,7 @@ class Exchange:
         """:meth:`tag` for a body held as one byte string (the usual case)."""
         if plan.coding is not None:
             return self.tag(plan, [body])
-        digest = self.policy.hash_factory()
-        digest.update(body)
-        return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
+        return self.policy.hex_of(body)
 
     def _sends_back(self, hashed: str) -> bool:
         """The usual revalidation, decided without parsing: ``If-None-Match: W/"<hashed>"``.
