@@ -17,7 +17,6 @@ import pytest
 from ifmatch.audit.cli import main
 from ifmatch.cli import main as ifmatch_main
 from tests.audit.apps import DocumentApp, serve_wsgi
-from tests.support.servers import free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -183,8 +182,10 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 def test_connection_refused_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"http://127.0.0.1:{free_port()}/doc"
-    status, out, err = run(capsys, url)
+    with socket.socket() as closed:  # bound, never listening: held so no server can take it
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/doc"
+        status, out, err = run(capsys, url)
     assert (status, out) == (2, "")
     assert err.startswith(f"ifmatch audit: error: GET {url}: cannot connect")
     assert "Traceback" not in err

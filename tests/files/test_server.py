@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from ifmatch import wsgi_files
-from tests.support.servers import free_port, unavailable, uvicorn_app
+from tests.support.servers import unavailable, uvicorn_app
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +131,7 @@ def test_wsgi_file_wrapper_under_a_real_wsgi_server(tmp_path: Path) -> None:
         environ["wsgi.file_wrapper"] = Recording
         return app(environ, start_response)
 
-    with make_server("127.0.0.1", free_port(), with_recording, handler_class=Handler) as httpd:
+    with make_server("127.0.0.1", 0, with_recording, handler_class=Handler) as httpd:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         try:
