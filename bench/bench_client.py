@@ -214,25 +214,25 @@ def _summary(statuses: list[int]) -> str:
 
 @contextlib.contextmanager
 def _serve(origin: _Origin) -> Iterator[str]:
-    """Serve the origin with uvicorn in a thread on a free 127.0.0.1 port."""
+    """Serve the origin with uvicorn in a thread on 127.0.0.1 (socket bound here, handed over)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-    config = uvicorn.Config(origin.app(), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/resource"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        config = uvicorn.Config(origin.app(), host="127.0.0.1", port=port,
+                                log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError("uvicorn did not start")
+                time.sleep(0.01)
+            yield f"http://127.0.0.1:{port}/resource"
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
 
 def _hishel_rows(url: str, origin: _Origin, directory: Path) -> tuple[list[Row], str]:

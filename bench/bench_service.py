@@ -96,6 +96,8 @@ def _server(command: list[str], port: int) -> Iterator[str]:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
             time.sleep(0.1)
+        else:
+            raise TimeoutError(f"{command} did not listen on 127.0.0.1:{port} within 30 s")
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
