@@ -40,16 +40,59 @@ def free_port() -> int:
         return port
 
 
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes LISTENing on TCP ``port`` (Linux /proc), or None where unknowable."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not any(table.exists() for table in tables):
+        return None
+    inodes = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """Socket inodes open in ``pid`` and its descendants."""
+    found, pending = set(), [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{current}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{current}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        found.add(target[8:-1])
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                pending.extend(int(child) for child in children.split())
+    return found
+
+
 def wait_for_port(
     port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:
-    """Block until something accepts on 127.0.0.1:port, or raise."""
+    """Block until something accepts on 127.0.0.1:port, or raise.
+
+    With ``process``, the listener must be that process (or a child of it): the
+    port was chosen free, but another program may have taken it before the server
+    bound it, and a test must never talk to someone else's server.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
+            if process is None:
+                return
+            listeners = _listening_inodes(port)
+            if not listeners or listeners & _socket_inodes(process.pid):
+                return  # ours (or, without /proc, unknowable)
+            raise RuntimeError(f"127.0.0.1:{port} was taken by another program")
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
