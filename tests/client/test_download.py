@@ -250,8 +250,8 @@ def test_sidecar_for_another_url_is_not_resumed(tmp_path: Path) -> None:
 def test_206_shorter_than_asked_is_continued(tmp_path: Path) -> None:
     partial(tmp_path / "f", b"ab", etag='"x"', total=6)
     mock = Scripted(
-        httpx.Response(206, headers={"Content-Range": "bytes 2-3/6"}, content=b"cd"),
-        httpx.Response(206, headers={"Content-Range": "bytes 4-5/6"}, content=b"ef"),
+        httpx.Response(206, headers={"Content-Range": "bytes 2-3/6", "ETag": '"x"'}, content=b"cd"),
+        httpx.Response(206, headers={"Content-Range": "bytes 4-5/6", "ETag": '"x"'}, content=b"ef"),
     )
     with httpx.Client(transport=mock) as client:
         download(client, "http://h/f", tmp_path / "f")

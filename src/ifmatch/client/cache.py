@@ -116,8 +116,12 @@ def plan_request(request: httpx.Request, storage: Storage) -> Plan:
 
 
 def after_response(plan: Plan, request: httpx.Request, response: httpx.Response,
-                   storage: Storage) -> Outcome:
-    """Decide what to do with ``response`` (headers only; the body is not read here)."""
+                   storage: Storage, max_entry_bytes: int | None = None) -> Outcome:
+    """Decide what to do with ``response`` (headers only; the body is not read here).
+
+    ``max_entry_bytes`` also bounds an entry whose headers a 304 updated, so
+    a server cannot grow one entry without limit by adding fields on each 304.
+    """
     if request.method not in _SAFE:
         if response.status_code < 400:
             _invalidate(request, response, storage)
@@ -125,7 +129,7 @@ def after_response(plan: Plan, request: httpx.Request, response: httpx.Response,
     if not plan.cacheable:
         return Outcome(Action.FORWARD)
     if response.status_code == 304:
-        return _on_not_modified(plan, response, storage)
+        return _on_not_modified(plan, response, storage, max_entry_bytes)
     if response.status_code != 200:
         if response.status_code in {404, 410}:
             storage.remove(plan.url)
@@ -138,7 +142,9 @@ def after_response(plan: Plan, request: httpx.Request, response: httpx.Response,
     return Outcome(Action.STORE, template, int(length) if length and length.isdigit() else None)
 
 
-def _on_not_modified(plan: Plan, response: httpx.Response, storage: Storage) -> Outcome:
+def _on_not_modified(
+    plan: Plan, response: httpx.Response, storage: Storage, max_entry_bytes: int | None
+) -> Outcome:
     entry = plan.entry
     if entry is None:
         return Outcome(Action.FORWARD)  # the application's own 304, or one we cannot fill in
@@ -148,7 +154,8 @@ def _on_not_modified(plan: Plan, response: httpx.Response, storage: Storage) -> 
         storage.remove(plan.url, entry.variant)
         return Outcome(Action.RETRY)
     updated = entry.with_headers(merge_not_modified(entry.headers, response.headers.multi_items()))
-    if "no-store" in _directives(httpx.Headers(list(updated.headers))):
+    too_large = max_entry_bytes is not None and updated.size > max_entry_bytes
+    if too_large or "no-store" in _directives(httpx.Headers(list(updated.headers))):
         storage.remove(plan.url, entry.variant)
     else:
         storage.store(plan.url, updated)
@@ -323,7 +330,9 @@ class _Collector:
         body = b"".join(self.chunks)
         if self.expected_length is not None and len(body) != self.expected_length:
             return
-        self.storage.store(self.url, replace(self.template, body=body))
+        entry = replace(self.template, body=body)
+        if entry.size <= self.limit:  # the limit covers the headers too
+            self.storage.store(self.url, entry)
 
 
 class _TeeStream(httpx.SyncByteStream):
@@ -386,13 +395,13 @@ class CachingTransport(httpx.BaseTransport):
         """Send ``request`` (with validators when something is stored) and apply the policy."""
         plan = plan_request(request, self.storage)
         response = self.inner.handle_request(plan.request)
-        outcome = after_response(plan, request, response, self.storage)
+        outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.RETRY:
             response.read()
             response.close()
             plan = Plan(plan.url, request, cacheable=True)
             response = self.inner.handle_request(request)
-            outcome = after_response(plan, request, response, self.storage)
+            outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.REPLAY and outcome.entry is not None:
             response.read()
             response.close()
@@ -434,13 +443,13 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         """Send ``request`` (with validators when something is stored) and apply the policy."""
         plan = plan_request(request, self.storage)
         response = await self.inner.handle_async_request(plan.request)
-        outcome = after_response(plan, request, response, self.storage)
+        outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.RETRY:
             await response.aread()
             await response.aclose()
             plan = Plan(plan.url, request, cacheable=True)
             response = await self.inner.handle_async_request(request)
-            outcome = after_response(plan, request, response, self.storage)
+            outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.REPLAY and outcome.entry is not None:
             await response.aread()
             await response.aclose()

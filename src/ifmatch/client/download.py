@@ -210,10 +210,15 @@ class DownloadJob:
         return Action.APPEND
 
     def _same_validator(self, headers: httpx.Headers) -> bool:
-        """A 206 that names a different ETag or Last-Modified is from another file."""
+        """A 206 that names a different ETag or Last-Modified is from another file.
+
+        So is one without the ETag we resumed with: a 206 carries the ETag
+        a 200 would (RFC 9110 §15.3.7), and a server that ignores If-Range
+        and sends a bare 206 of a changed file must not get it spliced.
+        """
         assert self.sidecar is not None
         etag, modified = headers.get("etag"), headers.get("last-modified")
-        if etag is not None and self.sidecar.etag is not None and etag != self.sidecar.etag:
+        if self.sidecar.etag is not None and etag != self.sidecar.etag:
             return False
         return not (
             modified is not None

@@ -295,7 +295,7 @@ def _version(response: httpx.Response, *, json_body: bool = True) -> Version:
     if json_body:
         try:
             document = response.json()
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nesting too deep
             raise ClientError(f"{response.request.url}: the body is not JSON ({error})") from None
     return Version(document, response.headers.get("etag"), response.headers.get("last-modified"))
 
@@ -340,7 +340,7 @@ def _raise_for_write(response: httpx.Response, url: str, method: str) -> None:
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     return str(body.get("detail", "")) if isinstance(body, dict) else ""
 
