@@ -1,4 +1,4 @@
-"""The server helpers refuse a port that another program took before the server bound it."""
+"""The server helpers: a port another program took is refused; missing services skip or fail."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import pytest
 
 from tests.support.servers import running
 
-pytestmark = pytest.mark.skipif(
+
+@pytest.mark.skipif(
     not Path("/proc/net/tcp").exists(), reason="listener ownership is read from Linux /proc"
 )
-
-
 def test_a_listener_that_is_not_the_server_is_refused() -> None:
     with socket.socket() as squatter:  # this test process, not the server, listens
         squatter.bind(("127.0.0.1", 0))
