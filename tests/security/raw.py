@@ -85,12 +85,15 @@ def _date_readable(value: str | None) -> bool:
 
 
 def unreadable_write_guard(pairs: Pairs) -> bool:
-    """True when the field that guards the write (§13.2.2 steps 1-2) cannot be read.
+    """True when a field that guards the write (§13.2.2 steps 1-3) cannot be read.
 
-    That is If-Match, or If-Unmodified-Since when If-Match is absent: a readable
-    If-Match decides alone and If-Unmodified-Since is then not evaluated.
+    That is If-Match, or If-Unmodified-Since when If-Match is absent (a readable
+    If-Match decides alone and If-Unmodified-Since is then not evaluated), or
+    If-None-Match, which is evaluated whenever steps 1-2 pass.
     """
     conditions = Conditions.from_headers(pairs)
+    if not _etags_readable(conditions.if_none_match, "If-None-Match"):
+        return True
     if conditions.if_match is not None:
         return not _etags_readable(conditions.if_match, "If-Match")
     return conditions.if_unmodified_since is not None and not _date_readable(

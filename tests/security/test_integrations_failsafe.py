@@ -78,7 +78,7 @@ def stack(request: pytest.FixtureRequest) -> Caller:
 
 @EXAMPLES
 @given(method=st.sampled_from(["PUT", "DELETE"]), guard=HOSTILE_VALUES, extra=HOSTILE_PAIRS,
-       field=st.sampled_from([b"if-match", b"if-unmodified-since"]))
+       field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]))
 def test_unreadable_write_guard_never_writes(
     stack: Caller, method: str, guard: bytes, extra: Pairs, field: bytes
 ) -> None:

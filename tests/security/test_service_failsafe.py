@@ -90,7 +90,7 @@ WRITES = [
 
 @EXAMPLES
 @given(write=st.sampled_from(WRITES), if_match=HOSTILE_VALUES, extra=HOSTILE_PAIRS,
-       field=st.sampled_from([b"if-match", b"if-unmodified-since"]))
+       field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]))
 def test_unreadable_write_guard_never_writes(
     service: Service, write: tuple[str, str, bytes, bytes], if_match: bytes, extra: Pairs,
     field: bytes,

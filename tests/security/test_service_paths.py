@@ -175,3 +175,16 @@ def test_distinct_names_never_alias_and_every_file_can_be_deleted(
         if put.status != 400:
             assert files("DELETE", target, ANY).status in {204, 404}
             assert files("GET", target).status == 404
+
+
+@pytest.mark.parametrize("target", ["/files/what%3F", "/files/a%23b", "/files/50%25",
+                                    "/files/a%20b/caf%C3%A9"])
+def test_location_names_the_created_file(files: Files, target: str) -> None:
+    """Location was built from Starlette's half-escaped url.path: "?" and "#" came back
+    escaped twice (/files/what%253F), which names another file."""
+    put = files("PUT", target, CREATE, b"here")
+    assert put.status == 201
+    location = put.header("location")
+    assert location is not None
+    assert unquote(location) == unquote(target)
+    assert files("GET", location).body == b"here"

@@ -279,7 +279,9 @@ class Service:
             return Response(status_code=204)
         headers = _validators(result.after)
         if result.created:
-            headers["Location"] = quote(request.url.path)
+            # scope["path"] is fully decoded; request.url.path keeps "?" and "#" escaped,
+            # which quote() would escape twice ("/files/%3F" -> "%253F", another file).
+            headers["Location"] = quote(request.scope["path"])
         status = 201 if result.created else 200
         if body is None:
             return Response(status_code=201 if result.created else 204, headers=headers)
