@@ -12,7 +12,6 @@ import pytest
 from ifmatch.cli import main
 from ifmatch.client.cli import default_cache_path
 from tests.client.app import Doc, State
-from tests.support.servers import free_port
 
 DATA = bytes(range(256)) * 2048
 
@@ -57,11 +56,12 @@ def test_errors_are_one_line_without_traceback(
     argv: list[str], code: int, message: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    port = free_port()
-    args = [a.format(port=port, tmp=tmp_path) for a in argv]
-    if args[0] == "get":
-        args += ["--cache", str(tmp_path / "c.sqlite")]
-    assert main(args) == code
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        args = [a.format(port=closed.getsockname()[1], tmp=tmp_path) for a in argv]
+        if args[0] == "get":
+            args += ["--cache", str(tmp_path / "c.sqlite")]
+        assert main(args) == code
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
@@ -96,11 +96,14 @@ def test_default_cache_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:
     """The real entry point: `ifmatch get` in a subprocess, default cache under XDG_CACHE_HOME."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "ifmatch.cli", "get", f"http://127.0.0.1:{free_port()}/"],
-        capture_output=True, text=True, timeout=60,
-        env={"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        completed = subprocess.run(
+            [sys.executable, "-m", "ifmatch.cli", "get",
+             f"http://127.0.0.1:{closed.getsockname()[1]}/"],
+            capture_output=True, text=True, timeout=60,
+            env={"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )
     assert completed.returncode == 1
     assert completed.stderr.startswith("ifmatch: ")
     assert "Traceback" not in completed.stderr
