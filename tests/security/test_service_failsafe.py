@@ -35,6 +35,7 @@ from tests.security.raw import (
 
 FILE = random.Random(3).randbytes(5000)
 DOC = b'{"n":0}'
+SMALL = b"0123456789"
 EXAMPLES = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -54,7 +55,8 @@ class Service:
     def ensure(self) -> None:
         """Put the document and the file back if a legitimate write changed or removed them."""
         for path, content_type, body in [("/api/c/d", b"application/json", DOC),
-                                         ("/files/f.bin", b"application/octet-stream", FILE)]:
+                                         ("/files/f.bin", b"application/octet-stream", FILE),
+                                         ("/files/small", b"text/plain", SMALL)]:
             current = self("GET", path)
             if current.status == 200 and current.body == body:
                 continue
@@ -124,18 +126,21 @@ def test_unreadable_validators_never_304(
 
 @EXAMPLES
 @given(range_value=HOSTILE_RANGES, if_range=st.none() | st.sampled_from([b"", b'"x"']) |
-       HOSTILE_VALUES, repeat=st.booleans())
+       HOSTILE_VALUES, repeat=st.booleans(),
+       file=st.sampled_from([("/files/f.bin", FILE), ("/files/small", SMALL)]))
 def test_range_never_amplifies(
-    service: Service, range_value: bytes, if_range: bytes | None, repeat: bool
+    service: Service, range_value: bytes, if_range: bytes | None, repeat: bool,
+    file: tuple[str, bytes],
 ) -> None:
     service.ensure()
-    full = service("GET", "/files/f.bin")
+    path, content = file
+    full = service("GET", path)
     assert full.status == 200
-    assert full.body == FILE
+    assert full.body == content
     pairs = [(b"range", range_value)] + ([(b"range", range_value)] if repeat else [])
     if if_range is not None:
         pairs.append((b"if-range", if_range))
-    reply = service("GET", "/files/f.bin", pairs)
+    reply = service("GET", path, pairs)
     assert reply.status in {200, 206, 416}, reply
     assert reply.header("content-length") == str(len(reply.body))
     if reply.status == 416:
