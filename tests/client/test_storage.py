@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -113,11 +113,10 @@ def test_sqlite_from_threads(tmp_path: Path) -> None:
             storage.store(f"http://h/{index}/{n}", entry(b"%d" % n))
             assert storage.variants(f"http://h/{index}/{n}")
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Futures, not bare threads: an assertion failing in a worker must fail the test.
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(work, index) for index in range(4)]:
+            future.result(timeout=60)
     assert len(storage) == 80
     storage.close()
 
