@@ -232,3 +232,28 @@ def test_update_turns_a_json_bomb_into_a_client_error(body: bytes) -> None:
 
     with _client(handler) as client, pytest.raises(ClientError):
         update(client, "http://hostile.test/doc", lambda doc: doc)
+
+
+def test_a_content_coded_206_is_not_appended(tmp_path: Path) -> None:
+    """The client asks for identity; a 206 in gzip holds bytes of another representation
+    (RFC 9110 §8.4.1: ranges of a coded response are ranges of the coded bytes)."""
+    import gzip
+
+    target = _resume_setup(tmp_path, 1000)
+    coded = gzip.compress(OLD[1000:], mtime=0)[:3000]  # sized to fit the claimed range
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" not in request.headers:
+            return httpx.Response(200, content=OLD, headers={"ETag": TAG})
+        # A stream, not content=: the client must see the coded bytes as a socket gives them.
+        return httpx.Response(206, stream=httpx.ByteStream(coded), headers={
+            "ETag": TAG, "Content-Encoding": "gzip", "Content-Length": str(len(coded)),
+            "Content-Range": "bytes 1000-3999/4000"})
+
+    with _client(handler) as client:
+        try:
+            download(client, URL, target)
+        except DownloadError:
+            assert not target.exists()
+            return
+    assert target.read_bytes() == OLD

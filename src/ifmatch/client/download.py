@@ -192,6 +192,8 @@ class DownloadJob:
         match = _CONTENT_RANGE_RE.fullmatch(headers.get("content-range", "").strip())
         if match is None:
             return self._drop_part()  # multipart or malformed: not something we can append
+        if headers.get("content-encoding", "identity").strip().lower() not in {"identity", ""}:
+            return self._drop_part()  # we asked for identity: coded bytes are not the file's
         first, last = int(match.group(1)), int(match.group(2))
         total = None if match.group(3) == "*" else int(match.group(3))
         known = self.sidecar.total
