@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from ifmatch.audit.findings import Finding, Level
 
 _ORDER = (Level.FAIL, Level.WARN, Level.PASS, Level.SKIP)
+
+
+def _printable(text: str) -> str:
+    """``text`` with controls escaped (``\\x9b``): evidence quotes the server's bytes,
+    and a C1 control such as CSI must not reach the terminal of whoever reads the report."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 _HEADINGS = {
     Level.FAIL: "FAIL",
     Level.WARN: "WARN",
@@ -59,7 +67,9 @@ class Report:
 
     def to_text(self) -> str:
         """The report for people: one block per level, each finding with section and fix."""
-        lines = [f"ifmatch audit {self.url}" + ("  (write probes on)" if self.wrote else "")]
+        lines = [
+            f"ifmatch audit {_printable(self.url)}" + ("  (write probes on)" if self.wrote else "")
+        ]
         for level in _ORDER:
             findings = self.of_level(level)
             if not findings:
@@ -70,7 +80,7 @@ class Report:
                 if level in (Level.FAIL, Level.WARN):
                     lines.append(f"      fix: {finding.fix}")
                 label = "why" if level is Level.SKIP else "seen"
-                lines.append(f"      {label}: {finding.evidence}")
+                lines.append(f"      {label}: {_printable(finding.evidence)}")
         counts = self.counts()
         lines += ["", ", ".join(f"{count} {level}" for level, count in counts.items())]
         return "\n".join(lines)
