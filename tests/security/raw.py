@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.util import FileWrapper
 
 from hypothesis import strategies as st
 
@@ -172,7 +173,7 @@ def wsgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # type: ig
         "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
         "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
+        "wsgi.run_once": False, "wsgi.file_wrapper": FileWrapper,
     }
     for name, value in headers:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
