@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,15 @@ def test_newer_schema_fails_before_serving(
         connection.execute("UPDATE schema_version SET version = 2")
     assert main("serve", ["--db", f"sqlite:///{path}"]) == 1
     assert "schema version 2" in capsys.readouterr().err
+
+
+def test_default_bind_is_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 4: without --host the service listens on 127.0.0.1 only, never on all interfaces."""
+    import uvicorn
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    monkeypatch.setenv(ENV_SETTINGS, "")  # restored afterwards: main() exports the settings
+    assert main("serve", ["--db", f"sqlite:///{tmp_path / 'db.sqlite'}"]) == 0
+    assert (served["host"], served["port"]) == ("127.0.0.1", 8000)
+    assert Settings.from_env({ENV_SETTINGS: os.environ[ENV_SETTINGS]}).host == "127.0.0.1"
