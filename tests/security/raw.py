@@ -18,7 +18,7 @@ from wsgiref.util import FileWrapper
 
 from hypothesis import strategies as st
 
-from ifmatch import ETagList, parse_http_date
+from ifmatch import ETag, ETagList, parse_http_date
 from ifmatch.conditions import DUPLICATE, Conditions
 from ifmatch.errors import HeaderParseError
 
@@ -109,6 +109,20 @@ def no_readable_validator(pairs: Pairs) -> bool:
     if inm is not None and not _etags_readable(inm, "If-None-Match"):
         return True
     return bool(inm is None and ims is not None and not _date_readable(ims))
+
+
+def unreadable_if_range(pairs: Pairs) -> bool:
+    """True when If-Range is present and is neither one entity-tag nor one HTTP-date."""
+    value = Conditions.from_headers(pairs).if_range
+    if value is None:
+        return False
+    if value == DUPLICATE:
+        return True
+    try:
+        ETag.parse(value)
+    except HeaderParseError:
+        return not _date_readable(value)
+    return False
 
 
 @dataclass(frozen=True)
