@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import pytest
 from starlette.testclient import TestClient
 
+from ifmatch.service import store as store_module
 from ifmatch.service.logs import JSONLines
 
 DOC = "/api/notes/first"
@@ -102,19 +103,43 @@ def test_requirement_can_be_turned_off(make_client: Callable[..., TestClient]) -
     assert client.get(DOC).status_code == 404
 
 
-def test_if_unmodified_since_within_the_same_second_fails_safe(client: TestClient) -> None:
-    """Two writes within one second: the date cannot tell them apart, so it is refused."""
+# Two writes 0.5 s or 1.1 s apart, at fixed instants (the store's clock, ``now_us``, is
+# replaced), so both sides of the one-second problem are checked on every run.
+FIRST_WRITE_US = 1_700_000_000_100_000
+
+
+@pytest.mark.parametrize(
+    ("gap_us", "status"),
+    [
+        pytest.param(
+            500_000, 412, id="§13.1.4 two writes in one second: IUS = Last-Modified -> 412"
+        ),
+        pytest.param(
+            1_100_000, 200, id="§13.1.4 writes in different seconds: IUS = Last-Modified -> 200"
+        ),
+    ],
+)
+def test_if_unmodified_since_after_two_writes(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, gap_us: int, status: int
+) -> None:
+    """The date cannot tell two changes within one second apart, so the write is refused
+    rather than allowed to overwrite a change the client never saw (the one-second problem)."""
+    moments = [FIRST_WRITE_US, FIRST_WRITE_US + gap_us, FIRST_WRITE_US + 5_000_000]
+    monkeypatch.setattr(store_module, "now_us", lambda: moments.pop(0))
     _create(client)
     first = client.get(DOC)
-    assert client.put(DOC, json={"t": 2}, headers={"If-Match": first.headers["ETag"]}).status_code
+    replaced = client.put(DOC, json={"t": 2}, headers={"If-Match": first.headers["ETag"]})
+    assert replaced.status_code == 200
     second = client.get(DOC)
     stamp = second.headers["Last-Modified"]
+    assert (stamp == first.headers["Last-Modified"]) is (gap_us < 1_000_000 - 100_000)
     response = client.put(DOC, json={"t": 3}, headers={"If-Unmodified-Since": stamp})
-    if stamp == first.headers["Last-Modified"]:
-        # §13.1.4 + the one-second problem: same second, changed twice -> 412, never lost.
-        assert response.status_code == 412
+    assert response.status_code == status, response.text
+    if status == 412:
+        assert response.json()["precondition"] == "If-Unmodified-Since"
+        assert client.get(DOC).json() == {"t": 2}  # nothing lost, nothing written
     else:
-        assert response.status_code == 200
+        assert client.get(DOC).json() == {"t": 3}
 
 
 def test_if_unmodified_since_in_the_future_passes(client: TestClient) -> None:
