@@ -235,11 +235,13 @@ def test_patch(
 
 
 def test_patch_guards(client: TestClient) -> None:
+    """PATCH is guarded like PUT: 428 without a precondition, 412 with the current ETag."""
     assert client.patch(DOC, content=b"{}", headers=MERGE_PATCH).status_code == 404
     etag = _create(client)
-    assert client.patch(DOC, content=b"{}", headers=MERGE_PATCH).status_code == 428
+    _is_problem(client.patch(DOC, content=b"{}", headers=MERGE_PATCH), 428)
     stale = {**MERGE_PATCH, "If-Match": '"v0"'}
-    assert client.patch(DOC, content=b"{}", headers=stale).status_code == 412
+    refused = client.patch(DOC, content=b"{}", headers=stale)
+    assert _is_problem(refused, 412)["current_etag"] == etag == refused.headers["ETag"]
     assert client.get(DOC).headers["ETag"] == etag
 
 
@@ -258,7 +260,8 @@ def test_delete(client: TestClient) -> None:
     assert client.delete(DOC, headers={"If-Match": "*"}).status_code == 404  # §13.2.1
     etag = _create(client)
     _is_problem(client.delete(DOC), 428)
-    _is_problem(client.delete(DOC, headers={"If-Match": '"v0"'}), 412)
+    refused = client.delete(DOC, headers={"If-Match": '"v0"'})
+    assert _is_problem(refused, 412)["current_etag"] == etag == refused.headers["ETag"]
     assert client.delete(DOC, headers={"If-Match": etag}).status_code == 204
     _is_problem(client.get(DOC), 404)
 
