@@ -122,9 +122,17 @@ def test_resume_with_if_range(client: TestClient) -> None:
 
 def test_file_writes_are_guarded(client: TestClient) -> None:
     etag = _upload(client)
-    assert client.put(FILE, content=b"x").status_code == 428
-    assert client.put(FILE, content=b"x", headers={"If-Match": '"v0"'}).status_code == 412
-    assert client.delete(FILE).status_code == 428
+    for refused, status in [
+        (client.put(FILE, content=b"x"), 428),
+        (client.put(FILE, content=b"x", headers={"If-Match": '"v0"'}), 412),
+        (client.delete(FILE), 428),
+        (client.delete(FILE, headers={"If-Match": '"v0"'}), 412),
+    ]:
+        assert refused.status_code == status
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        if status == 412:
+            assert refused.headers["ETag"] == refused.json()["current_etag"] == etag
+    assert client.get(FILE).content == DATA
     replaced = client.put(FILE, content=b"new", headers={"If-Match": etag})
     assert replaced.status_code == 204
     assert replaced.headers["ETag"] != etag
