@@ -35,23 +35,32 @@ _DESCRIPTIONS = {
 }
 
 
-def _header(name: str, description: str) -> dict[str, Any]:
+def _header(name: str, description: str, example: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
         "required": False,
         "description": description,
         "schema": {"type": "string"},
+        "example": example,
     }
 
 
 _CONDITIONAL = {
-    "IfMatch": _header("If-Match", "RFC 9110 §13.1.1: proceed only if a tag matches (strongly)"),
-    "IfNoneMatch": _header("If-None-Match", "RFC 9110 §13.1.2: `*` makes a PUT create-only"),
-    "IfModifiedSince": _header("If-Modified-Since", "RFC 9110 §13.1.3 (GET/HEAD)"),
-    "IfUnmodifiedSince": _header("If-Unmodified-Since", "RFC 9110 §13.1.4"),
-    "IfRange": _header("If-Range", "RFC 9110 §13.1.5: honour Range only if unchanged"),
-    "Range": _header("Range", "RFC 9110 §14.2: bytes=first-last, several allowed"),
+    "IfMatch": _header(
+        "If-Match", "RFC 9110 §13.1.1: proceed only if a tag matches (strongly)", '"v1"'
+    ),
+    "IfNoneMatch": _header(
+        "If-None-Match", "RFC 9110 §13.1.2: `*` makes a PUT create-only", '"v1"'
+    ),
+    "IfModifiedSince": _header(
+        "If-Modified-Since", "RFC 9110 §13.1.3 (GET/HEAD)", "Sun, 06 Nov 1994 08:49:37 GMT"
+    ),
+    "IfUnmodifiedSince": _header(
+        "If-Unmodified-Since", "RFC 9110 §13.1.4", "Sun, 06 Nov 1994 08:49:37 GMT"
+    ),
+    "IfRange": _header("If-Range", "RFC 9110 §13.1.5: honour Range only if unchanged", '"v1"'),
+    "Range": _header("Range", "RFC 9110 §14.2: bytes=first-last, several allowed", "bytes=0-4"),
 }
 _READ_FIELDS = ["IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince"]
 _WRITE_FIELDS = ["IfMatch", "IfNoneMatch", "IfUnmodifiedSince"]
@@ -60,6 +69,10 @@ _VALIDATOR_HEADERS = {
     "Last-Modified": {"schema": {"type": "string"}, "description": "IMF-fixdate"},
     "Cache-Control": {"schema": {"type": "string"}, "description": "no-cache"},
 }
+
+
+def _path_name(name: str, example: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _NAME, "example": example}
 
 
 def _refs(names: list[str]) -> list[dict[str, str]]:
@@ -149,8 +162,8 @@ def _document_path() -> dict[str, Any]:
     )
     return {
         "parameters": [
-            {"name": "collection", "in": "path", "required": True, "schema": _NAME},
-            {"name": "id", "in": "path", "required": True, "schema": _NAME},
+            _path_name("collection", "notes"),
+            _path_name("id", "hello"),
         ],
         "get": get,
         "head": head,
@@ -175,7 +188,7 @@ def _collection_path() -> dict[str, Any]:
     )
     post["requestBody"] = _json_body("application/json", document)
     return {
-        "parameters": [{"name": "collection", "in": "path", "required": True, "schema": _NAME}],
+        "parameters": [_path_name("collection", "notes")],
         "get": get,
         "post": post,
     }
@@ -229,6 +242,7 @@ def _file_path() -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"},
+                "example": "hello.txt",
             }
         ],
         "get": get,
