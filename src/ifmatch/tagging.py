@@ -235,6 +235,8 @@ _SLOTS = {
     )
 }
 _RAW_SLOTS = {name.encode(): index for name, index in _SLOTS.items()}
+#: Of those, the list-valued fields, whose lines are joined rather than refused.
+_LIST_SLOTS = frozenset({_SLOTS["cache-control"], _SLOTS["content-encoding"]})
 
 
 @dataclass(slots=True)
@@ -262,8 +264,18 @@ class Exchange:
                     slot = _RAW_SLOTS.get(name.lower())
             else:
                 slot = _SLOTS.get(name.lower())
-            if slot is not None:
-                found[slot] = value.decode("latin-1") if isinstance(value, bytes) else value
+            if slot is None:
+                continue
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            previous = found[slot]
+            if previous is None:
+                found[slot] = text
+            elif slot in _LIST_SLOTS:
+                found[slot] = f"{previous}, {text}"  # one list field on several lines (§5.3)
+            else:
+                # A singleton (ETag, Last-Modified, ...) sent twice cannot be read: §5.3 allows
+                # no combining, and choosing either value could give a wrong 304.  Leave it.
+                return PASS_PLAN
         return self._plan(*found)
 
     def inspect_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> Plan:
