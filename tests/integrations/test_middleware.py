@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import xxhash
 
 from ifmatch import ETag
 from ifmatch.asgi import ConditionalMiddleware as AsgiMiddleware
@@ -204,14 +205,49 @@ def test_guard_error_raised_by_the_app_becomes_its_response() -> None:
     assert b'"precondition":"If-Match"' in body_of(sent)
 
 
-def test_hash_choices() -> None:
-    log: list[str] = []
-    inner = chunked_app([b"hello"], [], log)
-    sha = start_of(run_asgi(AsgiMiddleware(inner)))[1]["etag"]
-    xxh = start_of(run_asgi(AsgiMiddleware(inner, hash="xxh3")))[1]["etag"]
-    custom = start_of(run_asgi(AsgiMiddleware(inner, hash=lambda: hashlib.md5())))[1]["etag"]
-    assert len({sha, xxh, custom}) == 3
-    assert xxh == start_of(run_asgi(AsgiMiddleware(inner, hash="xxh3")))[1]["etag"]
+#: Each hash choice and the body digest computed here, independently of the middleware: the
+#: ETag is ``W/"<first 32 hex digits>"`` (ifmatch.hashing.DEFAULT_HEX_DIGITS, 128 bits).
+HASH_CHOICES = [
+    pytest.param("sha256", lambda body: hashlib.sha256(body).hexdigest()[:32], id="sha256"),
+    pytest.param("xxh3", lambda body: xxhash.xxh3_128(body).hexdigest()[:32], id="xxh3"),
+    pytest.param("blake2b", lambda body: hashlib.blake2b(body, digest_size=16).hexdigest(),
+                 id="blake2b"),
+    pytest.param(hashlib.md5, lambda body: hashlib.md5(body).hexdigest(), id="factory md5"),
+    pytest.param(hashlib.sha1, lambda body: hashlib.sha1(body).hexdigest()[:32],
+                 id="factory sha1 truncated"),
+]
+HASHED_BODY = [b'{"id": 7, ', b'"name": "caf\xc3\xa9"}']
+
+
+@pytest.mark.parametrize(("choice", "digest"), HASH_CHOICES)
+@pytest.mark.parametrize(
+    "shape", ["asgi one message", "asgi chunks", "asgi conditional", "wsgi chunks"]
+)
+def test_hash_choices_tag_the_digest_of_the_body(
+    choice: Any, digest: Callable[[bytes], str], shape: str
+) -> None:
+    """Every hash choice tags exactly its digest of the whole body, on every body path."""
+    body = b"".join(HASHED_BODY)
+    expected = f'W/"{digest(body)}"'
+    if shape.startswith("asgi"):
+        log: list[str] = []
+        chunks = HASHED_BODY if shape == "asgi chunks" else [body]
+        inner = chunked_app(chunks, [(b"content-type", b"application/json")], log)
+        # A non-matching If-None-Match sends the tag through the core's evaluation.
+        headers = {"If-None-Match": '"other"'} if shape == "asgi conditional" else None
+        sent = run_asgi(AsgiMiddleware(inner, hash=choice), headers=headers)
+        status, response_headers = start_of(sent)
+        assert (status, response_headers["etag"], body_of(sent)) == (200, expected, body)
+    else:
+        def app(environ: Any, start_response: Any) -> Any:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return Body(list(HASHED_BODY))
+
+        status_line, wsgi_headers, data, _ = call_wsgi(WsgiMiddleware(app, hash=choice))
+        assert (status_line, wsgi_headers["etag"], data) == ("200 OK", expected, body)
+
+
+def test_unknown_hash_is_refused_when_configured() -> None:
     with pytest.raises(ValueError, match="unknown hash"):
         resolve_hash("crc32")
 
