@@ -235,8 +235,11 @@ _SLOTS = {
     )
 }
 _RAW_SLOTS = {name.encode(): index for name, index in _SLOTS.items()}
-#: Of those, the list-valued fields, whose lines are joined rather than refused.
-_LIST_SLOTS = frozenset({_SLOTS["cache-control"], _SLOTS["content-encoding"]})
+#: Fields sent on several lines: validators make the response unreadable (left alone), list
+#: fields are joined; for Content-Type and Content-Length the last line wins, as in the fast
+#: paths (they only steer buffering, never a 304).
+_VALIDATOR_SLOTS = frozenset({_SLOTS["etag"], _SLOTS["last-modified"]})
+_COMBINED_SLOTS = _VALIDATOR_SLOTS | {_SLOTS["cache-control"], _SLOTS["content-encoding"]}
 
 
 @dataclass(slots=True)
@@ -268,14 +271,14 @@ class Exchange:
                 continue
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             previous = found[slot]
-            if previous is None:
+            if previous is None or slot not in _COMBINED_SLOTS:
                 found[slot] = text
-            elif slot in _LIST_SLOTS:
-                found[slot] = f"{previous}, {text}"  # one list field on several lines (§5.3)
-            else:
-                # A singleton (ETag, Last-Modified, ...) sent twice cannot be read: §5.3 allows
-                # no combining, and choosing either value could give a wrong 304.  Leave it.
+            elif slot in _VALIDATOR_SLOTS:
+                # A validator sent twice cannot be read: §5.3 allows no combining, and
+                # choosing either value could give a wrong 304.  Leave the response alone.
                 return PASS_PLAN
+            else:
+                found[slot] = f"{previous}, {text}"  # one list field on several lines (§5.3)
         return self._plan(*found)
 
     def inspect_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> Plan:
