@@ -44,6 +44,7 @@ from typing import Any
 Timer = Callable[[int], int]  # runs a batch of N requests, returns CPU nanoseconds
 
 ROUNDS = 201  # paired rounds per comparison
+BATCH = {"asgi": 100, "flask": 40, "django": 100}  # requests per batch: about 2-3 ms each
 WARMUP_BATCHES = 3
 DOCUMENT = {"items": [{"id": n, "name": f"item {n:03d}", "ok": True} for n in range(23)]}
 BODY = json.dumps(DOCUMENT).encode()  # about 1 KB of JSON
@@ -310,7 +311,7 @@ def _collected(extra: str | None) -> int:
 def _instructions() -> dict[str, float] | str:
     """Instructions per request of each CALLGRIND_VARIANTS, or why they were not counted."""
     if shutil.which("valgrind") is None:
-        return "valgrind is not installed (scripts/system-deps.sh does not install it)"
+        return "valgrind is not installed (Debian: apt-get install valgrind)"
     runs: list[str | None] = [None, *CALLGRIND_VARIANTS]
     try:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -502,12 +503,12 @@ def run() -> str:
         for variant in ("sha256", "xxh3", "floor"):
             pairs[f"{base} {variant}"] = (asgi[f"{base} none"], asgi[f"{base} {variant}"])
         pairs[f"{base} 304"] = (asgi[f"{base} sha256"], asgi[f"{base} 304"])
-    cpu = _paired(pairs, batch=100, seed=3)
+    cpu = _paired(pairs, batch=BATCH["asgi"], seed=3)
     for name, runner in asgi_runners.items():
         expected = {304} if ASGI_VARIANTS[name][2] else {200}
         assert runner.statuses == expected, (name, runner.statuses)  # type: ignore[attr-defined]
-    cpu |= _paired(_flask_pairs(), batch=40, seed=4)
-    cpu |= _paired(_django_pairs(), batch=100, seed=5)
+    cpu |= _paired(_flask_pairs(), batch=BATCH["flask"], seed=4)
+    cpu |= _paired(_django_pairs(), batch=BATCH["django"], seed=5)
 
     data = os.urandom(1 << 20)
     from ifmatch.tagging import HASHES
@@ -545,7 +546,7 @@ def _section(cpu: dict[str, Paired], counted: dict[str, float] | str,
         _row("ifmatch Django middleware", cpu["django ifmatch 304"]),
         _row("Django ConditionalGetMiddleware (peer)", cpu["django peer 304"]),
     ])
-    b = cpu["B sha256"]
+    b, x = cpu["B sha256"], cpu["B xxh3"]
     if isinstance(counted, str):
         instructions = f"Not counted in this run: {counted}."
         count_verdict = "not counted"
@@ -594,12 +595,14 @@ as a JSON API handler does. The "floor" middleware only holds the start, SHA-256
 appends the header: the least any hashing ETag middleware does.
 
 **Method 1, CPU time, paired.** In each of {ROUNDS} rounds every comparison times a batch
-without and a batch with the middleware back to back (100 requests per ASGI or Django batch,
-40 per Flask batch), in random order, and takes the ratio of the two; the comparisons take
-turns within a round. CPU time of the process (`time.process_time_ns`), garbage collector on,
-{WARMUP_BATCHES} warm-up batches first. The ratio of a pair is steady even when this shared
-VM's CPU speed drifts, which separate medians of the two are not (they gave overheads from
-+0.4 % to +18 % and a "floor" that made the app faster). Reported: the median of the per-round
+without and a batch with the middleware back to back ({BATCH["asgi"]} requests per ASGI batch,
+{BATCH["flask"]} per Flask batch, {BATCH["django"]} per Django batch), in random order, and
+takes the ratio of the two; the comparisons take turns within a round. CPU time of the
+process (`time.process_time_ns`), garbage collector on, {WARMUP_BATCHES} warm-up batches of
+each first. The ratio of one pair is steady even when this shared VM's CPU speed drifts,
+which separate medians of many batches are not: the previous method (a ratio of two medians)
+gave +0.4 % to +18 % for the same comparison on different runs, and a "floor" that made the app
+faster. Reported: the median of the per-round
 ratios, a 95 % confidence interval of that median (order statistics), and the interquartile
 range of the ratios (how much single rounds scatter).
 
@@ -627,7 +630,10 @@ ignores cache misses, and SHA-256 on a CPU with SHA extensions takes few instruc
 the CPU time of baseline B with the default SHA-256, because the target is about time and
 method 1 measures time; method 2 is the cross-check that no neighbour can disturb.
 In this run: CPU time **{_pct(b.median)}** (95 % CI {b.ci[0]:+.1f} … {b.ci[1]:+.1f} %): target
-{_verdict(b)}. Instructions: **{count_verdict}**. On baseline A (an endpoint that does nothing
+{_verdict(b)}. Instructions: **{count_verdict}**. With `hash="xxh3"` the CPU time is
+{_pct(x.median)} (95 % CI {x.ci[0]:+.1f} … {x.ci[1]:+.1f} %). The IQR column shows that
+single rounds scatter by several points either way; the median of {ROUNDS} rounds is pinned
+down far more tightly (the CI column). On baseline A (an endpoint that does nothing
 but return bytes) the overhead is {_pct(cpu["A sha256"].median)}, and the floor middleware alone
 {_pct(cpu["A floor"].median)}: there a few µs of fixed cost are a large share of a tiny request.
 
