@@ -30,7 +30,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	bash scripts/system-deps.sh
+	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
 
 clean:

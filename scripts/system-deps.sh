@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system programs the tests and benchmarks use (nginx, curl, wrk)
-# from Debian's packages, and makes sure the local PostgreSQL is up.
+# Installs the system programs the tests and benchmarks use (nginx, curl, wrk;
+# with the argument "bench" also valgrind, for the middleware benchmark's
+# instruction counts) from Debian's packages, and makes sure the local
+# PostgreSQL is up.
 # Without root or apt-get it installs nothing: the tests that need a missing
 # program then skip with a reason (or fail under CI=true).
 set -u
+programs=(nginx curl wrk)
+[ "${1:-}" = bench ] && programs+=(valgrind)
 missing=()
-for program in nginx curl wrk; do
+for program in "${programs[@]}"; do
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || missing+=("$program")
 done
 if ((${#missing[@]})); then
