@@ -23,7 +23,6 @@ This module only moves ASGI messages:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from operator import itemgetter
 from typing import Any
 
 from ifmatch.guard import PreconditionError
@@ -110,8 +109,15 @@ class ConditionalMiddleware:
         if type(headers) is not list:
             headers = list(headers)  # any iterable (ASGI spec); it is read twice below
         # Most requests carry no precondition: they never build their conditions.  (ASGI
-        # request header names are lower-case; the scan runs in C.)
-        if self._coding_outside or not PRECONDITION_NAMES.isdisjoint(map(_name, headers)):
+        # request header names are lower-case.  This loop, stopping at the first hit, measured
+        # fewer instructions than a set's isdisjoint over map(itemgetter(0), headers).)
+        conditional = self._coding_outside
+        if not conditional:
+            for name, _ in headers:
+                if name in PRECONDITION_NAMES:
+                    conditional = True
+                    break
+        if conditional:
             exchange = self.policy.exchange_raw(method, headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
@@ -145,7 +151,6 @@ class ConditionalMiddleware:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
-_name = itemgetter(0)
 # Module constants: looking a member up on the Enum class costs more than the rest of a test.
 _PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
 
@@ -153,42 +158,46 @@ _PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
 class _Responder:
     """The ``send`` the app sees for one GET/HEAD: holds, hashes and decides."""
 
-    # Not slotted: the class holds the initial state, so creating one per request sets only
-    # what differs (cheaper than a slotted instance that must set every field).
-    start: Message | None = None  # a response start held back
-    started = False  # a start went downstream
-    headers: RawHeaders  # the held start's headers
-    plan = PASS_PLAN
-    size = 0  # bytes in buffer
-    swallow = False  # the reply was a 304/412: drop what the app still sends
-    done = False  # the last body message went downstream
+    # Slotted: one is made per request, and setting every field of a slotted instance
+    # measured cheaper than a dict-backed one with class defaults.
+    __slots__ = ("buffer", "done", "downstream", "drop_body", "exchange", "headers", "plan",
+                 "size", "start", "started", "swallow")
+
+    headers: RawHeaders  # the held start's headers (set with ``start``)
 
     def __init__(self, exchange: Exchange, send: Send, drop_body: bool) -> None:
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
         self.buffer: list[bytes] = []
+        self.start: Message | None = None  # a response start held back
+        self.started = False  # a start went downstream
+        self.plan = PASS_PLAN
+        self.size = 0  # bytes in buffer
+        self.swallow = False  # the reply was a 304/412: drop what the app still sends
+        self.done = False  # the last body message went downstream
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
             plan = self.plan
-            if plan.action is _HASH and not self.buffer and not message.get("more_body"):
-                start = self.start
-                exchange = self.exchange
-                if plan is not HASH_PLAN or exchange.conditional or start is None:
-                    await self._whole_body(plan, message)
-                    return
+            start = self.start
+            exchange = self.exchange
+            if (plan is HASH_PLAN and start is not None and not exchange.conditional
+                    and not self.buffer and not message.get("more_body")):
                 # The usual request, inline: one body message, no coding, nothing to evaluate,
                 # so the 200 with a weak ETag built directly (hex digits are etagc, §8.8.3).
                 hashed = exchange.policy.hex_of(message.get("body", b""))
                 start["headers"] = [*self.headers, (b"etag", b'W/"' + hashed.encode() + b'"')]
                 self.start = None
                 self.started = self.done = True
-                await self.downstream(start)
+                downstream = self.downstream
+                await downstream(start)
                 if self.drop_body:
                     message = {"type": "http.response.body", "body": b"", "more_body": False}
-                await self.downstream(message)
+                await downstream(message)
+            elif plan.action is _HASH and not self.buffer and not message.get("more_body"):
+                await self._whole_body(plan, message)
             elif plan.action is _PASS and not self.drop_body:
                 if not self.done:  # streaming through: the hot path of a passed response
                     self.done = not message.get("more_body", False)
@@ -202,6 +211,8 @@ class _Responder:
                 headers = [] if headers is None else list(headers)
             self.headers = headers
             self.plan = plan = self.exchange.inspect_raw(message["status"], headers)
+            if plan is HASH_PLAN:
+                return  # the usual 200, held for its body
             if plan.action is _PASS:
                 await self._send_start(message)
             elif plan.action is _DECIDE:

@@ -71,12 +71,12 @@ HASHES: dict[str, HashFactory] = {"sha256": hashlib.sha256, "xxh3": _xxh3, "blak
 
 
 def _hex_function(factory: HashFactory) -> Callable[[bytes], str]:
-    """``body -> hex digits`` for a hash factory; hashlib's SHA-256 hashes in one call."""
-    if factory is hashlib.sha256:
-        sha256 = hashlib.sha256
+    """``body -> hex digits`` for a hash factory; SHA-256 and XXH3 hash in one call."""
+    new = _one_shot(factory)
+    if new is not None:
 
         def one_call(body: bytes) -> str:
-            return sha256(body).hexdigest()[:DEFAULT_HEX_DIGITS]
+            return new(body).hexdigest()[:DEFAULT_HEX_DIGITS]
 
         return one_call
 
@@ -86,6 +86,18 @@ def _hex_function(factory: HashFactory) -> Callable[[bytes], str]:
         return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
     return updated
+
+
+def _one_shot(factory: HashFactory) -> Callable[[bytes], Hash] | None:
+    """The constructor that hashes its argument for a known factory (same digest), or ``None``."""
+    if factory is hashlib.sha256:
+        return hashlib.sha256
+    if factory is _xxh3:
+        import xxhash
+
+        one_shot: Callable[[bytes], Hash] = xxhash.xxh3_128
+        return one_shot
+    return None
 
 
 def resolve_hash(hash: str | HashFactory) -> HashFactory:
