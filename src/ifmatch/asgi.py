@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ifmatch.guard import PreconditionError
+from ifmatch.hashing import DEFAULT_HEX_DIGITS
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
     HASH_PLAN,
@@ -187,7 +188,13 @@ class _Responder:
                     and not self.buffer and not message.get("more_body")):
                 # The usual request, inline: one body message, no coding, nothing to evaluate,
                 # so the 200 with a weak ETag built directly (hex digits are etagc, §8.8.3).
-                hashed = exchange.policy.hex_of(message.get("body", b""))
+                body = message.get("body", b"")
+                policy = exchange.policy
+                new = policy.one_shot
+                if new is None:
+                    hashed = policy.hex_of(body)
+                else:
+                    hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
                 start["headers"] = [*self.headers, (b"etag", b'W/"' + hashed.encode() + b'"')]
                 self.start = None
                 self.started = self.done = True

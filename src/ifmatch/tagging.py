@@ -164,10 +164,14 @@ class TaggingPolicy:
     length_digits: int = field(init=False, repr=False, compare=False)
     #: The opaque part of a body's weak ETag: its hash's first hex digits.
     hex_of: Callable[[bytes], str] = field(init=False, repr=False, compare=False)
+    #: ``hash_factory``'s constructor that hashes its argument (SHA-256, XXH3), or ``None``:
+    #: a hot path calls it inline, saving :attr:`hex_of`'s Python frame.
+    one_shot: Callable[[bytes], Hash] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "length_digits", len(str(self.max_buffer)))
         object.__setattr__(self, "hex_of", _hex_function(self.hash_factory))
+        object.__setattr__(self, "one_shot", _one_shot(self.hash_factory))
 
     @classmethod
     def build(
