@@ -195,7 +195,7 @@ class _Responder:
                     hashed = policy.hex_of(body)
                 else:
                     hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
-                start["headers"] = [*self.headers, (b"etag", b'W/"' + hashed.encode() + b'"')]
+                start["headers"] = [*self.headers, (b"etag", f'W/"{hashed}"'.encode())]
                 self.start = None
                 self.started = self.done = True
                 downstream = self.downstream
