@@ -29,8 +29,8 @@ from ifmatch.files import (
     ALLOWED_METHODS,
     CHUNK_SIZE,
     FileReply,
+    FileTarget,
     OpenedFile,
-    content_disposition,
     file_reply,
     method_not_allowed,
     open_file,
@@ -45,54 +45,21 @@ Send = Callable[[Message], Awaitable[None]]
 PATHSEND = "http.response.pathsend"
 
 
-class FileResponse:
+class FileResponse(FileTarget):
     """One file as an ASGI response, with validators, preconditions and ranges.
 
     >>> response = FileResponse("report.pdf", filename="report.pdf")  # doctest: +SKIP
     >>> await response(scope, receive, send)                           # doctest: +SKIP
 
-    ``path`` is trusted (the application chose it) unless ``root`` is given,
-    in which case ``path`` is relative to ``root`` and cannot escape it.
-    A missing file, or one that is not regular, is a 404, never an exception.
-    ``filename`` adds ``Content-Disposition``; ``headers`` are added to the
-    200 (e.g. ``Cache-Control``) and those that §15.4.5 keeps stay on the 304.
+    Options as :class:`ifmatch.files.FileTarget`.  A missing file, or one
+    that is not regular, is a 404, never an exception.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        root: str | os.PathLike[str] | None = None,
-        media_type: str | None = None,
-        filename: str | None = None,
-        disposition: str = "attachment",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-        content_etag_limit: int = 0,
-        chunk_size: int = CHUNK_SIZE,
-    ) -> None:
-        self.path = path
-        self.root = root
-        self.media_type = media_type
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        if filename is not None:
-            pairs.append(("Content-Disposition", content_disposition(filename, disposition)))
-        self.headers = tuple(pairs)
-        self.content_etag_limit = content_etag_limit
-        self.chunk_size = chunk_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        opened = await anyio.to_thread.run_sync(self._open)
+        opened = await anyio.to_thread.run_sync(self.open)
         reply = file_reply(method, scope["headers"], opened, headers=self.headers)
         await send_reply(reply, scope, receive, send, self.chunk_size)
-
-    def _open(self) -> OpenedFile | None:
-        return open_file(
-            self.path,
-            root=self.root,
-            content_type=self.media_type,
-            content_etag_limit=self.content_etag_limit,
-        )
 
 
 class StaticFiles:

@@ -423,3 +423,44 @@ def file_reply(
         file=opened,
         whole_file=plan.status == 200 and not head and opened.size > 0,
     )
+
+
+class FileTarget:
+    """What the ASGI and WSGI ``FileResponse`` share: which file, and how to answer for it.
+
+    ``path`` is trusted (the application chose it) unless ``root`` is given,
+    in which case ``path`` is relative to ``root`` and cannot escape it.
+    ``filename`` adds ``Content-Disposition``; ``headers`` are added to the
+    200 (e.g. ``Cache-Control``) and those that §15.4.5 keeps stay on the 304.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        root: str | os.PathLike[str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+        disposition: str = "attachment",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.path = path
+        self.root = root
+        self.media_type = media_type
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        if filename is not None:
+            pairs.append(("Content-Disposition", content_disposition(filename, disposition)))
+        self.headers = tuple(pairs)
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    def open(self) -> OpenedFile | None:
+        """Open the file and read its validators (blocking: ASGI runs it in a thread)."""
+        return open_file(
+            self.path,
+            root=self.root,
+            content_type=self.media_type,
+            content_etag_limit=self.content_etag_limit,
+        )

@@ -23,7 +23,7 @@ from ifmatch.files import (
     ALLOWED_METHODS,
     CHUNK_SIZE,
     FileReply,
-    content_disposition,
+    FileTarget,
     file_reply,
     method_not_allowed,
     open_file,
@@ -57,44 +57,17 @@ def request_headers(environ: Environ) -> dict[str, str]:
     return {name: environ[key] for name, key in _CONDITION_KEYS if key in environ}
 
 
-class FileResponse:
+class FileResponse(FileTarget):
     """One file as a WSGI app: validators, preconditions, ranges, ``wsgi.file_wrapper``.
 
-    ``path`` is trusted unless ``root`` is given (then it is relative to
-    ``root`` and cannot escape it).  A missing or non-regular file is a 404.
+    Options as :class:`ifmatch.files.FileTarget`.  A missing or non-regular
+    file is a 404.
     A Flask view can ``return FileResponse(path)``: Flask runs WSGI apps
     returned by views (though the file_wrapper shortcut is then lost).
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        root: str | os.PathLike[str] | None = None,
-        media_type: str | None = None,
-        filename: str | None = None,
-        disposition: str = "attachment",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-        content_etag_limit: int = 0,
-        chunk_size: int = CHUNK_SIZE,
-    ) -> None:
-        self.path = path
-        self.root = root
-        self.media_type = media_type
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        if filename is not None:
-            pairs.append(("Content-Disposition", content_disposition(filename, disposition)))
-        self.headers = tuple(pairs)
-        self.content_etag_limit = content_etag_limit
-        self.chunk_size = chunk_size
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        opened = open_file(
-            self.path,
-            root=self.root,
-            content_type=self.media_type,
-            content_etag_limit=self.content_etag_limit,
-        )
+        opened = self.open()
         method = environ["REQUEST_METHOD"]
         reply = file_reply(method, request_headers(environ), opened, headers=self.headers)
         return send_reply(reply, environ, start_response, self.chunk_size)
