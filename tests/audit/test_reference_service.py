@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.servers import free_port, running
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
 
@@ -27,21 +27,7 @@ FILE = bytes(range(256)) * 40
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = tmp_path_factory.mktemp("audit-service") / "store.sqlite"
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "ifmatch.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db",
-        f"sqlite:///{database}",
-    ]
-    with running(command, port):
-        base = f"http://127.0.0.1:{port}"
+    with serving(f"sqlite:///{database}") as base:
         create = {"If-None-Match": "*"}
         made = httpx.put(f"{base}/api/notes/audit", json=DOCUMENT, headers=create)
         assert made.status_code == 201, made.text

@@ -6,7 +6,6 @@ download of a file that changes on the service between attempts.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from ifmatch.client import (
     update,
     was_revalidated,
 )
-from tests.support.servers import free_port, running
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
 FAST = Backoff(base=0.005, cap=0.05)
@@ -35,14 +34,8 @@ FAST = Backoff(base=0.005, cap=0.05)
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = tmp_path_factory.mktemp("service") / "service.db"
-    port = free_port()
-    command = [
-        sys.executable, "-m", "ifmatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--db", f"sqlite:///{database}", "--workers", "2", "--no-access-log",
-        "--log-level", "warning",
-    ]
-    with running(command, port):
-        yield f"http://127.0.0.1:{port}"
+    with serving(f"sqlite:///{database}", "--workers", "2") as base:
+        yield base
 
 
 @pytest.mark.parametrize("patch", [False, True], ids=["PUT", "PATCH merge-patch"])

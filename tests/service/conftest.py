@@ -8,7 +8,6 @@ rows.  Without a server they skip, and fail under CI=true (``postgres_dsn``).
 from __future__ import annotations
 
 import contextlib
-import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ import pytest
 
 from ifmatch.service.app import create_app
 from ifmatch.service.settings import Settings
-from tests.support.servers import free_port, postgres_dsn, running
+from tests.support.servers import postgres_dsn
 
 with warnings.catch_warnings():
     # Starlette announces a future switch of its test client's HTTP library.
@@ -78,32 +77,3 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-@contextlib.contextmanager
-def serving(db: str, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``ifmatch serve`` as a real process on a free port; yields its base URL.
-
-    The access log is off unless asked for: ``running`` never drains the
-    server's stderr, so thousands of log lines would fill the pipe.
-    """
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "ifmatch.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db",
-        db,
-        "--log-level",
-        "warning",
-        *options,
-    ]
-    if "--access-log" in options:
-        command.remove("--access-log")
-    else:
-        command.append("--no-access-log")
-    with running(command, port, env):
-        yield f"http://127.0.0.1:{port}"

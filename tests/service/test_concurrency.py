@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import postgres_schema, serving
+from tests.service.conftest import postgres_schema
+from tests.support.servers import serving
 
 CLIENTS = 16
 INCREMENTS = 50

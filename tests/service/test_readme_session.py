@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ifmatch import parse_http_date
-from tests.service.conftest import serving
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
 NOTE = "/api/notes/hello"

@@ -135,6 +135,37 @@ def running(
 
 
 @contextlib.contextmanager
+def serving(db: str, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``ifmatch serve`` as a real process on a free port; yields its base URL.
+
+    The access log is off unless ``--access-log`` is among the options: the
+    tests read responses, not log lines.
+    """
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "ifmatch.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        db,
+        "--log-level",
+        "warning",
+        *options,
+    ]
+    if "--access-log" in options:
+        command.remove("--access-log")
+    else:
+        command.append("--no-access-log")
+    with running(command, port, env):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
 def uvicorn_app(app_path: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve ``module:attribute`` with uvicorn on a free port; yields the base URL."""
     port = free_port()
