@@ -17,9 +17,7 @@ raises; before 2.4 a task watches ``receive`` for ``http.disconnect``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
@@ -30,10 +28,9 @@ from ifmatch.files import (
     CHUNK_SIZE,
     FileReply,
     FileTarget,
-    OpenedFile,
+    StaticRoot,
     file_reply,
     method_not_allowed,
-    open_file,
 )
 from ifmatch.ranges import ByteRange
 
@@ -62,7 +59,7 @@ class FileResponse(FileTarget):
         await send_reply(reply, scope, receive, send, self.chunk_size)
 
 
-class StaticFiles:
+class StaticFiles(StaticRoot):
     """An ASGI app serving the regular files below ``root``; nothing else.
 
     No directory listings and no index files: a directory is a 404, as is
@@ -72,28 +69,6 @@ class StaticFiles:
     ``X-Content-Type-Options: nosniff``) are added to 200 and 206; the 304
     keeps those §15.4.5 lists (Cache-Control, Expires, Vary, ...).
     """
-
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        *,
-        cache_control: str | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-        serve_hidden: bool = False,
-        content_etag_limit: int = 0,
-        chunk_size: int = CHUNK_SIZE,
-        check_root: bool = True,
-    ) -> None:
-        self.root = Path(root)
-        if check_root and not self.root.is_dir():
-            raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        if cache_control:
-            pairs.append(("Cache-Control", cache_control))
-        self.headers = tuple(pairs)
-        self.serve_hidden = serve_hidden
-        self.content_etag_limit = content_etag_limit
-        self.chunk_size = chunk_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -106,19 +81,9 @@ class StaticFiles:
         if method not in ALLOWED_METHODS:
             reply = method_not_allowed(method)
         else:
-            opened = await anyio.to_thread.run_sync(self._open, route_path(scope))
+            opened = await anyio.to_thread.run_sync(self.open, route_path(scope))
             reply = file_reply(method, scope["headers"], opened, headers=self.headers)
         await send_reply(reply, scope, receive, send, self.chunk_size)
-
-    def _open(self, path: str) -> OpenedFile | None:
-        if not path or path.endswith("/"):
-            return None
-        return open_file(
-            path,
-            root=self.root,
-            serve_hidden=self.serve_hidden,
-            content_etag_limit=self.content_etag_limit,
-        )
 
 
 def route_path(scope: Scope) -> str:

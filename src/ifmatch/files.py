@@ -464,3 +464,49 @@ class FileTarget:
             content_type=self.media_type,
             content_etag_limit=self.content_etag_limit,
         )
+
+
+class StaticRoot:
+    """What the ASGI and WSGI ``StaticFiles`` share: the root, the options, and opening a path.
+
+    ``cache_control`` and ``headers`` are added to 200 and 206; the 304 keeps
+    those §15.4.5 lists.  ``check_root`` refuses a root that is not a directory
+    at construction, not at the first request.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cache_control: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        serve_hidden: bool = False,
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+        check_root: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        if check_root and not self.root.is_dir():
+            raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        if cache_control:
+            pairs.append(("Cache-Control", cache_control))
+        self.headers = tuple(pairs)
+        self.serve_hidden = serve_hidden
+        self.content_etag_limit = content_etag_limit
+        self.chunk_size = chunk_size
+
+    def open(self, path: str | None) -> OpenedFile | None:
+        """Open ``path`` below the root (blocking); ``None`` for anything not a regular file.
+
+        An undecodable path (``None``), an empty one or one naming a
+        directory (trailing slash) is refused before touching the disk.
+        """
+        if not path or path.endswith("/"):
+            return None
+        return open_file(
+            path,
+            root=self.root,
+            serve_hidden=self.serve_hidden,
+            content_etag_limit=self.content_etag_limit,
+        )

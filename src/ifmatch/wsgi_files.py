@@ -13,9 +13,7 @@ server's mount option); ``PATH_INFO`` is what is looked up below the root.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -24,9 +22,9 @@ from ifmatch.files import (
     CHUNK_SIZE,
     FileReply,
     FileTarget,
+    StaticRoot,
     file_reply,
     method_not_allowed,
-    open_file,
 )
 from ifmatch.ranges import ByteRange
 
@@ -73,7 +71,7 @@ class FileResponse(FileTarget):
         return send_reply(reply, environ, start_response, self.chunk_size)
 
 
-class StaticFiles:
+class StaticFiles(StaticRoot):
     """A WSGI app serving the regular files below ``root``; nothing else.
 
     Directories, refused paths and missing files are all 404; methods other
@@ -81,42 +79,12 @@ class StaticFiles:
     ``headers`` are added to 200 and 206; the 304 keeps those §15.4.5 lists.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        *,
-        cache_control: str | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-        serve_hidden: bool = False,
-        content_etag_limit: int = 0,
-        chunk_size: int = CHUNK_SIZE,
-        check_root: bool = True,
-    ) -> None:
-        self.root = Path(root)
-        if check_root and not self.root.is_dir():
-            raise ValueError(f"StaticFiles root {os.fspath(root)!r} is not a directory")
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        if cache_control:
-            pairs.append(("Cache-Control", cache_control))
-        self.headers = tuple(pairs)
-        self.serve_hidden = serve_hidden
-        self.content_etag_limit = content_etag_limit
-        self.chunk_size = chunk_size
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         if method not in ALLOWED_METHODS:
             reply = method_not_allowed(method)
         else:
-            path = path_info(environ)
-            opened = None
-            if path and not path.endswith("/"):
-                opened = open_file(
-                    path,
-                    root=self.root,
-                    serve_hidden=self.serve_hidden,
-                    content_etag_limit=self.content_etag_limit,
-                )
+            opened = self.open(path_info(environ))
             reply = file_reply(method, request_headers(environ), opened, headers=self.headers)
         return send_reply(reply, environ, start_response, self.chunk_size)
 

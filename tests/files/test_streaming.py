@@ -113,8 +113,7 @@ def _replace_after_open(monkeypatch: pytest.MonkeyPatch, new_content: bytes) -> 
         os.replace(fresh, opened.path)
         return opened
 
-    monkeypatch.setattr(asgi_files, "open_file", open_then_replace)
-    monkeypatch.setattr(wsgi_files, "open_file", open_then_replace)
+    monkeypatch.setattr(files, "open_file", open_then_replace)
 
 
 def test_replaced_file_serves_the_version_its_validators_describe(
