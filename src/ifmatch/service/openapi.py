@@ -108,6 +108,21 @@ def _operation(summary: str, parameters: list[str], responses: dict[str, Any]) -
     return {"summary": summary, "parameters": _refs(parameters), "responses": responses}
 
 
+def _head_operation(summary: str) -> dict[str, Any]:
+    """A HEAD: GET's statuses without bodies (HEAD responses carry no problem documents)."""
+    return _operation(
+        summary,
+        _READ_FIELDS,
+        {
+            "200": _ok(200, None, None),
+            **_not_modified(),
+            "404": {"description": "Not Found"},
+            "400": {"description": "Bad Request"},
+            "412": {"description": _DESCRIPTIONS[412]},
+        },
+    )
+
+
 def _document_path() -> dict[str, Any]:
     document = {"$ref": "#/components/schemas/Document"}
     get = _operation(
@@ -119,17 +134,7 @@ def _document_path() -> dict[str, Any]:
             **_problems(400, 404, 412),
         },
     )
-    head = _operation(
-        "Read a document's headers",
-        _READ_FIELDS,
-        {
-            "200": _ok(200, None, None),
-            **_not_modified(),
-            "404": {"description": "Not Found"},
-            "400": {"description": "Bad Request"},
-            "412": {"description": _DESCRIPTIONS[412]},
-        },
-    )
+    head = _head_operation("Read a document's headers")
     put = _operation(
         "Create or replace a document (If-None-Match: * to create only, If-Match to replace)",
         _WRITE_FIELDS,
@@ -206,17 +211,7 @@ def _file_path() -> dict[str, Any]:
             **_problems(400, 404, 412, 416),
         },
     )
-    head = _operation(
-        "A file's headers",
-        _READ_FIELDS,
-        {
-            "200": _ok(200, None, None),
-            **_not_modified(),
-            "404": {"description": "Not Found"},
-            "400": {"description": "Bad Request"},
-            "412": {"description": _DESCRIPTIONS[412]},
-        },
-    )
+    head = _head_operation("A file's headers")
     put = _operation(
         "Upload a file (stored with its Content-Type, in one transaction)",
         _WRITE_FIELDS,
