@@ -165,18 +165,7 @@ class Service:
         if method == "PATCH":
             return await self._patch_document(request, space, name)
         if method == "DELETE":
-            result = await self._write(
-                WriteRequest(
-                    "DELETE",
-                    space,
-                    name,
-                    _conditions(request),
-                    lambda _: None,
-                    self._require(),
-                    must_exist=True,
-                )
-            )
-            return self._finish(request, result, None)
+            return await self._delete(request, space, name)
         if method == "OPTIONS":
             return _options(_DOCUMENT_METHODS, {"Accept-Patch": ACCEPT_PATCH})
         raise _not_allowed(_DOCUMENT_METHODS)
@@ -268,6 +257,21 @@ class Service:
             raise Problem(422, "the document is nested too deeply to patch") from None
         return self._finish(request, result, made[0] if made else None)
 
+    async def _delete(self, request: Request, space: str, name: str) -> Response:
+        """DELETE a document or file, guarded like every write (404 when it does not exist)."""
+        result = await self._write(
+            WriteRequest(
+                "DELETE",
+                space,
+                name,
+                _conditions(request),
+                lambda _: None,
+                self._require(),
+                must_exist=True,
+            )
+        )
+        return self._finish(request, result, None)
+
     def _finish(self, request: Request, result: WriteResult, body: bytes | None) -> Response:
         """The response to a write: 404, 412/428, or the new state (201/200/204)."""
         note_precondition(request, _conditions(request), result.decision if result.found else None)
@@ -347,18 +351,7 @@ class Service:
         if method == "PUT":
             return await self._put_file(request, path)
         if method == "DELETE":
-            result = await self._write(
-                WriteRequest(
-                    "DELETE",
-                    FILE_SPACE,
-                    path,
-                    _conditions(request),
-                    lambda _: None,
-                    self._require(),
-                    must_exist=True,
-                )
-            )
-            return self._finish(request, result, None)
+            return await self._delete(request, FILE_SPACE, path)
         if method == "OPTIONS":
             return _options(_FILE_METHODS)
         raise _not_allowed(_FILE_METHODS)
