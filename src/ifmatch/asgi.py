@@ -97,18 +97,14 @@ class ConditionalMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        if method == "GET":
-            exchange = self._get
-            drop_body = False
-        elif method == "HEAD":
-            exchange = self._head
-            drop_body = self.head_as_get
-        else:
+        if method != "GET" and method != "HEAD":
             await self._guarded(scope, receive, send)
             return
         headers = scope["headers"]
         if type(headers) is not list:
-            headers = list(headers)  # any iterable (ASGI spec); it is read twice below
+            # Any iterable (ASGI spec): read it once here, and give the app the list.
+            headers = list(headers)
+            scope = {**scope, "headers": headers}
         # Most requests carry no precondition: they never build their conditions.  (ASGI
         # request header names are lower-case.  This loop, stopping at the first hit, measured
         # fewer instructions than a set's isdisjoint over map(itemgetter(0), headers).)
@@ -118,6 +114,79 @@ class ConditionalMiddleware:
                 if name in PRECONDITION_NAMES:
                     conditional = True
                     break
+        if conditional or method == "HEAD":
+            await self._held(scope, receive, send, headers, conditional)
+            return
+        # The usual request: a GET with nothing to evaluate.  Its usual response, a 200
+        # without validators in one body message, is tagged by this closure, which measured
+        # cheaper than a _Responder; a response of any other shape is handed to one.
+        exchange = self._get
+        state: Message | _Responder | None = None  # None, the held start, _SENT or a _Responder
+
+        async def tagging_send(message: Message) -> None:
+            nonlocal state
+            kind = message["type"]
+            if state is None:
+                if kind == "http.response.start":
+                    headers = message.get("headers")
+                    if (type(headers) is list
+                            and exchange.inspect_raw(message["status"], headers) is HASH_PLAN):
+                        state = message
+                        return
+            elif state is _SENT:
+                if kind != "http.response.body" and kind != "http.response.start":
+                    await send(message)  # e.g. trailers; a second response is dropped
+                return
+            elif (not isinstance(state, _Responder) and kind == "http.response.body"
+                  and not message.get("more_body")):
+                start = state
+                state = _SENT
+                body = message.get("body", b"")
+                policy = exchange.policy
+                new = policy.one_shot
+                if new is None:
+                    hashed = policy.hex_of(body)
+                else:
+                    hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
+                # Hex digits are etagc (RFC 9110 §8.8.3): the weak ETag is built directly.
+                start["headers"] = [*start["headers"], (b"etag", f'W/"{hashed}"'.encode())]
+                await send(start)
+                await send(message)
+                return
+            if not isinstance(state, _Responder):
+                responder = _Responder(exchange, send, False)
+                if state is not None:
+                    responder.hold(state)
+                state = responder
+            await state.send(message)
+
+        try:
+            await self.app(scope, receive, tagging_send)
+        except PreconditionError as error:
+            if state is not None and (
+                not isinstance(state, _Responder) or state.start is not None or state.started
+            ):
+                raise
+            await send_error(send, error)
+            return
+        if state is not None and state is not _SENT:  # the app returned before its last body
+            if not isinstance(state, _Responder):
+                responder = _Responder(exchange, send, False)
+                responder.hold(state)
+                state = responder
+            await state.finish()
+
+    async def _held(
+        self, scope: Scope, receive: Receive, send: Send, headers: RawHeaders, conditional: bool
+    ) -> None:
+        """A GET with preconditions, or a HEAD: its response goes through a :class:`_Responder`."""
+        method = scope["method"]
+        if method == "GET":
+            exchange = self._get
+            drop_body = False
+        else:
+            exchange = self._head
+            drop_body = self.head_as_get
         if conditional:
             exchange = self.policy.exchange_raw(method, headers, hashable=exchange.hashable)
         inner_scope = scope
@@ -152,6 +221,8 @@ class ConditionalMiddleware:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
+#: Marks the usual response as gone downstream (compared by identity; never sent).
+_SENT: Message = {}
 # Module constants: looking a member up on the Enum class costs more than the rest of a test.
 _PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
 
@@ -178,6 +249,12 @@ class _Responder:
         self.swallow = False  # the reply was a 304/412: drop what the app still sends
         self.done = False  # the last body message went downstream
 
+    def hold(self, start: Message) -> None:
+        """Take over a start held by the usual path (its plan was :data:`HASH_PLAN`)."""
+        self.start = start
+        self.headers = start["headers"]
+        self.plan = HASH_PLAN
+
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
@@ -203,7 +280,8 @@ class _Responder:
                 if self.drop_body:
                     message = {"type": "http.response.body", "body": b"", "more_body": False}
                 await downstream(message)
-            elif plan.action is _HASH and not self.buffer and not message.get("more_body"):
+            elif (plan.action is _HASH and start is not None and not self.buffer
+                  and not message.get("more_body")):
                 await self._whole_body(plan, message)
             elif plan.action is _PASS and not self.drop_body:
                 if not self.done:  # streaming through: the hot path of a passed response

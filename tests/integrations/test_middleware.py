@@ -468,8 +468,15 @@ def test_wsgi_late_start_response_reaches_the_server_once_streaming() -> None:
 
 
 def test_request_headers_as_a_one_shot_iterable_are_read_whole() -> None:
-    """ASGI allows any iterable of header pairs: a generator must not be read up by the scan."""
-    app = AsgiMiddleware(bare_app(b"hello"))
+    """ASGI allows any iterable of header pairs: a generator must not be read up by the scan,
+    neither for the evaluation nor for the app behind the middleware."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def reading_app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(list(scope["headers"]))
+        await bare_app(b"hello")(scope, receive, send)
+
+    app = AsgiMiddleware(reading_app)
     tag = start_of(run_asgi(app))[1]["etag"]
     sent: list[Message] = []
     pairs = [(b"accept", b"*/*"), (b"if-none-match", tag.encode())]
@@ -483,6 +490,7 @@ def test_request_headers_as_a_one_shot_iterable_are_read_whole() -> None:
 
     asyncio.run(app(scope, receive, send))
     assert start_of(sent) == (304, {"etag": tag})
+    assert seen[-1] == pairs
 
 
 @pytest.mark.parametrize(
@@ -504,3 +512,116 @@ def test_each_precondition_field_alone_reaches_the_evaluation(
 
     sent = run_asgi(AsgiMiddleware(app), headers={field: value, "Accept": "*/*"})
     assert start_of(sent)[0] == status
+
+
+def _etag_of(body: bytes) -> bytes:
+    return f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'.encode()
+
+
+async def _usual_start(send: Any, headers: Any = None) -> None:
+    start_headers = [(b"content-type", b"text/plain")] if headers is None else headers
+    await send({"type": "http.response.start", "status": 200, "headers": start_headers})
+
+
+async def _returns_without_a_body(send: Any) -> None:
+    await _usual_start(send)
+
+
+async def _sends_a_body_after_the_last(send: Any) -> None:
+    await _usual_start(send)
+    await send({"type": "http.response.body", "body": b"one"})
+    await send({"type": "http.response.body", "body": b"late"})
+
+
+async def _sends_trailers(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "trailers": True,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"one"})
+    await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
+
+
+async def _tuple_headers(send: Any) -> None:
+    await _usual_start(send, ((b"content-type", b"text/plain"),))
+    await send({"type": "http.response.body", "body": b"one"})
+
+
+async def _empty_last_message(send: Any) -> None:
+    await _usual_start(send)
+    await send({"type": "http.response.body", "body": b"one", "more_body": True})
+    await send({"type": "http.response.body"})
+
+
+async def _not_found(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b"no"})
+
+
+#: App behaviours at the edges of the ASGI message sequence, and what the client must get:
+#: (message type, status or body, ETag or None) per message.  The usual GET and a conditional
+#: GET (whose precondition is true, so the answer stays 200) take different code paths in
+#: the middleware; both must give exactly this.
+ASGI_SHAPES = [
+    pytest.param(_returns_without_a_body,
+                 [("http.response.start", 200, _etag_of(b"")), ("http.response.body", b"", None)],
+                 id="app returns after its start: the 200 is closed with an empty body"),
+    pytest.param(_sends_a_body_after_the_last,
+                 [("http.response.start", 200, _etag_of(b"one")),
+                  ("http.response.body", b"one", None)],
+                 id="a body after the last one is dropped, not sent as a second response"),
+    pytest.param(_sends_trailers,
+                 [("http.response.start", 200, _etag_of(b"one")),
+                  ("http.response.body", b"one", None), ("http.response.trailers", None, None)],
+                 id="trailers follow the tagged body"),
+    pytest.param(_tuple_headers,
+                 [("http.response.start", 200, _etag_of(b"one")),
+                  ("http.response.body", b"one", None)],
+                 id="start headers as a tuple are read like a list"),
+    pytest.param(_empty_last_message,
+                 [("http.response.start", 200, _etag_of(b"one")),
+                  ("http.response.body", b"one", None)],
+                 id="a last message without a body key ends a buffered body"),
+    pytest.param(_not_found,
+                 [("http.response.start", 404, None), ("http.response.body", b"no", None)],
+                 id="a 404 passes untouched"),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "expected"), ASGI_SHAPES)
+@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": '"other"'}],
+                         ids=["usual GET", "conditional GET (true, §13.1.2)"])
+def test_asgi_message_sequences_at_the_edges(
+    behaviour: Any, expected: list[tuple[str, Any, Any]], request_headers: dict[str, str]
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await behaviour(send)
+
+    sent = run_asgi(AsgiMiddleware(app), headers=request_headers)
+    got = []
+    for message in sent:
+        kind = message["type"]
+        if kind == "http.response.start":
+            got.append((kind, message["status"], dict(message["headers"]).get(b"etag")))
+        elif kind == "http.response.body":
+            assert not message.get("more_body", False), "the middleware sends one last body"
+            got.append((kind, message.get("body", b""), None))
+        else:
+            got.append((kind, None, None))
+    assert got == expected
+
+
+@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": '"other"'}],
+                         ids=["usual GET", "conditional GET"])
+def test_guard_error_after_the_start_is_held_is_not_turned_into_a_response(
+    request_headers: dict[str, str],
+) -> None:
+    """Once the app has started its response, a PreconditionError is its own bug: re-raised,
+    never a second start."""
+    error = PreconditionFailed(Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"),
+                               Resource(ETag("v2")))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await _usual_start(send)
+        raise error
+
+    with pytest.raises(PreconditionFailed):
+        run_asgi(AsgiMiddleware(app), headers=request_headers)
