@@ -114,13 +114,15 @@ class ConditionalMiddleware:
                 if name in PRECONDITION_NAMES:
                     conditional = True
                     break
-        if conditional or method == "HEAD":
-            await self._held(scope, receive, send, headers, conditional)
+        if method == "HEAD":
+            await self._head_request(scope, receive, send, headers, conditional)
             return
-        # The usual request: a GET with nothing to evaluate.  Its usual response, a 200
-        # without validators in one body message, is tagged by this closure, which measured
-        # cheaper than a _Responder; a response of any other shape is handed to one.
         exchange = self._get
+        if conditional:
+            exchange = self.policy.exchange_raw(method, headers)
+        # The usual response, a 200 without validators in one body message, is tagged (or
+        # answered with a 304/412) by this closure, which measured cheaper than a _Responder;
+        # a response of any other shape is handed to one.
         state: Message | _Responder | None = None  # None, the held start, _SENT or a _Responder
 
         async def tagging_send(message: Message) -> None:
@@ -148,6 +150,15 @@ class ConditionalMiddleware:
                     hashed = policy.hex_of(body)
                 else:
                     hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
+                if exchange.conditional:
+                    verdict = exchange.decide(HASH_PLAN, hashed)
+                    if verdict.status != 200:
+                        start["status"] = verdict.status
+                        start["headers"] = reply_raw_headers(start["headers"], verdict)
+                        await send(start)
+                        await send({"type": "http.response.body", "body": verdict.body or b"",
+                                    "more_body": False})
+                        return
                 # Hex digits are etagc (RFC 9110 §8.8.3): the weak ETag is built directly.
                 start["headers"] = [*start["headers"], (b"etag", f'W/"{hashed}"'.encode())]
                 await send(start)
@@ -176,19 +187,14 @@ class ConditionalMiddleware:
                 state = responder
             await state.finish()
 
-    async def _held(
+    async def _head_request(
         self, scope: Scope, receive: Receive, send: Send, headers: RawHeaders, conditional: bool
     ) -> None:
-        """A GET with preconditions, or a HEAD: its response goes through a :class:`_Responder`."""
-        method = scope["method"]
-        if method == "GET":
-            exchange = self._get
-            drop_body = False
-        else:
-            exchange = self._head
-            drop_body = self.head_as_get
+        """A HEAD: its response goes through a :class:`_Responder`, which can drop the body."""
+        exchange = self._head
+        drop_body = self.head_as_get
         if conditional:
-            exchange = self.policy.exchange_raw(method, headers, hashable=exchange.hashable)
+            exchange = self.policy.exchange_raw("HEAD", headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
             inner_scope = dict(scope)
@@ -199,7 +205,7 @@ class ConditionalMiddleware:
         except PreconditionError as error:
             if responder.start is not None or responder.started:
                 raise
-            await send_error(send, error, method == "HEAD")
+            await send_error(send, error, head=True)
             return
         if responder.start is not None:
             await responder.finish()
@@ -228,7 +234,11 @@ _PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
 
 
 class _Responder:
-    """The ``send`` the app sees for one GET/HEAD: holds, hashes and decides."""
+    """The ``send`` the app sees for a HEAD, or for a GET whose response is not the usual one.
+
+    Holds, hashes and decides for every response shape: streamed bodies, app validators,
+    content codings, bodies past ``max_buffer``, and HEAD's dropped body.
+    """
 
     # Slotted: one is made per request, and setting every field of a slotted instance
     # measured cheaper than a dict-backed one with class defaults.
@@ -259,29 +269,8 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.body":
             plan = self.plan
-            start = self.start
-            exchange = self.exchange
-            if (plan is HASH_PLAN and start is not None and not exchange.conditional
-                    and not self.buffer and not message.get("more_body")):
-                # The usual request, inline: one body message, no coding, nothing to evaluate,
-                # so the 200 with a weak ETag built directly (hex digits are etagc, §8.8.3).
-                body = message.get("body", b"")
-                policy = exchange.policy
-                new = policy.one_shot
-                if new is None:
-                    hashed = policy.hex_of(body)
-                else:
-                    hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
-                start["headers"] = [*self.headers, (b"etag", f'W/"{hashed}"'.encode())]
-                self.start = None
-                self.started = self.done = True
-                downstream = self.downstream
-                await downstream(start)
-                if self.drop_body:
-                    message = {"type": "http.response.body", "body": b"", "more_body": False}
-                await downstream(message)
-            elif (plan.action is _HASH and start is not None and not self.buffer
-                  and not message.get("more_body")):
+            if (plan.action is _HASH and self.start is not None and not self.buffer
+                    and not message.get("more_body")):
                 await self._whole_body(plan, message)
             elif plan.action is _PASS and not self.drop_body:
                 if not self.done:  # streaming through: the hot path of a passed response

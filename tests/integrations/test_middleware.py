@@ -587,15 +587,22 @@ ASGI_SHAPES = [
 
 
 @pytest.mark.parametrize(("behaviour", "expected"), ASGI_SHAPES)
-@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": '"other"'}],
-                         ids=["usual GET", "conditional GET (true, §13.1.2)"])
+@pytest.mark.parametrize(
+    ("method", "request_headers"),
+    [("GET", {}), ("GET", {"If-None-Match": '"other"'}), ("HEAD", {})],
+    ids=["usual GET", "conditional GET (true, §13.1.2)", "HEAD (GET's head, §9.3.2)"],
+)
 def test_asgi_message_sequences_at_the_edges(
-    behaviour: Any, expected: list[tuple[str, Any, Any]], request_headers: dict[str, str]
+    behaviour: Any, expected: list[tuple[str, Any, Any]], method: str,
+    request_headers: dict[str, str],
 ) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await behaviour(send)
 
-    sent = run_asgi(AsgiMiddleware(app), headers=request_headers)
+    if method == "HEAD":  # the same messages, without the body's bytes
+        expected = [(kind, b"" if kind == "http.response.body" else value, etag)
+                    for kind, value, etag in expected]
+    sent = run_asgi(AsgiMiddleware(app), method, headers=request_headers)
     got = []
     for message in sent:
         kind = message["type"]
