@@ -130,9 +130,9 @@ class ConditionalMiddleware:
             kind = message["type"]
             if state is None:
                 if kind == "http.response.start":
-                    headers = message.get("headers")
-                    if (type(headers) is list
-                            and exchange.inspect_raw(message["status"], headers) is HASH_PLAN):
+                    fields = message.get("headers")
+                    if (type(fields) is list
+                            and exchange.inspect_raw(message["status"], fields) is HASH_PLAN):
                         state = message
                         return
             elif state is _SENT:
