@@ -140,10 +140,10 @@ class ConditionalMiddleware:
                     await send(message)  # e.g. trailers; a second response is dropped
                 return
             elif (not isinstance(state, _Responder) and kind == "http.response.body"
-                  and not message.get("more_body")):
+                  and not message.get("more_body")
+                  and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
                 start = state
                 state = _SENT
-                body = message.get("body", b"")
                 policy = exchange.policy
                 new = policy.one_shot
                 if new is None:
@@ -304,6 +304,9 @@ class _Responder:
         """Tag a body that came in one message, and send it with its ETag (or the 304)."""
         body = message.get("body", b"")
         exchange = self.exchange
+        if len(body) > exchange.policy.max_buffer:
+            await self._on_body(message)  # past the limit even whole: untagged, as for WSGI
+            return
         hashed = exchange.tag_body(plan, body)
         start = self.start
         verdict = exchange.decide(plan, hashed)
@@ -334,29 +337,29 @@ class _Responder:
             await self.downstream(message)
             return
         chunk = message.get("body", b"")
-        if more:
-            self.buffer.append(chunk)
-            self.size += len(chunk)
-            if self.size > self.exchange.policy.max_buffer:
-                # Too big to hold: flush what we have and stream the rest untagged.
-                self.plan = PASS_PLAN
-                await self._flush_pending()
+        self.buffer.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.exchange.policy.max_buffer:
+            # Too big to hold (even as the last message, as for WSGI): send what we have and
+            # stream the rest untagged.
+            self.plan = PASS_PLAN
+            await self._flush_pending(more)
             return
-        if self.buffer:
-            self.buffer.append(chunk)
-            chunk = b"".join(self.buffer)
-            self.buffer = []
-        hashed = self.exchange.tag(self.plan, [chunk])
+        if more:
+            return
+        body = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
+        self.buffer = []
+        hashed = self.exchange.tag(self.plan, [body])
         verdict = self.exchange.decide(self.plan, hashed)
         if verdict.status == 200 and not self.plan.weaken:
             # The common case, kept short: add the ETag, send the held start and the body.
             start = self.start
             assert start is not None
             assert verdict.etag is not None
-            message["body"] = chunk
-            await self._send_tagged(start, verdict.etag.encode("latin-1"), message)
+            last = {"type": "http.response.body", "body": body, "more_body": False}
+            await self._send_tagged(start, verdict.etag.encode("latin-1"), last)
             return
-        self.buffer = [chunk]
+        self.buffer = [body]
         await self._reply(verdict, streaming=False)
 
     async def _reply(self, verdict: Verdict, *, streaming: bool) -> None:
@@ -387,14 +390,15 @@ class _Responder:
              "more_body": False}
         )
 
-    async def _flush_pending(self) -> None:
+    async def _flush_pending(self, more: bool = True) -> None:
+        """Send a held start and what was buffered for it, untagged (``more``: a body follows)."""
         if self.start is None or self.plan.action is not _PASS:
             return
         await self._send_start(self.start)
-        if self.buffer:
+        if self.buffer or not more:
             body = b"".join(self.buffer)
             self.buffer = []
-            await self._send_body(body, True)
+            await self._send_body(body, more)
 
     async def _send_start(self, message: Message) -> None:
         self.start = None

@@ -112,8 +112,13 @@ class ConditionalMiddleware:
         """Tag a GET/HEAD 200 and answer 304/412 when its preconditions say so."""
         streaming = bool(getattr(response, "streaming", False))
         content: bytes = b"" if streaming else getattr(response, "content", b"")
-        # A streaming body is never held; a HEAD whose view sent no body has nothing to hash.
-        hashable = not streaming and not (method == "HEAD" and not content)
+        # A streaming body is never held; a HEAD whose view sent no body has nothing to hash;
+        # a body past max_buffer is not hashed, as the ASGI and WSGI middleware do.
+        hashable = (
+            not streaming
+            and len(content) <= self.policy.max_buffer
+            and not (method == "HEAD" and not content)
+        )
         meta = request.META
         exchange = None
         if not self.policy.coding_outside and not any(map(meta.__contains__, _PRECONDITION_KEYS)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 
 from ifmatch import Resource, etag_for_version
 from ifmatch.django import ConditionalMiddleware, preconditions
@@ -78,3 +78,22 @@ def test_decorator_extra_headers_go_on_the_304_and_view_args_reach_validators() 
     assert answer.status_code == 304
     assert (answer["ETag"], answer["Cache-Control"]) == ('"v3"', "max-age=60")
     assert seen == ["k1"]
+
+
+def test_body_past_max_buffer_is_not_hashed_as_for_asgi_and_wsgi() -> None:
+    """``max_buffer`` bounds what is hashed: a longer body goes out untagged, unless the view
+    gave its own ETag, which is still decided."""
+    def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(b"x" * 17)
+
+    def tagged_view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(b"x" * 17, headers={"ETag": '"v1"'})
+
+    with override_settings(IFMATCH={"max_buffer": 16}):
+        answer = ConditionalMiddleware(view)(factory.get("/"))
+        assert (answer.status_code, answer.has_header("ETag")) == (200, False)
+        revalidated = ConditionalMiddleware(tagged_view)(
+            factory.get("/", headers={"If-None-Match": '"v1"'}))
+        assert revalidated.status_code == 304
+    with override_settings(IFMATCH={"max_buffer": 17}):
+        assert ConditionalMiddleware(view)(factory.get("/")).has_header("ETag")
