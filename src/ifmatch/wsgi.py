@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from ifmatch.guard import PreconditionError
+from ifmatch.hashing import DEFAULT_HEX_DIGITS
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
     Action,
@@ -103,13 +104,15 @@ class ConditionalMiddleware:
         self._head = policy.unconditional("HEAD", hashable=head_as_get)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method != "GET" and method != "HEAD":
+            method = str(method).upper()
+            if method != "GET" and method != "HEAD":
+                try:
+                    return self.app(environ, start_response)
+                except PreconditionError as error:
+                    return error_response(error, start_response)
         head = method == "HEAD"
-        if method not in ("GET", "HEAD"):
-            try:
-                return self.app(environ, start_response)
-            except PreconditionError as error:
-                return error_response(error, start_response, head)
         exchange = self._head if head else self._get
         # Most requests carry no precondition: they never build their conditions.
         if self.policy.coding_outside or any(map(environ.__contains__, _PRECONDITION_KEYS)):
@@ -122,24 +125,22 @@ class ConditionalMiddleware:
             inner = dict(environ)
             inner["REQUEST_METHOD"] = "GET"
 
-        captured: list[tuple[str, Headers]] = []
-        written: list[bytes] = []
-        forwarding: list[bool] = []  # non-empty once the server's start_response was called
+        captured: tuple[str, Headers] | None = None  # the app's status and headers
+        written: list[bytes] = []  # what the app passed to write() (PEP 3333)
+        forwarding = False  # the server's start_response was called: later calls are its
 
         def capture(
-            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+            status: str, headers: Headers, exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
+            nonlocal captured
             if forwarding:
                 # The response is under way: a late call (an error while streaming, with
                 # exc_info) is the server's to handle, as PEP 3333 describes.
                 return start_response(status, headers, exc_info)
             # Nothing was sent yet, so a second call (with exc_info) replaces the first.
-            captured[:] = [(status, list(headers))]
+            # The app's header list is never changed: every answer builds its own.
+            captured = (status, headers if type(headers) is list else list(headers))
             return written.append
-
-        def begin(status: str, headers: Headers) -> None:
-            forwarding.append(True)
-            start_response(status, headers)
 
         try:
             result = self.app(inner, capture)
@@ -148,7 +149,7 @@ class ConditionalMiddleware:
         chunks = iter(result)
         pulled: list[bytes] = list(written)
         # PEP 3333: start_response may be called as late as the first non-empty chunk.
-        while not captured:
+        while captured is None:
             try:
                 pulled.append(next(chunks))
             except StopIteration:
@@ -156,16 +157,17 @@ class ConditionalMiddleware:
             except BaseException:
                 _close(result)
                 raise
-        if not captured:
+        if captured is None:
             _close(result)
             raise RuntimeError("the WSGI app returned without calling start_response")
-        held = captured[0]
+        held = captured
         status, headers = held
         code = int(status[:3])  # PEP 3333: the status starts with its three digits
         plan = exchange.inspect_text(code, headers)
 
         if plan.action is _PASS:
-            begin(status, headers)
+            forwarding = True
+            start_response(status, headers)
             if drop_body:
                 _close(result)
                 return []
@@ -174,19 +176,22 @@ class ConditionalMiddleware:
             return _chain(pulled, chunks, result)
         if plan.action is _DECIDE:
             verdict = exchange.decide(plan)
-            _start(begin, status, headers, verdict)
+            forwarding = True
+            start_response(*_reply(status, headers, verdict))
             if verdict.status != 200 or drop_body:
                 _close(result)
                 return [] if drop_body or verdict.body is None else [verdict.body]
             return _chain(pulled, chunks, result)
 
-        size = sum(map(len, pulled))
+        size = sum(map(len, pulled)) if pulled else 0
+        limit = self.policy.max_buffer
         try:
             for chunk in chunks:
                 pulled.append(chunk)
                 size += len(chunk)
-                if size > self.policy.max_buffer:
-                    begin(status, headers)  # too big: stream the rest untagged
+                if size > limit:
+                    forwarding = True
+                    start_response(status, headers)  # too big: stream the rest untagged
                     if drop_body:
                         _close(result)
                         return []
@@ -195,28 +200,33 @@ class ConditionalMiddleware:
             _close(result)
             raise
         _close(result)
-        if captured[0] is not held:
+        if captured is not held:
             # The app replaced its response while we held it (start_response with
             # exc_info, PEP 3333): send the replacement as it is.
-            begin(*captured[0])
+            forwarding = True
+            start_response(*captured)
             return [] if drop_body else pulled
-        hashed = exchange.tag(plan, pulled)
+        new = self.policy.one_shot
+        if len(pulled) == 1 and plan.coding is None and new is not None:
+            hashed = new(pulled[0]).hexdigest()[:DEFAULT_HEX_DIGITS]  # Exchange.tag, inline
+        else:
+            hashed = exchange.tag(plan, pulled)
+        forwarding = True
         if not exchange.conditional:
             # Nothing to evaluate (the usual request): the 200 with its weak ETag.
-            begin(status, [*headers, ("etag", f'W/"{hashed}"')])
+            start_response(status, [*headers, ("etag", f'W/"{hashed}"')])
             return [] if drop_body else pulled
         verdict = exchange.decide(plan, hashed)
-        _start(begin, status, headers, verdict)
+        start_response(*_reply(status, headers, verdict))
         if drop_body:
             return []
         return pulled if verdict.status == 200 else [verdict.body or b""]
 
 
-def _start(
-    begin: Callable[[str, Headers], None], status: str, headers: Headers, verdict: Verdict
-) -> None:
+def _reply(status: str, headers: Headers, verdict: Verdict) -> tuple[str, Headers]:
+    """The status line and headers of the verdict's response."""
     line = status if verdict.status == 200 else status_line(verdict.status)
-    begin(line, reply_headers(headers, verdict))
+    return line, reply_headers(headers, verdict)
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:

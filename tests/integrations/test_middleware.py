@@ -632,3 +632,47 @@ def test_guard_error_after_the_start_is_held_is_not_turned_into_a_response(
 
     with pytest.raises(PreconditionFailed):
         run_asgi(AsgiMiddleware(app), headers=request_headers)
+
+
+@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": "*"}],
+                         ids=["200 tagged", "304 (§13.1.2)"])
+def test_app_header_lists_are_never_changed(request_headers: dict[str, str]) -> None:
+    """Apps may share one header list between responses: neither middleware may edit it."""
+    shared_raw = [(b"content-type", b"text/plain")]
+    shared_text = [("Content-Type", "text/plain")]
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": shared_raw})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    def wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", shared_text)
+        return [b"hello"]
+
+    run_asgi(AsgiMiddleware(asgi_app), headers=request_headers)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/",
+               **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request_headers.items()}}
+    answered: list[str] = []
+    list(WsgiMiddleware(wsgi_app)(environ, lambda status, headers, exc_info=None:
+                                  answered.append(status)))
+    assert answered[0][:3] == ("304" if request_headers else "200")
+    assert shared_raw == [(b"content-type", b"text/plain")]
+    assert shared_text == [("Content-Type", "text/plain")]
+
+
+@pytest.mark.parametrize("make", [tuple, iter], ids=["tuple", "generator"])
+def test_wsgi_headers_as_a_tuple_or_generator_are_read_whole(make: Any) -> None:
+    """PEP 3333 asks for a list; a tuple or a generator still reaches the server whole."""
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", make([("Content-Type", "text/plain"), ("X-Id", "7")]))
+        return [b"hello"]
+
+    got: list[Any] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        got.append(list(headers))
+
+    body = b"".join(WsgiMiddleware(app)({"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
+                                        start_response))
+    names = [name.lower() for name, _ in got[0]]
+    assert (names, body) == (["content-type", "x-id", "etag"], b"hello")
