@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory, override_settings
 
 from ifmatch import Resource, etag_for_version
-from ifmatch.django import ConditionalMiddleware, preconditions
+from ifmatch.django import ConditionalMiddleware, preconditions, response_fields
 
 factory = RequestFactory()
 
@@ -97,3 +97,13 @@ def test_body_past_max_buffer_is_not_hashed_as_for_asgi_and_wsgi() -> None:
         assert revalidated.status_code == 304
     with override_settings(IFMATCH={"max_buffer": 17}):
         assert ConditionalMiddleware(view)(factory.get("/")).has_header("ETag")
+
+
+def test_response_fields_are_the_public_items() -> None:
+    """The fast read of the header store gives exactly what ``response.items()`` gives."""
+    response = HttpResponse(b"x", headers={"ETag": '"v1"', "X-Id": "7"})
+    response["Cache-Control"] = "no-cache"
+    response.set_cookie("a", "b")  # cookies live apart from the header fields
+    assert response_fields(response) == list(response.items())
+    assert [name for name, _ in response_fields(response)] == [
+        "ETag", "X-Id", "Content-Type", "Cache-Control"]
