@@ -355,6 +355,45 @@ def _instructions() -> dict[str, float] | str:
 # --- WSGI -----------------------------------------------------------------------------------
 
 
+class FloorWsgiMiddleware:
+    """:class:`FloorMiddleware` for WSGI: hold the start, join and hash the body, add the
+    header.  No streaming limit, no precondition, no PEP 3333 corner: a floor, not a tool."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        held: list[Any] = []
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            held[:] = [status, headers]
+            return None
+
+        result = self.app(environ, hold)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        tag = hashlib.sha256(body).hexdigest()[:32]
+        start_response(held[0], [*held[1], ("ETag", f'W/"{tag}"')])
+        return [body]
+
+
+class FloorDjangoMiddleware:
+    """:class:`FloorMiddleware` for Django: hash ``response.content``, set the header."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        response = self.get_response(request)
+        tag = hashlib.sha256(response.content).hexdigest()[:32]
+        response.headers["ETag"] = f'W/"{tag}"'
+        return response
+
+
 def _flask_app(mode: str) -> Any:
     from flask import Flask, Response, request
 
@@ -372,6 +411,8 @@ def _flask_app(mode: str) -> Any:
 
     if mode == "ifmatch":
         app.wsgi_app = ConditionalMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    elif mode == "floor":
+        app.wsgi_app = FloorWsgiMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
@@ -418,6 +459,8 @@ def _flask_pairs() -> dict[str, tuple[Timer, Timer]]:
         "flask ifmatch": (_wsgi_timer(_flask_app("none"), {}, "200 OK"), ours_200),
         "flask peer": (_wsgi_timer(_flask_app("none"), {}, "200 OK"),
                        _wsgi_timer(_flask_app("werkzeug"), {}, "200 OK")),
+        "flask floor": (_wsgi_timer(_flask_app("none"), {}, "200 OK"),
+                        _wsgi_timer(_flask_app("floor"), {}, "200 OK")),
         "flask 304": (ours_200, _wsgi_timer(ours, {"HTTP_IF_NONE_MATCH": tag},
                                             "304 Not Modified")),
     }
@@ -449,6 +492,7 @@ def _django_pairs() -> dict[str, tuple[Timer, Timer]]:
         "none": view,
         "django": ConditionalGetMiddleware(view),
         "ifmatch": ConditionalMiddleware(view),
+        "floor": FloorDjangoMiddleware(view),
     }
 
     def timer(chain: Callable[[HttpRequest], Any], extra: dict[str, str], expect: int) -> Timer:
@@ -472,6 +516,7 @@ def _django_pairs() -> dict[str, tuple[Timer, Timer]]:
     return {
         "django ifmatch": (timer(view, {}, 200), timer(chains["ifmatch"], {}, 200)),
         "django peer": (timer(view, {}, 200), timer(chains["django"], {}, 200)),
+        "django floor": (timer(view, {}, 200), timer(chains["floor"], {}, 200)),
         "django ifmatch 304": (timer(chains["ifmatch"], {}, 200), tagged("ifmatch")),
         "django peer 304": (timer(chains["django"], {}, 200), tagged("django")),
     }
@@ -598,8 +643,10 @@ def _section(cpu: dict[str, Paired], counted: dict[str, float] | str,
         _row("Starlette, JSONResponse(dict) (baseline B) + floor middleware", cpu["B floor"]),
         _row("Flask + ifmatch WSGI", cpu["flask ifmatch"]),
         _row("Flask + Werkzeug add_etag/make_conditional (peer)", cpu["flask peer"]),
+        _row("Flask + floor WSGI middleware", cpu["flask floor"]),
         _row("Django view + ifmatch middleware", cpu["django ifmatch"]),
         _row("Django view + ConditionalGetMiddleware (peer)", cpu["django peer"]),
+        _row("Django view + floor middleware", cpu["django floor"]),
     ])
     not_modified = "\n".join([
         _row("ifmatch ASGI, baseline A", cpu["A 304"]),
@@ -662,8 +709,9 @@ middleware and against the peers (Werkzeug's `add_etag` + `make_conditional`, Dj
 receive/send, WSGI with a dict environ, Django middleware with a `RequestFactory` request);
 every request carries six typical browser headers. Baseline A is a Starlette endpoint returning
 pre-serialised bytes; baseline B, the one the target is read on, returns `JSONResponse(dict)`,
-as a JSON API handler does. The "floor" middleware only holds the start, hashes the body with
-SHA-256 and appends the header: the least any hashing ETag middleware does.
+as a JSON API handler does. The "floor" middlewares (ASGI, WSGI, Django) only hold the
+response, hash the body with SHA-256 and add the header: the least any hashing ETag middleware
+does.
 
 **Method 1, CPU time, paired.** In each of {ROUNDS} rounds every comparison times a batch
 without and a batch with the middleware back to back ({BATCH["asgi"]} requests per ASGI batch,
@@ -715,6 +763,16 @@ single rounds scatter by several points either way; the median of {ROUNDS} round
 down far more tightly (the CI column). On baseline A (an endpoint that does nothing
 but return bytes) the overhead is {_pct(cpu["A sha256"].median)}, and the floor middleware alone
 {_pct(cpu["A floor"].median)}: there a few µs of fixed cost are a large share of a tiny request.
+
+The target names one middleware and an in-process JSON GET; it is read on the ASGI row above.
+The WSGI and Django rows are best read against their own floor rows, the least any hashing
+middleware costs on that stack: on Flask the floor alone is {_pct(cpu["flask floor"].median)}
+and ifmatch {_pct(cpu["flask ifmatch"].median)}; the Django baseline is a view function called
+with a fresh `RequestFactory` request (building the request is most of it), so a floor alone
+is already {_pct(cpu["django floor"].median)} there, and ifmatch
+{_pct(cpu["django ifmatch"].median)}. Django's own ConditionalGetMiddleware is
+{_pct(cpu["django peer"].median)} on the same baseline, Werkzeug's `add_etag` +
+`make_conditional` {_pct(cpu["flask peer"].median)} on Flask.
 
 The 304 path costs more CPU than the 200 path: it does all the 200's work (the app runs, the
 body is hashed), then reads the request's precondition, decides, and builds the 304's header
