@@ -126,7 +126,7 @@ class ConditionalMiddleware:
             inner["REQUEST_METHOD"] = "GET"
 
         captured: tuple[str, Headers] | None = None  # the app's status and headers
-        written: list[bytes] = []  # what the app passed to write() (PEP 3333)
+        pulled: list[bytes] = []  # the body so far: what the app passed to write() (PEP 3333)
         forwarding = False  # the server's start_response was called: later calls are its
 
         def capture(
@@ -140,14 +140,13 @@ class ConditionalMiddleware:
             # Nothing was sent yet, so a second call (with exc_info) replaces the first.
             # The app's header list is never changed: every answer builds its own.
             captured = (status, headers if type(headers) is list else list(headers))
-            return written.append
+            return pulled.append
 
         try:
             result = self.app(inner, capture)
         except PreconditionError as error:
             return error_response(error, start_response, head)
         chunks = iter(result)
-        pulled: list[bytes] = list(written)
         # PEP 3333: start_response may be called as late as the first non-empty chunk.
         while captured is None:
             try:
@@ -171,7 +170,7 @@ class ConditionalMiddleware:
             if drop_body:
                 _close(result)
                 return []
-            if not pulled and not written:
+            if not pulled:
                 return result
             return _chain(pulled, chunks, result)
         if plan.action is _DECIDE:

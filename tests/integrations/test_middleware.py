@@ -676,3 +676,28 @@ def test_wsgi_headers_as_a_tuple_or_generator_are_read_whole(make: Any) -> None:
                                         start_response))
     names = [name.lower() for name, _ in got[0]]
     assert (names, body) == (["content-type", "x-id", "etag"], b"hello")
+
+
+@pytest.mark.parametrize("send_back", [False, True], ids=["200", "304 (§13.1.2)"])
+def test_wsgi_body_given_to_write_is_tagged_with_the_rest(send_back: bool) -> None:
+    """PEP 3333's write() callable: what the app writes comes before its iterable, and the
+    whole is one body with one tag."""
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"hel")
+        write(b"l")
+        return [b"o"]
+
+    expected = f'W/"{hashlib.sha256(b"hello").hexdigest()[:32]}"'
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    if send_back:
+        environ["HTTP_IF_NONE_MATCH"] = expected
+    started: list[tuple[str, dict[str, str]]] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        started.append((status, dict(headers)))
+
+    body = b"".join(WsgiMiddleware(app)(environ, start_response))
+    status, headers = started[0]
+    assert headers["etag"] == expected
+    assert (status[:3], body) == (("304", b"") if send_back else ("200", b"hello"))
