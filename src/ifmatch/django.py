@@ -32,7 +32,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 
 from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
-from ifmatch.hashing import DEFAULT_HEX_DIGITS
 from ifmatch.preconditions import Resource
 from ifmatch.tagging import Action, TaggingPolicy, reply_headers
 
@@ -148,11 +147,7 @@ class ConditionalMiddleware:
             return response
         hashed = None
         if plan.action is _HASH:
-            new = policy.one_shot
-            if plan.coding is None and new is not None:
-                hashed = new(content).hexdigest()[:DEFAULT_HEX_DIGITS]  # Exchange.tag, inline
-            else:
-                hashed = exchange.tag_body(plan, content)
+            hashed = exchange.tag_body(plan, content)
             if not exchange.conditional:
                 response.headers["ETag"] = f'W/"{hashed}"'  # nothing to evaluate: the usual 200
                 return response

@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 from ifmatch.guard import PreconditionError
-from ifmatch.hashing import DEFAULT_HEX_DIGITS
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
     Action,
@@ -205,9 +204,8 @@ class ConditionalMiddleware:
             forwarding = True
             start_response(*captured)
             return [] if drop_body else pulled
-        new = self.policy.one_shot
-        if len(pulled) == 1 and plan.coding is None and new is not None:
-            hashed = new(pulled[0]).hexdigest()[:DEFAULT_HEX_DIGITS]  # Exchange.tag, inline
+        if len(pulled) == 1:
+            hashed = exchange.tag_body(plan, pulled[0])
         else:
             hashed = exchange.tag(plan, pulled)
         forwarding = True
