@@ -165,10 +165,7 @@ class ConditionalMiddleware:
                 await send(message)
                 return
             if not isinstance(state, _Responder):
-                responder = _Responder(exchange, send, False)
-                if state is not None:
-                    responder.hold(state)
-                state = responder
+                state = _Responder(exchange, send, False, state)
             await state.send(message)
 
         try:
@@ -182,9 +179,7 @@ class ConditionalMiddleware:
             return
         if state is not None and state is not _SENT:  # the app returned before its last body
             if not isinstance(state, _Responder):
-                responder = _Responder(exchange, send, False)
-                responder.hold(state)
-                state = responder
+                state = _Responder(exchange, send, False, state)
             await state.finish()
 
     async def _head_request(
@@ -247,23 +242,22 @@ class _Responder:
 
     headers: RawHeaders  # the held start's headers (set with ``start``)
 
-    def __init__(self, exchange: Exchange, send: Send, drop_body: bool) -> None:
+    def __init__(
+        self, exchange: Exchange, send: Send, drop_body: bool, held: Message | None = None
+    ) -> None:
+        """``held``: a start the usual path of a GET held, whose plan was :data:`HASH_PLAN`."""
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
         self.buffer: list[bytes] = []
-        self.start: Message | None = None  # a response start held back
+        self.start: Message | None = held  # a response start held back
         self.started = False  # a start went downstream
-        self.plan = PASS_PLAN
+        self.plan = PASS_PLAN if held is None else HASH_PLAN
+        if held is not None:
+            self.headers = held["headers"]
         self.size = 0  # bytes in buffer
         self.swallow = False  # the reply was a 304/412: drop what the app still sends
         self.done = False  # the last body message went downstream
-
-    def hold(self, start: Message) -> None:
-        """Take over a start held by the usual path (its plan was :data:`HASH_PLAN`)."""
-        self.start = start
-        self.headers = start["headers"]
-        self.plan = HASH_PLAN
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
