@@ -17,12 +17,10 @@ raises; before 2.4 a task watches ``receive`` for ``http.disconnect``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 import anyio
 import anyio.to_thread
 
+from ifmatch.asgi import Receive, Scope, Send
 from ifmatch.files import (
     ALLOWED_METHODS,
     CHUNK_SIZE,
@@ -33,11 +31,6 @@ from ifmatch.files import (
     method_not_allowed,
 )
 from ifmatch.ranges import ByteRange
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 PATHSEND = "http.response.pathsend"
 
