@@ -38,13 +38,16 @@ from ifmatch.client.update import (
     Version,
     acreate,
     adelete,
-    apply_merge_patch,
     aupdate,
     create,
     delete,
     merge_patch,
     update,
 )
+
+# Applying a merge patch is the service's PATCH algorithm, a pure module with no dependencies:
+# one implementation, so a client checks a patch exactly as the server will apply it.
+from ifmatch.service.patch import merge_patch as apply_merge_patch
 
 __all__ = [
     "REVALIDATED",

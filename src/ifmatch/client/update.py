@@ -265,19 +265,6 @@ def merge_patch(old: Any, new: Any) -> Any:
     return patch
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """Apply an RFC 7396 merge patch (the algorithm of its §2)."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
-
-
 def _check_no_null(value: Any, *, top: bool) -> None:
     if value is None or (isinstance(value, dict) and any(v is None for v in value.values())):
         where = "the document" if top else "a member"
