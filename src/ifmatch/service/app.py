@@ -44,6 +44,8 @@ from ifmatch import (
     plan_ranges,
 )
 from ifmatch.service import patch
+from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
     Problem,
     check_name,
@@ -65,6 +67,7 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
+    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -91,6 +94,20 @@ def _validators(meta: Meta) -> dict[str, str]:
         "Last-Modified": format_http_date(meta.last_modified),
         "Cache-Control": "no-cache",
     }
+
+
+def document_headers(meta: Meta) -> dict[str, str]:
+    """The headers of a document's 200 (and, reduced, its 304), shared with the fast path."""
+    # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
+    return {**_validators(meta), "Content-Type": JSON_TYPE, "Accept-Ranges": "none"}
+
+
+def collection_headers(scope: ScopeState) -> dict[str, str]:
+    """The validator headers of a collection, shared with the fast path."""
+    headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache"}
+    if scope.last_modified is not None:
+        headers["Last-Modified"] = format_http_date(scope.last_modified)
+    return headers
 
 
 def _refused(decision: Decision, meta: Meta | None) -> Response:
@@ -176,8 +193,7 @@ class Service:
             note_precondition(request, None, None)
             raise Problem(404, "no such document")
         meta, body = found
-        # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
-        headers = {**_validators(meta), "Content-Type": JSON_TYPE, "Accept-Ranges": "none"}
+        headers = document_headers(meta)
         conditions = _conditions(request)
         decision = evaluate(request.method, conditions, meta.resource())
         note_precondition(request, conditions, decision)
@@ -313,9 +329,7 @@ class Service:
             raise _not_allowed(_COLLECTION_METHODS)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
-        headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache"}
-        if scope.last_modified is not None:
-            headers["Last-Modified"] = format_http_date(scope.last_modified)
+        headers = collection_headers(scope)
         conditions = _conditions(request)
         resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
         decision = evaluate(request.method, conditions, resource)
@@ -525,7 +539,21 @@ class _AnyPathConvertor(PathConvertor):
 register_url_convertor("anypath", _AnyPathConvertor())
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+class ServiceApp(Starlette):
+    """The service's Starlette application, entered through its fast path
+    (:mod:`ifmatch.service.fastpath`), which hands it every request it does not answer."""
+
+    fast: FastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fast(scope, receive, send)
+
+    async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The whole application: middleware, router, endpoints."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
     """The ASGI application for ``settings`` (opens the store unless one is given)."""
     store = store or open_store(settings.db, pool_size=settings.pool_size)
     service = Service(settings, store)
@@ -535,6 +563,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            ACCESS.flush()
+            fast.close()
             store.close()
 
     handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -543,7 +573,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         HTTPException: _http_handler,
         Exception: _server_error,
     }
-    app = Starlette(
+    app = ServiceApp(
         routes=[
             Route("/", service.index, methods=["GET", "HEAD"]),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
@@ -561,10 +591,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.store = store
+    fast = FastPath(app.full, settings, store, [entry.cls for entry in app.user_middleware])
+    app.fast = fast
     return app
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ServiceApp:
     """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
     from ifmatch.service.logs import configure_logging
 
