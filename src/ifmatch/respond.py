@@ -23,10 +23,11 @@ decides what each answer carries, so two paths cannot disagree:
     current ETag, with ``Content-Type``, ``Content-Length``, and the current
     ``ETag`` and ``Last-Modified``: a client that lost a race (412) or
     forgot ``If-Match`` (428) learns the validator to retry with without a
-    second request.  Of the caller's fields, only those about the exchange
-    stay (:func:`exchange_fields`): a refusal has no representation, and a
-    ``Cache-Control`` with a lifetime would let a cache store it (RFC 9111
-    §3).
+    second request.  ``Cache-Control: no-store``: a refusal describes one
+    request, and a stored one would outlive the state that caused it (a
+    ``Cache-Control`` with a lifetime would let a cache store it, RFC 9111
+    §3).  Of the caller's fields, only those about the exchange stay
+    (:func:`exchange_fields`): a refusal has no representation.
 ``416`` (§14.4, §15.5.17)
     The same, plus ``Content-Range: bytes */<length>`` (the length the
     client should have asked within) and ``Accept-Ranges: bytes``; the
@@ -177,6 +178,7 @@ def refusal(
         ("Content-Length", str(len(body))),
         *validator_fields(etag, last_modified),
         *extra,
+        ("Cache-Control", "no-store"),
         *exchange_fields(fields),
     ]
     return Reply(status, headers, b"" if head else body)
