@@ -229,18 +229,24 @@ def _latency(output: str, percent: str) -> float:
 
 
 def _wrk(
-    url: str, *args: str, connections: int = 16, threads: int = 1, pin: bool = True
+    url: str,
+    *args: str,
+    connections: int = 16,
+    threads: int = 1,
+    pin: bool = True,
+    warmup: bool = True,
 ) -> Measure:
     """One wrk run after a short warm-up (rate, p50, p99, non-2xx/3xx answers)."""
     assert WRK is not None
     base = [WRK, f"-t{threads}", f"-c{connections}", "--latency", *args, url]
     load = _pinned(LOAD_CPU, base) if pin else base
-    subprocess.run(
-        [*load[: load.index("--latency")], f"-d{WARMUP_S}s", *load[load.index("--latency") :]],
-        capture_output=True,
-        check=True,
-        timeout=WARMUP_S + 30,
-    )
+    if warmup:
+        subprocess.run(
+            [*load[: load.index("--latency")], f"-d{WARMUP_S}s", *load[load.index("--latency") :]],
+            capture_output=True,
+            check=True,
+            timeout=WARMUP_S + 30,
+        )
     output = subprocess.run(
         [*load[: load.index("--latency")], f"-d{DURATION_S}s", *load[load.index("--latency") :]],
         capture_output=True,
@@ -285,7 +291,12 @@ def _puts(base: str, workdir: Path, connections: int) -> Measure:
             targets.append((path, response.headers["ETag"]))
     script = _put_script(workdir, targets)
     measure = _wrk(
-        base + targets[0][0], "-s", str(script), connections=connections, threads=connections
+        base + targets[0][0],
+        "-s",
+        str(script),
+        connections=connections,
+        threads=connections,
+        warmup=False,
     )
     with httpx.Client(base_url=base) as http:
         for path, tag in targets:
@@ -578,7 +589,8 @@ def run() -> str:
             )
         )
         verdicts.append(
-            f"collection 304, 100,000 vs 10 members: {big.rate / small.rate:.2f}x (target within 10 %)"
+            f"collection 304, 100,000 vs 10 members: {big.rate / small.rate:.2f}x "
+            "(target within 10 %)"
         )
         for n, label in ((1, "PUT 1 connection"), (16, "PUT 16 connections")):
             rows.append(
@@ -634,7 +646,8 @@ def run() -> str:
                         )
                     )
                     verdicts.append(
-                        f"If-Match PUT, PostgreSQL, {n} connection(s): {mine.rate / floor.rate:.2f}x the raw psycopg loop (target ≥ 0.50)"
+                        f"If-Match PUT, PostgreSQL, {n} connection(s): "
+                        f"{mine.rate / floor.rate:.2f}x the raw psycopg loop (target ≥ 0.50)"
                     )
         scaling: dict[tuple[int, int], Measure] = {}
         with _serve(f"sqlite:///{db}") as base:

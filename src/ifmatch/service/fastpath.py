@@ -1,23 +1,28 @@
-"""The service's hot reads as plain ASGI: no router, no thread hop, no framework objects.
+"""The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
 
-``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``) and a
-conditional ``GET`` of a collection (``/api/{collection}``) on SQLite are
-answered here, in the event loop: a point read from SQLite in WAL mode takes
+On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
+a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
+does not need the listing, and a JSON ``PUT`` of a document are answered
+here, in the event loop.  A point read from SQLite in WAL mode takes
 microseconds, less than a hop to a worker thread, and with the validator
 cache (:mod:`ifmatch.service.validators_cache`) a 304 reads no row at all.
-Each version's header bytes are prepared once, from the same functions the
-full application uses (:func:`ifmatch.service.app.document_headers`,
-:func:`ifmatch.service.app.collection_headers`,
-:func:`ifmatch.not_modified_headers`), so both answer with the same status and
-the same headers; ``tests/service/test_fastpath.py`` compares them request by
-request.
 
-Everything else, and anything unusual about a request (a query string, an
-invalid name, a missing document, a 412, a bearer token that does not
-match, a collection that must be listed), goes to the full application
-unchanged.  The fast path only ever answers what the full application would
-answer with a 200 or a 304; it never writes.  It stands aside entirely when
-the application has middleware it does not know how to stand in for.
+The answers come from the same core responder as the full application's
+(:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
+by the application's own ``_representation`` and
+``collection_representation``): each version's 200 and 304 header bytes are
+prepared once from it, and any request with more than a plain
+``If-None-Match`` is answered by calling it.  ``tests/service/test_fastpath.py``
+sends a table of requests to both and compares status, headers, body and
+log line.
+
+Everything unusual about a request (a query string, an invalid name, a
+missing document, a collection that must be listed, a write that is
+refused, a bearer token that is not exactly right, oversized header fields)
+goes to the full application unchanged, which answers it as always.  The fast
+path stands in for the application's middleware (Date, the access log,
+header limits, bearer auth) and stands aside entirely when the application
+has middleware it does not know.
 """
 
 from __future__ import annotations
@@ -25,83 +30,111 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ifmatch import Conditions, Outcome, Resource, evaluate, not_modified_headers
+from ifmatch import Conditions
+from ifmatch.respond import Reply, Representation, respond
 from ifmatch.service.accesslog import ACCESS
 from ifmatch.service.http import Problem, check_name, parse_json
-from ifmatch.service.middleware import AccessLog, BearerAuth, DateHeader, http_date_now, outcome
+from ifmatch.service.middleware import (
+    MAX_FIELD_BYTES,
+    MAX_HEADER_BYTES,
+    AccessLog,
+    BearerAuth,
+    DateHeader,
+    HeaderLimits,
+    http_date_now,
+    outcome,
+)
 from ifmatch.service.settings import Settings
 from ifmatch.service.sqlite import SQLiteStore
 from ifmatch.service.store import Content, Meta, ScopeState, Store, WriteRequest, WriteResult
 from ifmatch.service.validators_cache import SQLiteValidators
 
 Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes, str]
 #: Request fields that make a read's answer depend on more than If-None-Match.
 _OTHER_CONDITIONS = frozenset(
     {b"if-match", b"if-unmodified-since", b"if-modified-since", b"range", b"if-range"}
 )
 #: The middleware the fast path stands in for; any other makes it stand aside.
-KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, BearerAuth})
-_PASSED = "passed"
+KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
+_NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
 
 
-def _raw(headers: dict[str, str]) -> Headers:
-    """Header fields as Starlette's Response encodes them (lower-case names, latin-1)."""
+def _raw(headers: list[tuple[str, str]]) -> Headers:
+    """Header fields as the application's Starlette ``Response`` encodes them."""
     return [
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in dict(headers).items()
     ]
+
+
+def _in_future(moment: datetime | None) -> bool:
+    # respond() clamps a Last-Modified in the future to the response's time: nothing to cache.
+    return moment is not None and moment > datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentEntry:
-    """A document version with its header bytes, prepared once."""
+    """A document version, with its 200 and 304 header bytes prepared once."""
 
-    meta: Meta
+    representation: Representation
     body: bytes | None
     etag: bytes
     full: Headers
     not_modified: Headers
+    #: The headers depend on the time of the request: answer each with respond().
+    live: bool
 
     @classmethod
     def of(cls, meta: Meta, body: bytes | None) -> DocumentEntry:
-        """Prepare the headers of ``meta``'s 200/HEAD (without Content-Length) and 304."""
-        from ifmatch.service.app import document_headers
+        """Prepare ``meta``'s answers with the application's responder."""
+        from ifmatch.service.app import _representation
 
-        headers = _raw(document_headers(meta))
+        representation = _representation(meta, ranges=False)
+        etag = str(meta.etag)
+        ok = respond("GET", _NO_CONDITIONS, representation)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
         return cls(
-            meta, body, str(meta.etag).encode("latin-1"), headers, not_modified_headers(headers)
+            representation,
+            body,
+            etag.encode("latin-1"),
+            _raw(ok.headers),
+            _raw(unchanged.headers),
+            _in_future(representation.last_modified),
         )
-
-    def ok_headers(self, length: int) -> Headers:
-        """The 200's (or HEAD's) headers for a body of ``length`` bytes."""
-        return [*self.full, (b"content-length", str(length).encode()), (b"date", http_date_now())]
 
 
 @dataclass(frozen=True, slots=True)
 class ScopeEntry:
-    """A collection's state with its 304 header bytes."""
+    """A collection's state, with its 304 header bytes prepared once."""
 
-    state: ScopeState
-    resource: Resource
+    representation: Representation
     etag: bytes
     not_modified: Headers
+    live: bool
 
     @classmethod
     def of(cls, state: ScopeState) -> ScopeEntry:
-        """Prepare the 304 headers of a collection in ``state``."""
-        from ifmatch.service.app import JSON_TYPE, collection_headers
+        """Prepare the 304 of a collection in ``state`` with the application's responder."""
+        from ifmatch.service.app import collection_representation
 
-        headers = _raw({**collection_headers(state), "Content-Type": JSON_TYPE})
-        resource = Resource(state.etag, state.last_modified, True, state.changed_within_second)
+        representation = collection_representation(state)
+        etag = str(state.etag)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
         return cls(
-            state, resource, str(state.etag).encode("latin-1"), not_modified_headers(headers)
+            representation,
+            etag.encode("latin-1"),
+            _raw(unchanged.headers),
+            _in_future(representation.last_modified),
         )
 
 
@@ -169,28 +202,44 @@ class FastPath:
                 method, path, status, precondition, (time.perf_counter() - started) * 1000
             )
 
-    def _authorized(self, authorization: bytes | None) -> bool:
-        return self.expected is None or (
-            authorization is not None and hmac.compare_digest(authorization, self.expected)
-        )
-
-    def _read(
-        self, method: str, rest: str, raw: list[tuple[bytes, bytes]]
-    ) -> tuple[int, Headers, bytes, str] | None:
-        """The reply to a read, or ``None`` to let the full application answer."""
+    def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
+        """One pass over the request's fields: its If-None-Match, whether any other
+        condition is present, and whether a Content-Type other than exactly JSON or a
+        body coding is; ``None`` when the application must answer (size limits, auth)."""
         inm: bytes | None = None
-        authorization: bytes | None = None
-        general = False
+        general = other_body = False
+        authorizations = []
+        total = 0
         for field, value in raw:
+            size = len(field) + len(value) + 2
+            total += size
+            if size > MAX_FIELD_BYTES:
+                return None
             if field == b"if-none-match":
-                general = general or inm is not None  # several fields: let evaluate() combine
+                general = general or inm is not None  # several fields: let respond() combine
                 inm = value
-            elif field == b"authorization":
-                authorization = value
             elif field in _OTHER_CONDITIONS:
                 general = True
-        if not self._authorized(authorization):
+            elif field == b"authorization":
+                authorizations.append(value)
+            elif field == b"content-type":
+                other_body = other_body or value != b"application/json"
+            elif field == b"content-encoding" or field == b"transfer-encoding":
+                other_body = True
+        if total > MAX_HEADER_BYTES:
             return None
+        if self.expected is not None and not (
+            len(authorizations) == 1 and hmac.compare_digest(authorizations[0], self.expected)
+        ):
+            return None
+        return inm, general, other_body
+
+    def _read(self, method: str, rest: str, raw: Headers) -> Answer | None:
+        """The answer to a read, or ``None`` to let the full application answer."""
+        scanned = self._scan(raw)
+        if scanned is None:
+            return None
+        inm, general, _ = scanned
         collection, slash, name = rest.partition("/")
         check_name(collection, "collection")
         assert self.cache is not None
@@ -203,48 +252,61 @@ class FastPath:
         entry = self.cache.document(f"doc:{collection}", name)
         if entry is None:
             return None  # the 404 is the application's
-        precondition = _ABSENT
-        if general or (inm is not None and inm != entry.etag):
+        if general or entry.live or (inm is not None and inm != entry.etag):
             conditions = Conditions.from_headers(raw)
-            decision = evaluate(method, conditions, entry.meta.resource())
-            if decision.outcome is Outcome.NOT_MODIFIED:
-                return (
-                    304,
-                    [*entry.not_modified, (b"date", http_date_now())],
-                    b"",
-                    outcome(conditions, decision),
-                )
-            if decision.status is not None:
-                return None  # 412: the application's
-            precondition = outcome(conditions, decision)
-        elif inm is not None:
-            return 304, [*entry.not_modified, (b"date", http_date_now())], b"", _NOT_MODIFIED
-        body = entry.body
-        if body is None:  # too large to keep: read it, with the metadata it belongs to
-            found = self.cache.read_document(f"doc:{collection}", name)
-            if found is None or found[0] != entry.meta:
+            reply = respond(method, conditions, entry.representation)
+            if reply.status != 200:
+                return self._reply(reply, conditions)
+            body = self._body_of(entry, f"doc:{collection}", name)
+            if body is None:
                 return None
-            body = found[1]
-        if method == "HEAD":
-            return 200, entry.ok_headers(len(body)), b"", precondition
-        return 200, entry.ok_headers(len(body)), body, precondition
+            sent = b"" if method == "HEAD" else body
+            return 200, self._dated(_raw(reply.headers)), sent, outcome(conditions, reply.decision)
+        if inm is not None:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        body = self._body_of(entry, f"doc:{collection}", name)
+        if body is None:
+            return None
+        return 200, self._dated(entry.full), b"" if method == "HEAD" else body, _ABSENT
+
+    def _body_of(self, entry: DocumentEntry, space: str, name: str) -> bytes | None:
+        """The entry's body; one too large to keep is read again (``None`` if it changed)."""
+        if entry.body is not None:
+            return entry.body
+        assert self.cache is not None
+        found = self.cache.read_document(space, name)
+        if found is None or str(found[0].etag).encode("latin-1") != entry.etag:
+            return None
+        return found[1]
+
+    @staticmethod
+    def _dated(headers: Headers) -> Headers:
+        return [*headers, (b"date", http_date_now())]
+
+    def _reply(self, reply: Reply, conditions: Conditions) -> Answer:
+        """A 304, 412 or 428 of the responder, as the application sends it."""
+        return (
+            reply.status,
+            self._dated(_raw(reply.headers)),
+            reply.body,
+            outcome(conditions, reply.decision),
+        )
 
     def _collection(
         self, method: str, space: str, inm: bytes | None, general: bool, raw: Headers
-    ) -> tuple[int, Headers, bytes, str] | None:
-        """A collection's 304 from its state alone; anything else needs the listing."""
+    ) -> Answer | None:
+        """A collection's 304 (or 412) from its state alone; a 200 needs the listing."""
         if inm is None and not general:
             return None
         assert self.cache is not None
         entry = self.cache.scope(space)
-        if not general and inm == entry.etag:
-            return 304, [*entry.not_modified, (b"date", http_date_now())], b"", _NOT_MODIFIED
+        if not general and not entry.live and inm == entry.etag:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
         conditions = Conditions.from_headers(raw)
-        decision = evaluate(method, conditions, entry.resource)
-        if decision.outcome is not Outcome.NOT_MODIFIED:
+        reply = respond(method, conditions, entry.representation)
+        if reply.status == 200:
             return None
-        headers = [*entry.not_modified, (b"date", http_date_now())]
-        return 304, headers, b"", outcome(conditions, decision)
+        return self._reply(reply, conditions)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -253,15 +315,10 @@ class FastPath:
         collection, slash, name = scope["path"][5:].partition("/")
         if not slash or "/" in name:
             return None
-        content_type = authorization = None
-        for field, value in scope["headers"]:
-            if field == b"content-type":
-                content_type = value
-            elif field == b"authorization":
-                authorization = value
-            elif field == b"content-encoding" or field == b"transfer-encoding":
-                return None
-        if content_type != b"application/json" or not self._authorized(authorization):
+        scanned = self._scan(scope["headers"])
+        if scanned is None or scanned[2]:
+            return None
+        if not any(field == b"content-type" for field, _ in scope["headers"]):
             return None
         try:
             return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
@@ -318,7 +375,7 @@ def _written(path: str, result: WriteResult, length: int) -> tuple[int, Headers]
     headers = _validators(result.after)
     if result.created:
         headers["Location"] = quote(path)
-    raw = _raw(headers)
+    raw = _raw(list(headers.items()))
     raw += [
         (b"content-length", str(length).encode()),
         (b"content-type", JSON_TYPE.encode()),
