@@ -391,10 +391,14 @@ class CachingTransport(httpx.BaseTransport):
         self._background.add(thread)
         thread.start()
 
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait until the background revalidations started so far have finished."""
+        for thread in list(self._background):
+            thread.join(timeout)
+
     def close(self) -> None:
         """Wait for background revalidations, close the inner transport (not the storage)."""
-        for thread in list(self._background):
-            thread.join(30)
+        self.join()
         if self.inner is not None:
             self.inner.close()
 
@@ -541,9 +545,13 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def aclose(self) -> None:
-        """Finish background revalidations, close the inner transport (not the storage)."""
+    async def join(self) -> None:
+        """Wait until the background revalidations started so far have finished."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish background revalidations, close the inner transport (not the storage)."""
+        await self.join()
         if self.inner is not None:
             await self.inner.aclose()
