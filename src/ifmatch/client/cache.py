@@ -29,17 +29,16 @@ from the library of the request being handled.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import cache
 from types import ModuleType
 from typing import Any, assert_never
 
 import httpx
 
+from ifmatch.client._http import derive, errors, library_of
 from ifmatch.client.entry import Entry
 from ifmatch.client.freshness import Heuristic
 from ifmatch.client.policy import (
@@ -106,9 +105,9 @@ def cache_status(response: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _lib(request: Any) -> ModuleType:
-    """The httpx-like library (httpx or httpx2) the request belongs to."""
-    return sys.modules[type(request).__module__.split(".", 1)[0]]
+def _lib(thing: Any) -> ModuleType:
+    """The library (httpx or httpx2) of the request or response being handled."""
+    return library_of(thing)
 
 
 def _head(request: Any) -> Request:
@@ -183,43 +182,40 @@ class _Collector:
         return entry if entry.size <= self.limit else None  # the limit covers the headers too
 
 
-@cache
-def _tee_classes(lib: ModuleType) -> tuple[type, type]:
-    """Stream wrappers for ``lib`` (its clients check the stream's class)."""
+class _TeeStream:
+    """Hands the body on as it streams past, and to the storage once it arrived whole."""
 
-    class TeeStream(lib.SyncByteStream):  # type: ignore[name-defined,misc]
-        def __init__(self, inner: Any, collector: _Collector,
-                     done: Callable[[Entry], None]) -> None:
-            self._inner, self._collector, self._done = inner, collector, done
+    def __init__(self, inner: Any, collector: _Collector, done: Callable[[Entry], None]) -> None:
+        self._inner, self._collector, self._done = inner, collector, done
 
-        def __iter__(self) -> Iterator[bytes]:
-            for chunk in self._inner:
-                self._collector.feed(chunk)
-                yield chunk
-            entry = self._collector.finish()
-            if entry is not None:
-                self._done(entry)
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._collector.feed(chunk)
+            yield chunk
+        entry = self._collector.finish()
+        if entry is not None:
+            self._done(entry)
 
-        def close(self) -> None:
-            self._inner.close()
+    def close(self) -> None:
+        self._inner.close()
 
-    class AsyncTeeStream(lib.AsyncByteStream):  # type: ignore[name-defined,misc]
-        def __init__(self, inner: Any, collector: _Collector,
-                     done: Callable[[Entry], Any]) -> None:
-            self._inner, self._collector, self._done = inner, collector, done
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for chunk in self._inner:
-                self._collector.feed(chunk)
-                yield chunk
-            entry = self._collector.finish()
-            if entry is not None:
-                await self._done(entry)
+class _AsyncTeeStream:
+    """:class:`_TeeStream` for async bodies; the storage call is awaited."""
 
-        async def aclose(self) -> None:
-            await self._inner.aclose()
+    def __init__(self, inner: Any, collector: _Collector, done: Callable[[Entry], Any]) -> None:
+        self._inner, self._collector, self._done = inner, collector, done
 
-    return TeeStream, AsyncTeeStream
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._collector.feed(chunk)
+            yield chunk
+        entry = self._collector.finish()
+        if entry is not None:
+            await self._done(entry)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _teed(response: Any, stream: Any) -> Any:
@@ -322,7 +318,7 @@ class CachingTransport(httpx.BaseTransport):
         started = self.clock()
         try:
             response = self._inner(request).handle_request(sent)
-        except _lib(request).TransportError:
+        except errors("TransportError"):
             stale = on_error(state, self.clock(), self.options)
             if stale is None or not isinstance(state, NeedRevalidation):
                 raise
@@ -362,7 +358,7 @@ class CachingTransport(httpx.BaseTransport):
             return _labelled(response, outcome.label)
         if isinstance(outcome, StoreAndUse):
             self._remove(outcome.removals)
-            tee, _ = _tee_classes(_lib(request))
+            tee = derive(_TeeStream, _lib(request).SyncByteStream)
             collector = _Collector(outcome.entry, outcome.expected_length,
                                    self.options.max_entry_bytes)
             stream = tee(response.stream, collector,
@@ -472,7 +468,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         started = self.clock()
         try:
             response = await self._inner(request).handle_async_request(sent)
-        except _lib(request).TransportError:
+        except errors("TransportError"):
             stale = on_error(state, self.clock(), self.options)
             if stale is None or not isinstance(state, NeedRevalidation):
                 raise
@@ -512,7 +508,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             return _labelled(response, outcome.label)
         if isinstance(outcome, StoreAndUse):
             await self._remove(outcome.removals)
-            _, tee = _tee_classes(_lib(request))
+            tee = derive(_AsyncTeeStream, _lib(request).AsyncByteStream)
             collector = _Collector(outcome.entry, outcome.expected_length,
                                    self.options.max_entry_bytes)
 
