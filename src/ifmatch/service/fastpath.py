@@ -320,6 +320,12 @@ class FastPath:
             return None
         if not any(field == b"content-type" for field, _ in scope["headers"]):
             return None
+        for field, value in scope["headers"]:
+            # A declared length past the limit is the application's 413, before any reading.
+            if field == b"content-length" and not (
+                value.isdigit() and int(value) <= self.settings.max_json_body
+            ):
+                return None
         try:
             return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
         except Problem:
