@@ -279,12 +279,14 @@ def _put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
     return script
 
 
-def _puts(base: str, workdir: Path, connections: int) -> Measure:
-    """Guarded PUTs, each connection on its own document; checks every one succeeded."""
+def _puts(base: str, workdir: Path, connections: int, *, spread: bool = False) -> Measure:
+    """Guarded PUTs, each connection on its own document (in one collection, or each in a
+    collection of its own with ``spread``); checks that every one succeeded."""
     with httpx.Client(base_url=base) as http:
         targets = []
         for number in range(connections):
-            path = f"/api/writes/c{connections}-{number}-{uuid.uuid4().hex[:6]}"
+            collection = f"writes{number}" if spread else "writes"
+            path = f"/api/{collection}/c{connections}-{number}-{uuid.uuid4().hex[:6]}"
             response = http.put(
                 path, content=SMALL_BODY, headers={"Content-Type": "application/json"}
             )
@@ -625,10 +627,11 @@ def run() -> str:
                     connection.execute(
                         "CREATE TABLE docs (id integer PRIMARY KEY, version bigint, body bytea)"
                     )
-                for n in (1, 16):
+                for n, spread in ((1, False), (16, False), (16, True)):
                     floor = _loop(n, _PostgresUpdater, pg)
                     with _serve(pg) as base:
-                        mine = _puts(base, workdir, n)
+                        mine = _puts(base, workdir, n, spread=spread)
+                    where = ", one collection each" if spread else ""
                     rows.append(
                         _row(
                             f"raw psycopg loop, {n} connection(s)",
@@ -640,13 +643,13 @@ def run() -> str:
                     rows.append(
                         _row(
                             "**ifmatch serve** (PostgreSQL)",
-                            f"If-Match PUT {n} connection(s)",
+                            f"If-Match PUT {n} connection(s){where}",
                             mine,
                             f"**{mine.rate / floor.rate:.2f}**",
                         )
                     )
                     verdicts.append(
-                        f"If-Match PUT, PostgreSQL, {n} connection(s): "
+                        f"If-Match PUT, PostgreSQL, {n} connection(s){where}: "
                         f"{mine.rate / floor.rate:.2f}x the raw psycopg loop (target ≥ 0.50)"
                     )
         scaling: dict[tuple[int, int], Measure] = {}

@@ -94,17 +94,23 @@ class _Transaction(Transaction):
         return _Current(self._connection, row[0], _meta(row[1:])) if row else None
 
     def put(self, name: str, meta: Meta, content: Content) -> None:
+        # Content held in memory (documents) goes in with the row, in one statement; a
+        # file is streamed into a zeroblob, so it is never held in memory whole.
+        inline = content.data is not None
+        given = len(content.data or b"")
+        if inline and given != meta.length:
+            raise ValueError(f"content gave {given} bytes, {meta.length} announced")
         row = self._connection.execute(
-            """INSERT INTO resources (
+            f"""INSERT INTO resources (
                     space, name, version, modified_us, changed_within_second,
                     content_type, length, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, zeroblob(?))
+                VALUES (?, ?, ?, ?, ?, ?, ?, {"?" if inline else "zeroblob(?)"})
                 ON CONFLICT (space, name) DO UPDATE SET
                     version = excluded.version, modified_us = excluded.modified_us,
                     changed_within_second = excluded.changed_within_second,
                     content_type = excluded.content_type, length = excluded.length,
                     data = excluded.data
-                RETURNING id""",
+                RETURNING id""",  # noqa: S608 - the one interpolation is one of two literals
             (
                 self._space,
                 name,
@@ -113,10 +119,10 @@ class _Transaction(Transaction):
                 int(meta.changed_within_second),
                 meta.content_type,
                 meta.length,
-                meta.length,
+                content.data if inline else meta.length,
             ),
         ).fetchone()
-        if meta.length == 0:
+        if inline or meta.length == 0:
             return
         with self._connection.blobopen("resources", "data", row[0]) as blob:
             written = 0
