@@ -241,17 +241,21 @@ class FastPath:
             return None
         inm, general, _ = scanned
         collection, slash, name = rest.partition("/")
-        check_name(collection, "collection")
         assert self.cache is not None
         self.cache.refresh()
         if not slash:
+            check_name(collection, "collection")
             return self._collection(method, f"doc:{collection}", inm, general, raw)
         if "/" in name:
             return None
-        check_name(name, "document id")
-        entry = self.cache.document(f"doc:{collection}", name)
+        # Only names that passed the checks are ever cached.
+        entry = self.cache.cached(f"doc:{collection}", name)
         if entry is None:
-            return None  # the 404 is the application's
+            check_name(collection, "collection")
+            check_name(name, "document id")
+            entry = self.cache.document(f"doc:{collection}", name)
+            if entry is None:
+                return None  # the 404 is the application's
         if general or entry.live or (inm is not None and inm != entry.etag):
             conditions = Conditions.from_headers(raw)
             reply = respond(method, conditions, entry.representation)
