@@ -84,10 +84,11 @@ class _Current:
 _LOCK_SCOPE = (
     "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = %s FOR UPDATE"
 )
-_CURRENT = (
+_PEEK = (
     "SELECT id, version, modified_us, changed_within_second, content_type, length"
-    " FROM resources WHERE space = %s AND name = %s FOR UPDATE"
+    " FROM resources WHERE space = %s AND name = %s"
 )
+_CURRENT = f"{_PEEK} FOR UPDATE"
 
 
 class _Transaction(Transaction):
@@ -107,7 +108,10 @@ class _Transaction(Transaction):
             # Sent behind the lock in the same round trip: the server runs it once the lock
             # is held, in a snapshot of its own (READ COMMITTED), so it sees the last writer's
             # commit.  (One joined statement would not: EvalPlanQual re-reads only locked rows.)
-            ahead = self._connection.execute(_CURRENT, (self._space, self._name))
+            # It locks nothing: when the space has no counter row yet it runs without the
+            # space's lock, and a row lock taken then would deadlock with the lock's holder.
+            # Every writer of the row holds the space's lock, so a plain read is as good.
+            ahead = self._connection.execute(_PEEK, (self._space, self._name))
             self._ahead = (self._name, ahead)
         row = locked.fetchone()
         if row is None:  # the space's first write; a racing first write may insert it too

@@ -18,7 +18,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ifmatch.service.store import (
@@ -252,6 +252,25 @@ class SQLiteStore(Store):
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """The write, made at once, or ``None`` when a writer of this or another process
         holds the lock (SQLite answers ``BEGIN IMMEDIATE`` with "busy" at once: no wait)."""
+        results = self.try_write_many([request])
+        if results is None:
+            return None
+        if isinstance(results[0], Exception):
+            raise results[0]
+        return results[0]
+
+    def try_write_many(
+        self, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult | Exception] | None:
+        """Several writes in one transaction and one commit (group commit), or ``None``
+        when the lock is held (then nothing was tried).
+
+        Each write is checked and made exactly as if alone, in order, against the
+        state the ones before it left (each bumps its space's counter), so the
+        outcome is that of running them one after the other.  With more than one,
+        each runs under a savepoint: a write that raises is undone alone and its
+        exception is its result.  Results are returned only after the commit.
+        """
         if not self._write_lock.acquire(blocking=False):
             return None
         try:
@@ -265,16 +284,35 @@ class SQLiteStore(Store):
                 if error.sqlite_errorcode & 0xFF in _BUSY:
                     return None
                 raise
+            results: list[WriteResult | Exception] = []
             try:
-                result = apply(_Transaction(connection, request.space), request)
+                if len(requests) == 1:
+                    results.append(apply(_Transaction(connection, requests[0].space), requests[0]))
+                else:
+                    for request in requests:
+                        results.append(self._apply_alone(connection, request))
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            return result
+            return results
         finally:
             self._write_lock.release()
+
+    @staticmethod
+    def _apply_alone(
+        connection: sqlite3.Connection, request: WriteRequest
+    ) -> WriteResult | Exception:
+        connection.execute("SAVEPOINT one_write")
+        try:
+            result = apply(_Transaction(connection, request.space), request)
+        except Exception as error:
+            connection.execute("ROLLBACK TO one_write")
+            connection.execute("RELEASE one_write")
+            return error
+        connection.execute("RELEASE one_write")
+        return result
 
     def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
         with self._connection("BEGIN") as connection:
