@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request, Response
 
 from ifmatch.guard import check_preconditions, validator_headers
 from ifmatch.preconditions import Resource
-from ifmatch.starlette import Validators, _handler, current_resource
+from ifmatch.starlette import Validators, current_resource, handle_precondition_error
 
 __all__ = ["Preconditions", "install"]
 
@@ -29,7 +29,7 @@ def install(app: FastAPI) -> None:
     """Render :class:`~ifmatch.guard.PreconditionError` as its 304/412/428 response."""
     from ifmatch.guard import PreconditionError
 
-    app.add_exception_handler(PreconditionError, _handler)
+    app.add_exception_handler(PreconditionError, handle_precondition_error)
 
 
 class Preconditions:

@@ -38,10 +38,11 @@ from ifmatch import (
     Resource,
     evaluate,
     format_http_date,
+    patch,
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
-from ifmatch.service import patch
+from ifmatch.service.backends import open_store
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -74,7 +75,6 @@ from ifmatch.service.store import (
     Store,
     WriteRequest,
     WriteResult,
-    open_store,
 )
 
 JSON_TYPE = "application/json"
