@@ -32,6 +32,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 
 from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
+from ifmatch.hashing import weak_etag
 from ifmatch.preconditions import Resource
 from ifmatch.tagging import Action, TaggingPolicy, reply_headers
 
@@ -150,7 +151,7 @@ class ConditionalMiddleware:
         if plan.action is _HASH:
             hashed = exchange.tag_body(plan, content)
             if not exchange.conditional:
-                response.headers["ETag"] = f'W/"{hashed}"'  # nothing to evaluate: the usual 200
+                response.headers["ETag"] = weak_etag(hashed)  # nothing to evaluate: the usual 200
                 return response
         verdict = exchange.decide(plan, hashed)
         if verdict.status == 200:

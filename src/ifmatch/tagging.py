@@ -41,7 +41,7 @@ from ifmatch.conditions import Conditions
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
-from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory
+from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory, weak_etag
 from ifmatch.notmodified import not_modified_headers
 from ifmatch.preconditions import Outcome, Resource, evaluate
 from ifmatch.problem import decision_problem
@@ -427,7 +427,7 @@ class Exchange:
         if value is None:
             return False
         value = value.strip(" \t")
-        return value == f'W/"{hashed}"' or value == f'"{hashed}"'
+        return value == weak_etag(hashed) or value == f'"{hashed}"'
 
     @property
     def conditions(self) -> Conditions:
@@ -445,7 +445,7 @@ class Exchange:
         else:
             if hashed is None:
                 raise ValueError("a response without an ETag needs its body's hash")
-            new = f'W/"{hashed}"'
+            new = weak_etag(hashed)
             if not self.conditional:
                 return Verdict(200, new)  # the common case: nothing to evaluate
             if self._sends_back(hashed):
