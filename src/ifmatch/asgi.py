@@ -30,12 +30,12 @@ from ifmatch.guard import PreconditionError
 from ifmatch.hashing import DEFAULT_HEX_DIGITS, weak_etag_bytes
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
-    HASH_PLAN,
-    PASS_PLAN,
+    HASH_BODY,
+    LEAVE_ALONE,
     PRECONDITION_NAMES,
-    Action,
-    Exchange,
+    Handling,
     HashChoice,
+    ReadContext,
     TaggingPolicy,
     Verdict,
     reply_raw_headers,
@@ -115,7 +115,7 @@ class ConditionalMiddleware:
             return
         exchange = self._get
         if conditional:
-            exchange = self.policy.exchange_raw(method, headers)
+            exchange = self.policy.context_raw(method, headers)
         # The usual response, a 200 without validators in one body message, is tagged (or
         # answered with a 304/412) by this closure, which measured cheaper than a _Responder:
         # its moves are the rows of TRANSITIONS marked "fast path".  A response of any other
@@ -132,7 +132,7 @@ class ConditionalMiddleware:
                     if kind == "http.response.start":
                         fields = message.get("headers")
                         if (type(fields) is list
-                                and exchange.inspect_raw(message["status"], fields) is HASH_PLAN):
+                                and exchange.inspect_raw(message["status"], fields) is HASH_BODY):
                             held, phase = message, HOLD  # (START, START_HASH) -> HOLD
                             return
                 elif phase is DONE or phase is ANSWERED:
@@ -153,7 +153,7 @@ class ConditionalMiddleware:
                     else:
                         hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
                     if exchange.conditional:
-                        verdict = exchange.decide(HASH_PLAN, hashed)
+                        verdict = exchange.decide(HASH_BODY, hashed)
                         if verdict.status != 200:
                             phase = ANSWERED  # (HOLD, LAST_REFUSED) -> ANSWERED
                             start["status"] = verdict.status
@@ -189,7 +189,7 @@ class ConditionalMiddleware:
         exchange = self._head
         drop_body = self.head_as_get
         if conditional:
-            exchange = self.policy.exchange_raw("HEAD", headers, hashable=exchange.hashable)
+            exchange = self.policy.context_raw("HEAD", headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
             inner_scope = dict(scope)
@@ -259,7 +259,7 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 
 RawHeaders = list[tuple[bytes, bytes]]
 # Module constants: looking a member up on the Enum class costs more than the rest of a test.
-_PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
+_PASS, _DECIDE, _HASH = Handling.PASS, Handling.DECIDE, Handling.HASH
 _EMPTY_LAST = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
@@ -279,9 +279,9 @@ class _Responder:
     headers: RawHeaders  # the held start's headers (set with ``start``)
 
     def __init__(
-        self, exchange: Exchange, send: Send, drop_body: bool, held: Message | None = None
+        self, exchange: ReadContext, send: Send, drop_body: bool, held: Message | None = None
     ) -> None:
-        """``held``: a start the usual path of a GET held (phase HOLD, plan HASH_PLAN)."""
+        """``held``: a start the usual path of a GET held (phase HOLD, plan HASH_BODY)."""
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
@@ -289,9 +289,9 @@ class _Responder:
         self.size = 0  # bytes in buffer
         self.start: Message | None = held  # the response start, while HOLD
         if held is None:
-            self.phase, self.plan = START, PASS_PLAN
+            self.phase, self.plan = START, LEAVE_ALONE
         else:
-            self.phase, self.plan = HOLD, HASH_PLAN
+            self.phase, self.plan = HOLD, HASH_BODY
             self.headers = held["headers"]
 
     def _go(self, event: str) -> None:
@@ -319,7 +319,7 @@ class _Responder:
             # a second start is dropped: the first response is under way or answered
         elif phase is not ANSWERED:  # trailers, pathsend, ...
             if phase is HOLD:
-                self.plan = PASS_PLAN
+                self.plan = LEAVE_ALONE
                 await self._untagged(more=True)
             if self.drop_body and kind == "http.response.pathsend":
                 if self.phase is STREAM:
@@ -333,10 +333,10 @@ class _Responder:
             headers = [] if headers is None else list(headers)
         self.headers = headers
         self.plan = plan = self.exchange.inspect_raw(message["status"], headers)
-        if plan.action is _PASS:
+        if plan.handling is _PASS:
             self._go(START_UNTOUCHED)
             await self.downstream(message)
-        elif plan.action is _DECIDE:
+        elif plan.handling is _DECIDE:
             self.start = message
             await self._answer(self.exchange.decide(plan), None)
         else:
@@ -352,7 +352,7 @@ class _Responder:
         if self.size > self.exchange.policy.max_buffer:
             # Too big to hold (even as the last message, as for WSGI): send what we have and
             # stream the rest untagged.
-            self.plan = PASS_PLAN
+            self.plan = LEAVE_ALONE
             await self._untagged(more)
             return
         if more:

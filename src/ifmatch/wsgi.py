@@ -14,29 +14,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from ifmatch.guard import PreconditionError
 from ifmatch.hashing import weak_etag
 from ifmatch.phrases import status_line
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
-    Action,
-    Exchange,
+    Handling,
     HashChoice,
     Headers,
-    Plan,
+    Inspection,
+    ReadContext,
     TaggingPolicy,
     Verdict,
     reply_headers,
 )
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Callable[[bytes], object]]
+
+
+class StartResponse(Protocol):
+    """PEP 3333 ``start_response`` (the one type for it: :mod:`ifmatch.wsgi_files` uses it too)."""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]: ...
+
+
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # Module constants: looking a member up on the Enum class costs more than the test itself.
-_PASS, _DECIDE = Action.PASS, Action.DECIDE
+_PASS, _DECIDE = Handling.PASS, Handling.DECIDE
+
 
 def error_response(
     error: PreconditionError, start_response: StartResponse, head: bool = False
@@ -91,7 +101,7 @@ class ConditionalMiddleware:
             if method != "GET" and method != "HEAD":
                 return self._guarded(environ, start_response)
         head = method == "HEAD"
-        exchange = self._exchange(environ, method, head)
+        exchange = self._context(environ, method, head)
         inner = environ
         drop_body = head and self.head_as_get
         if drop_body:
@@ -105,9 +115,9 @@ class ConditionalMiddleware:
         chunks = response.started(result)
         status, headers = response.head()
         plan = exchange.inspect_text(int(status[:3]), headers)  # PEP 3333: 3 digits first
-        if plan.action is _PASS:
+        if plan.handling is _PASS:
             return response.untouched(chunks)
-        if plan.action is _DECIDE:
+        if plan.handling is _DECIDE:
             return response.decided(exchange.decide(plan), chunks)
         return self._tag(response, exchange, plan, chunks)
 
@@ -118,18 +128,18 @@ class ConditionalMiddleware:
         except PreconditionError as error:
             return error_response(error, start_response)
 
-    def _exchange(self, environ: dict[str, Any], method: str, head: bool) -> Exchange:
+    def _context(self, environ: dict[str, Any], method: str, head: bool) -> ReadContext:
         """The request's exchange: a shared one unless it carries a precondition to evaluate."""
         exchange = self._head if head else self._get
         # Most requests carry no precondition: they never build their conditions.
         if self.policy.coding_outside or any(map(environ.__contains__, _PRECONDITION_KEYS)):
-            exchange = self.policy.exchange(
+            exchange = self.policy.context(
                 method, _request_headers(environ), hashable=exchange.hashable
             )
         return exchange
 
     def _tag(
-        self, response: _Response, exchange: Exchange, plan: Plan, chunks: Iterator[bytes]
+        self, response: _Response, exchange: ReadContext, plan: Inspection, chunks: Iterator[bytes]
     ) -> Iterable[bytes]:
         """A 200 without an ETag: buffer its body (up to max_buffer), hash it, then decide."""
         pulled = response.pulled

@@ -1,6 +1,6 @@
 """The middleware's decision equals the core's, whatever the request sends.
 
-:meth:`Exchange.decide` takes a shortcut for the usual revalidation
+:meth:`ReadContext.decide` takes a shortcut for the usual revalidation
 (``If-None-Match`` holding exactly the tag); these properties check that
 the shortcut and the header scan never disagree with :func:`ifmatch.evaluate`.
 """
@@ -21,7 +21,7 @@ from ifmatch import (
     not_modified_headers,
     parse_http_date,
 )
-from ifmatch.tagging import Action, TaggingPolicy, Verdict, reply_headers, reply_raw_headers
+from ifmatch.tagging import Handling, TaggingPolicy, Verdict, reply_headers, reply_raw_headers
 
 HEX = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 DATES = st.sampled_from(
@@ -57,12 +57,12 @@ def test_decide_agrees_with_evaluate(data: st.DataObject, tag: str, method: str)
         headers["If-Unmodified-Since"] = data.draw(DATES)
     modified = data.draw(st.none() | DATES)
 
-    exchange = TaggingPolicy.build().exchange(method, list(headers.items()))
+    exchange = TaggingPolicy.build().context(method, list(headers.items()))
     response = [("Content-Type", "text/plain")]
     if modified:
         response.append(("Last-Modified", modified))
     plan = exchange.inspect(200, response)
-    assert plan.action is Action.HASH
+    assert plan.handling is Handling.HASH
     verdict = exchange.decide(plan, tag)
 
     resource = Resource(ETag(tag, weak=True), _readable_date(modified))
@@ -100,7 +100,7 @@ def test_raw_inspection_agrees_with_str_inspection(
     """The byte-pair and str fast paths plan exactly what the general scan plans."""
     policy = TaggingPolicy.build(max_buffer=max_buffer, coding_outside=conditional)
     request = [("If-None-Match", '"a"'), ("Accept-Encoding", "gzip")] if conditional else []
-    exchange = policy.exchange(method, request, hashable=hashable)
+    exchange = policy.context(method, request, hashable=hashable)
     raw = [((name.lower() if lower else name).encode(), value.encode()) for name, value in fields]
     assert exchange.inspect_raw(status, raw) == exchange.inspect(status, fields)
     text = [(name.lower() if lower else name, value) for name, value in fields]
@@ -110,7 +110,7 @@ def test_raw_inspection_agrees_with_str_inspection(
 def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() -> None:
     policy = TaggingPolicy.build()
     for method, hashable in [("GET", True), ("HEAD", True), ("HEAD", False)]:
-        plain = policy.exchange(method, [(b"accept", b"*/*")], hashable=hashable)
+        plain = policy.context(method, [(b"accept", b"*/*")], hashable=hashable)
         assert policy.unconditional(method, hashable=hashable) == plain
 
 
@@ -147,9 +147,9 @@ def test_raw_exchange_is_the_general_one(
     headers: list[tuple[bytes, bytes]], coding_outside: bool, method: str
 ) -> None:
     policy = TaggingPolicy.build(coding_outside=coding_outside)
-    expected = policy.exchange(method, headers)
-    assert policy.exchange_raw(method, headers) == expected
-    assert policy.exchange_raw(method, iter(headers)) == expected
+    expected = policy.context(method, headers)
+    assert policy.context_raw(method, headers) == expected
+    assert policy.context_raw(method, iter(headers)) == expected
     # If-Range and Range concern ranges, which the middleware leaves to the app.
     evaluated = [pair for pair in headers if pair[0] != b"if-range"]
     assert expected.conditions == Conditions.from_headers(evaluated)
