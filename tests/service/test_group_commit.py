@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,14 @@ def test_concurrent_puts_with_one_if_match_let_exactly_one_through(tmp_path: Pat
         sent: list[dict[str, Any]] = []
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> MutableMapping[str, Any]:
             if messages:
                 return messages.pop(0)
             await asyncio.sleep(3600)
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(dict(message))
 
         await app(scope, receive, send)
         return sent[0]["status"], dict(sent[0]["headers"])
