@@ -638,10 +638,14 @@ def _on_full(
 def _unstorable(status: int, headers: Headers, response_time: float,
                 options: Options) -> str | None:
     """Why a response to a GET must not (or need not) be stored (§3), or ``None``."""
-    if status not in UNDERSTOOD:
+    if status < 200 or status in {206, 304}:
         return f"status {status}"
     directives = cache_control(headers)
-    if "no-store" in directives:
+    if "must-understand" in directives:
+        # §5.2.2.3: only with a status code this cache understands; then no-store is moot.
+        if status not in UNDERSTOOD:
+            return f"must-understand and status {status}"
+    elif "no-store" in directives:
         return "no-store"
     if "*" in vary_names(headers):
         return "Vary: *"
