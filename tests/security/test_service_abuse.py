@@ -20,9 +20,9 @@ import pytest
 
 from ifmatch import ETag
 from ifmatch.service.app import create_app
+from ifmatch.service.backends import open_store
 from ifmatch.service.http import MAX_JSON_DEPTH
 from ifmatch.service.settings import Settings
-from ifmatch.service.store import open_store
 from tests.security.raw import Pairs, Reply
 
 LIMIT = 64 * 1024
@@ -43,7 +43,9 @@ async def _streamed(app: Any, method: str, path: str, headers: Pairs,
              "client": ("127.0.0.1", 1),
              "headers": [(b"host", b"testserver"), *declared, *headers]}
     pending = list(chunks)
-    status, out, body = 0, [], []
+    status = 0
+    out: list[tuple[str, str]] = []
+    body: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         if pending:
