@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
@@ -63,6 +63,7 @@ from ifmatch.service.middleware import (
     BearerAuth,
     DateHeader,
     HeaderLimits,
+    note_disconnect,
     note_precondition,
 )
 from ifmatch.service.openapi import openapi_document
@@ -314,9 +315,15 @@ class Service:
         if request.method == "POST":
             content = Content.of(await self._json_content(request), JSON_TYPE)
             name = uuid.uuid4().hex
+            conditions = _conditions(request)
             result = await self._write(
-                WriteRequest("POST", space, name, _conditions(request), lambda _: content, False)
+                WriteRequest(
+                    "POST", space, name, conditions, lambda _: content, False, against_space=True
+                )
             )
+            if result.decision.status is not None:  # the collection's validators decided
+                note_precondition(request, conditions, result.decision)
+                return _refused(result.decision, result.scope)
             response = self._finish(request, result, content.data)
             if result.created:
                 response.headers["Location"] = f"/api/{collection}/{name}"
@@ -327,7 +334,8 @@ class Service:
             raise _not_allowed(_COLLECTION_METHODS)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
-        headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache"}
+        # No byte ranges of a listing; say so (§14.3), as documents do.
+        headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache", "Accept-Ranges": "none"}
         if scope.last_modified is not None:
             headers["Last-Modified"] = format_http_date(scope.last_modified)
         conditions = _conditions(request)
@@ -337,7 +345,7 @@ class Service:
         if decision.outcome is Outcome.NOT_MODIFIED:
             return _not_modified({**headers, "Content-Type": JSON_TYPE})
         if decision.status is not None:
-            return _refused(decision, None)
+            return _refused(decision, scope)
         items = b",".join(
             b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
             % (
@@ -513,6 +521,17 @@ async def _http_handler(request: Request, error: Exception) -> Response:
     return problem_response(error.status_code, str(error.detail), dict(error.headers or {}))
 
 
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client closed the connection before its request content was complete.
+
+    Nothing was written (the body is read before any write begins).  The
+    answer is never delivered; its status, 499 as nginx logs it, is for
+    the access log, which also says ``client closed``.
+    """
+    note_disconnect(request)
+    return Response(status_code=499)
+
+
 async def _server_error(request: Request, error: Exception) -> Response:
     return problem_response(500, "internal server error")
 
@@ -558,6 +577,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     handlers: dict[Any, handler] = {
         Problem: _problem_handler,
         HTTPException: _http_handler,
+        ClientDisconnect: _client_gone,
         Exception: _server_error,
     }
     app = Starlette(

@@ -36,6 +36,13 @@ def note_precondition(
     fields["precondition"] = _outcome(conditions, decision)
 
 
+def note_disconnect(request: Request) -> None:
+    """Record that the client went away before its request was complete (logged, no 5xx)."""
+    fields: dict[str, Any] | None = request.scope.get(_LOG_KEY)
+    if fields is not None:
+        fields["note"] = "client closed the connection before the request content was complete"
+
+
 def _outcome(conditions: Conditions | None, decision: Decision | None) -> str:
     if decision is None:
         return "ignored"
@@ -109,19 +116,17 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            ACCESS_LOGGER.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "precondition": fields["precondition"],
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "pid": os.getpid(),
-                    }
-                },
-            )
+            line = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "precondition": fields["precondition"],
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "pid": os.getpid(),
+            }
+            if "note" in fields:
+                line["note"] = fields["note"]
+            ACCESS_LOGGER.info("request", extra={"fields": line})
 
 
 #: Paths answered without a token: the health check reveals only that the database answers,
