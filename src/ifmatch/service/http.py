@@ -213,7 +213,7 @@ def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if not isinstance(item, dict | list):
+        if not isinstance(item, dict | list):  # a patch's result may be a scalar
             continue
         if depth > limit:
             return True
