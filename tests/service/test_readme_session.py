@@ -207,7 +207,7 @@ SESSIONS = [
 
 
 def test_the_docs_have_sessions_to_run() -> None:
-    names = {param.id.split(":")[0] for param in SESSIONS}
+    names = {str(param.id).split(":")[0] for param in SESSIONS}
     assert {"README.md", "docs/service.md"} <= names
 
 
