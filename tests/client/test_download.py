@@ -69,6 +69,34 @@ def test_a_dropped_connection_is_resumed_within_one_call(
     assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen)), "never goes back"
 
 
+def test_resumes_within_one_call_are_counted_in_the_result(
+    http: ModuleType, server: str, state: State, tmp_path: Path
+) -> None:
+    """Issue 13 item 11: three requests and two resumes were reported as resumed_from=0."""
+    state.put_file("f", OLD)
+    state.cut_after = HALF // 2
+    cuts = iter([HALF // 2])  # the first 206 is cut too, once
+
+    def cut_again() -> None:
+        state.cut_after = next(cuts, None)
+
+    state.on_cut = cut_again
+    with http.Client(base_url=server) as client:
+        result = download(client, "/files/f", tmp_path / "f", retry_delay=0)
+    assert (tmp_path / "f").read_bytes() == OLD
+    assert result.requests == 3
+    assert result.resumes == 2
+    ranges = [r for r, _ in ranges_sent(state)]
+    assert ranges[0] is None
+    assert ranges[1] == f"bytes={result.resumed_from}-"
+    assert 0 < result.resumed_from <= HALF // 2
+    assert result.received == len(OLD), "every byte arrived once: none thrown away"
+    assert not result.restarted
+    assert result.summary().startswith(
+        f"{len(OLD)} bytes; resumed 2 times, first at byte {result.resumed_from}"
+    )
+
+
 def test_source_changed_mid_way_restarts_and_matches_the_new_file(
     http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:

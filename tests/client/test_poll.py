@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from ifmatch.client import CachingTransport, apoll, poll
+from ifmatch.client import AsyncCachingTransport, CachingTransport, MemoryStorage, apoll, poll
 from tests.client.app import Doc, State
 from tests.client.support import Counting, Scripted
 
@@ -105,3 +105,31 @@ def test_poll_timeout_bounds_the_loop(http: ModuleType) -> None:
 
     with http.Client(transport=http.MockTransport(handler)) as client:
         assert list(poll(client, "http://h/x", 0.01, timeout=0.05)) == []
+
+
+def test_poll_yields_the_current_representation_first_when_the_cache_already_holds_it(
+    http: ModuleType, server: str, state: State
+) -> None:
+    """Issue 14: after client.get(url) the first poll was revalidated (304) and yielded nothing."""
+    state.docs["d"] = Doc({"n": 0})
+    with http.Client(transport=CachingTransport(storage=MemoryStorage()),
+                     base_url=server) as client:
+        assert client.get("/docs/d").json() == {"n": 0}
+        seen = []
+        for response in poll(client, "/docs/d", 0, max_requests=4):
+            seen.append(response.json())
+            if len(seen) == 1:
+                state.docs["d"] = Doc({"n": 1}, version=2)
+    assert seen == [{"n": 0}, {"n": 1}]
+
+
+@pytest.mark.asyncio
+async def test_apoll_yields_the_current_representation_first_through_a_warm_cache(
+    http: ModuleType, app: Starlette, state: State
+) -> None:
+    state.docs["d"] = Doc({"n": 0})
+    transport = AsyncCachingTransport(http.ASGITransport(app), MemoryStorage())
+    async with http.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/docs/d")
+        seen = [r.json() async for r in apoll(client, "/docs/d", 0, max_requests=2)]
+    assert seen == [{"n": 0}]

@@ -19,9 +19,11 @@ from ifmatch.client import (
     Backoff,
     CachingTransport,
     ConflictError,
+    SQLiteStorage,
     create,
     delete,
     download,
+    poll,
     update,
     was_revalidated,
 )
@@ -136,3 +138,39 @@ def test_download_from_the_service_restarts_when_the_file_changed(
         result = download(client, url, target)
     assert target.read_bytes() == new
     assert result.restarted
+
+
+def test_poll_through_a_warm_shared_cache_yields_the_current_version_first(
+    http: ModuleType, service: str, tmp_path: Path
+) -> None:
+    """Issue 14: a second program with the same SQLite cache file polled and got ``[]``.
+
+    The first program reads the document through the cache file; the second
+    opens the same file and polls: its first response is a revalidated copy
+    (304 on the wire), and it is still the current version, so it comes first;
+    a write by someone else is the next one.
+    """
+    url = f"/api/poll/{http.__name__}"
+    cache = tmp_path / "shared.sqlite"
+    first_program = SQLiteStorage(cache)
+    with http.Client(base_url=service, transport=CachingTransport(storage=first_program)) as one:
+        create(one, url, {"v": 1})
+        assert one.get(url).json() == {"v": 1}
+    first_program.close()
+
+    second_program = SQLiteStorage(cache)
+    seen: list[Any] = []
+    revalidated: list[bool] = []
+    try:
+        with http.Client(base_url=service,
+                         transport=CachingTransport(storage=second_program)) as two:
+            for response in poll(two, url, 0, max_changes=2, max_requests=10):
+                seen.append(response.json())
+                revalidated.append(was_revalidated(response))
+                if len(seen) == 1:
+                    with http.Client(base_url=service) as other:
+                        update(other, url, lambda d: {"v": 2})
+    finally:
+        second_program.close()
+    assert seen == [{"v": 1}, {"v": 2}]
+    assert revalidated[0], "the first one came from the shared cache after a 304"

@@ -172,14 +172,14 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
             print(f"{name}: {value}", file=sys.stderr)
     sys.stdout.buffer.write(body)
     sys.stdout.buffer.flush()
-    if was_revalidated(response):
-        _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
-    elif response.status_code == 304:
+    if response.status_code == 304:  # only to the caller's own If-None-Match / If-Modified-Since
         sent = ", ".join(
             f"{name}: {value}" for name, value in headers.items()
             if name.lower() in {"if-none-match", "if-modified-since"}
         )
         _say("304 Not Modified: your copy is current" + (f" ({sent})" if sent else ""))
+    elif was_revalidated(response):
+        _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
     if response.status_code >= 400:
         _say(f"HTTP {response.status_code} {response.reason_phrase}")
         return 1
