@@ -220,7 +220,9 @@ class Returned(Generic[T]):
 
 
 async def arun(
-    flow: Flow[T], client: AsyncClient, change: AsyncChange | None = None,
+    flow: Flow[T],
+    client: AsyncClient,
+    change: AsyncChange | None = None,
     returned: Returned[T] | None = None,
 ) -> AsyncIterator[Any]:
     """Drive ``flow`` with an async client; yields what it emits, its result into ``returned``."""
