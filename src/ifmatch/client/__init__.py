@@ -59,9 +59,9 @@ from ifmatch.client.update import (
     update,
 )
 
-# Applying a merge patch is the service's PATCH algorithm, a pure module with no dependencies:
-# one implementation, so a client checks a patch exactly as the server will apply it.
-from ifmatch.service.patch import merge_patch as apply_merge_patch
+# Applying a merge patch is the service's PATCH algorithm, in the neutral core module
+# ifmatch.patch: one implementation, so a client checks a patch as the server will apply it.
+from ifmatch.patch import merge_patch as apply_merge_patch
 
 __all__ = [
     "CACHE_STATUS",
