@@ -243,6 +243,62 @@ def flask_app() -> Any:
     return app
 
 
+def flask_async_app() -> Any:
+    """The Flask stack with ``async def`` views (and async validators), set up through the
+    ``IfMatch`` extension and its ``IFMATCH_*`` configuration."""
+    from flask import Flask, Response, request
+
+    from ifmatch.flask import IfMatch
+
+    app = Flask("ifmatch-conformance-async")
+    app.config.update(IFMATCH_MAX_BUFFER=MAX_BUFFER, IFMATCH_REQUIRE_PRECONDITIONS=True)
+    ifmatch = IfMatch(app)
+
+    async def current(*args: Any, **kwargs: Any) -> Resource:
+        return STORE.resource()
+
+    @app.get("/doc")
+    async def doc() -> Response:
+        return Response(DOC_BODY, mimetype="application/json", headers=DOC_HEADERS)
+
+    @app.route("/versioned", methods=["GET", "HEAD", "PUT", "DELETE"])
+    @ifmatch.preconditions(current)
+    async def versioned() -> Any:
+        if request.method == "PUT":
+            STORE.put(request.get_data())
+            return Response(STORE.body(), mimetype="application/json",
+                            headers=validator_headers(STORE.resource()))
+        if not STORE.exists:
+            return Response(status=404)
+        if request.method == "DELETE":
+            STORE.delete()
+            return Response(status=204)
+        return STORE.data
+
+    @app.route("/expensive", methods=["GET", "PUT"])
+    @ifmatch.preconditions(current)
+    async def expensive() -> Response:
+        return Response(EXPENSIVE(), mimetype="application/json")
+
+    @app.get("/nostore")
+    async def nostore() -> Response:
+        return Response(b"secret", headers={"Cache-Control": "no-store"})
+
+    @app.get("/missing")
+    async def missing() -> Any:
+        return b"not here", 404
+
+    @app.get("/stream")
+    async def stream() -> Response:
+        return Response(iter(STREAM_CHUNKS), mimetype="text/plain")
+
+    @app.get("/events")
+    async def events() -> Response:
+        return Response(EVENTS, mimetype="text/event-stream")
+
+    return app
+
+
 # --- bare ASGI ------------------------------------------------------------------------------
 
 
@@ -413,6 +469,7 @@ STACKS: dict[str, Callable[[], Iterator[Client]]] = {
     "starlette": lambda: asgi_client(starlette_app()),
     "fastapi": lambda: asgi_client(fastapi_app()),
     "flask": lambda: flask_client(flask_app()),
+    "flask-async": lambda: flask_client(flask_async_app()),
     "bare-asgi": lambda: asgi_client(bare_asgi_app()),
     "bare-wsgi": lambda: wsgi_client(bare_wsgi_app()),
     "django": django_client,
