@@ -156,12 +156,14 @@ class IfMatch:
         if app.config["IFMATCH_MIDDLEWARE"]:
             from ifmatch.wsgi import ConditionalMiddleware
 
-            app.wsgi_app = ConditionalMiddleware(  # type: ignore[method-assign]
-                app.wsgi_app,
+            inner: Any = app.wsgi_app  # Flask's and ifmatch's WSGI aliases differ in name only
+            wrapped: Any = ConditionalMiddleware(
+                inner,
                 hash=app.config["IFMATCH_HASH"],
                 max_buffer=int(app.config["IFMATCH_MAX_BUFFER"]),
                 coding_outside=bool(app.config["IFMATCH_CODING_OUTSIDE"]),
             )
+            app.wsgi_app = wrapped  # type: ignore[method-assign]
         app.extensions["ifmatch"] = self
 
     @staticmethod
