@@ -49,8 +49,8 @@ def blocks_of(path: Path) -> list[Block]:
         end = start
         while end < len(lines) and lines[end].strip() != "```":
             end += 1
-        before = "\n".join(lines[max(0, index - 40):index]).rstrip()
-        comment = before[before.rfind("<!--"):] if before.endswith("-->") else ""
+        before = "\n".join(lines[max(0, index - 40) : index]).rstrip()
+        comment = before[before.rfind("<!--") :] if before.endswith("-->") else ""
         marker = MARKER.search(comment) if comment else None
         setup, skip = "", None
         if marker and marker["kind"] == "skip":
@@ -101,9 +101,18 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
     runnable = [block for block in blocks_of(page) if block.skip is None]
     payload = json.dumps([block.__dict__ for block in runnable])
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER], input=payload, capture_output=True, text=True,
-        cwd=tmp_path, timeout=120, check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
-             "NO_MKDOCS_2_WARNING": "1"},
+        [sys.executable, "-c", RUNNER],
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "HOME": str(tmp_path),
+            "NO_MKDOCS_2_WARNING": "1",
+        },
     )
     assert done.returncode == 0, done.stderr[-4000:]
