@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 
-class Note(models.Model):
+class Note(models.Model):  # type: ignore[misc]  # Django ships no types
     key = models.CharField(max_length=40, primary_key=True)
     body = models.TextField()
     version = models.IntegerField(default=1)
@@ -14,7 +14,7 @@ class Note(models.Model):
         app_label = "djmodels"
 
 
-class Page(models.Model):
+class Page(models.Model):  # type: ignore[misc]
     key = models.CharField(max_length=40, primary_key=True)
     body = models.TextField()
     updated_at = models.DateTimeField()
