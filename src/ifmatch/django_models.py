@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from ifmatch.django import _request_headers
 from ifmatch.guard import check_preconditions
-from ifmatch.hashing import etag_for_version
+from ifmatch.hashing import etag_for_timestamp, etag_for_version
 from ifmatch.preconditions import Resource
 
 
@@ -58,18 +58,10 @@ def model_resource(
     if version_field is not None:
         etag = etag_for_version(getattr(instance, version_field))
     elif modified is not None:
-        etag = etag_for_version(_timestamp_token(modified), prefix="t")
+        etag = etag_for_timestamp(modified)
     else:
         raise ValueError("model_resource needs a version_field or a modified_field")
     return Resource(etag, modified)
-
-
-def _timestamp_token(moment: datetime) -> str:
-    """Microseconds since the epoch (UTC for aware datetimes), exact: no float on the way."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    delta = moment - datetime(1970, 1, 1)
-    return str((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
 @dataclass

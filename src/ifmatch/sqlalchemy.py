@@ -47,7 +47,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ifmatch.conditions import HeaderPairs
 from ifmatch.guard import PreconditionFailed, check_preconditions
-from ifmatch.hashing import etag_for_version
+from ifmatch.hashing import etag_for_timestamp, etag_for_version
 from ifmatch.preconditions import Decision, Outcome, Resource
 
 Model = TypeVar("Model")
@@ -86,17 +86,12 @@ def resource_of(
     if attr is not None:
         etag = etag_for_version(getattr(instance, attr))
     elif modified is not None:
-        etag = etag_for_version(_microseconds(modified), prefix="t")
+        etag = etag_for_timestamp(modified)
     else:
         raise ValueError(
             "resource_of needs a version_id_col on the mapper, a version_attr or a modified_attr"
         )
     return Resource(etag, modified)
-
-
-def _microseconds(moment: datetime) -> str:
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return str((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
 @dataclass
