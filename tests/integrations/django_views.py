@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from ifmatch import Resource, etag_for_version
 from ifmatch.django import preconditions
+from ifmatch.guard import check_preconditions
 
 NOTES: dict[str, dict[str, Any]] = {}
 
@@ -66,6 +67,19 @@ class NoteAPIView(APIView):  # type: ignore[misc]
         return Response(note["body"], headers={"ETag": str(etag_for_version(note["version"]))})
 
 
+class AtomicNoteAPIView(APIView):  # type: ignore[misc]
+    """check_preconditions inside the write: DRF re-raises what its handler does not know,
+    and ConditionalMiddleware.process_exception answers the 412/428."""
+
+    authentication_classes: tuple[Any, ...] = ()
+    permission_classes: tuple[Any, ...] = ()
+
+    def put(self, request: Request, key: str) -> Response:
+        check_preconditions(request.method, request.headers, current(request, key), require=True)
+        note = _save(key, request.data)
+        return Response(note["body"], headers={"ETag": str(etag_for_version(note["version"]))})
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class AsyncNoteView(View):  # type: ignore[misc]
     @method_decorator(guard)
@@ -84,4 +98,5 @@ urlpatterns = [
     path("notes/<str:key>", NoteView.as_view()),
     path("api/notes/<str:key>", NoteAPIView.as_view()),
     path("async/notes/<str:key>", AsyncNoteView.as_view()),
+    path("api/atomic/<str:key>", AtomicNoteAPIView.as_view()),
 ]

@@ -121,6 +121,19 @@ def test_class_based_views_through_method_decorator(prefix: str) -> None:
 
 
 @pytest.mark.usefixtures("notes")
+def test_drf_view_raising_inside_its_write_gets_the_middlewares_answer() -> None:
+    body = json.dumps({"title": "new"}).encode()
+    assert _django_call("PUT", "/api/atomic/a", {}, body).status_code == 428
+    stale = _django_call("PUT", "/api/atomic/a", {"If-Match": '"v0"'}, body)
+    assert stale.status_code == 412
+    assert stale.headers["Content-Type"] == PROBLEM_JSON
+    assert json.loads(stale.content)["current_etag"] == '"v1"'
+    written = _django_call("PUT", "/api/atomic/a", {"If-Match": '"v1"'}, body)
+    assert written.status_code == 200
+    assert django_views.NOTES["a"] == {"version": 2, "body": {"title": "new"}}
+
+
+@pytest.mark.usefixtures("notes")
 def test_async_class_based_view_in_process() -> None:
     def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
         async def go() -> Any:
