@@ -121,8 +121,7 @@ class ConditionalMiddleware(TaggingMiddleware[ASGIApp]):
                 elif (kind == "http.response.body" and not message.get("more_body")
                       and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
                     # HOLD, and the whole body in one message: the measured fast path.
-                    start = held
-                    assert start is not None
+                    start: Message = held  # type: ignore[assignment]  # HOLD: held is set
                     held = None
                     policy = exchange.policy
                     new = policy.one_shot
