@@ -43,7 +43,7 @@ from ifmatch import (
     not_modified_headers,
     plan_ranges,
 )
-from ifmatch.service import patch
+from ifmatch.service import assets, patch
 from ifmatch.service.http import (
     Problem,
     check_name,
@@ -138,9 +138,10 @@ class Service:
     # -- service ---------------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
-        """Where to start: links to the API description and the health check."""
+        """Where to start, for JSON clients: links to the API description and the health
+        check (browsers get the page, :mod:`ifmatch.service.assets`)."""
         links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
-        return JSONResponse(links)
+        return JSONResponse(links, headers={"Vary": "Accept"})
 
     async def healthz(self, request: Request) -> Response:
         """200 when the database answers."""
@@ -424,6 +425,7 @@ class Service:
                 **_validators(meta),
                 "Content-Type": meta.content_type,
                 "Accept-Ranges": "bytes",
+                **assets.USER_FILE_HEADERS,
             }
             decision = evaluate(method, conditions, meta.resource())
             if decision.outcome is Outcome.NOT_MODIFIED:
@@ -545,7 +547,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     }
     app = Starlette(
         routes=[
-            Route("/", service.index, methods=["GET", "HEAD"]),
+            *assets.routes(request_response(service.index)),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
             Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
             Route("/api/{collection}", _AnyMethod(service.collection)),
@@ -555,7 +557,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         middleware=[
             Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
-            Middleware(BearerAuth, token=settings.token),
+            Middleware(BearerAuth, token=settings.token, public=assets.is_public),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

@@ -10,6 +10,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -125,14 +126,26 @@ class AccessLog:
 
 
 class BearerAuth:
-    """401 for any request without ``Authorization: Bearer <token>`` (RFC 6750 §3)."""
+    """401 for any request without ``Authorization: Bearer <token>`` (RFC 6750 §3),
+    except those ``public`` says need none (the page and its files)."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        public: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode() if token else None
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.expected is None:
+        if (
+            scope["type"] != "http"
+            or self.expected is None
+            or (self.public is not None and self.public(scope))
+        ):
             await self.app(scope, receive, send)
             return
         given = b""
