@@ -4,10 +4,6 @@ and the headers that keep user files in ``/files`` from running in the page's or
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +14,6 @@ from starlette.testclient import TestClient
 from ifmatch.etag import ETag
 from ifmatch.service.assets import STATIC
 
-ROOT = Path(__file__).resolve().parents[2]
 ASSET_PATHS = ["/", "/ifmatch.js", "/ui/app.js", "/ui/style.css", "/ui/icon.svg"]
 
 
@@ -164,38 +159,3 @@ def test_user_files_never_run_in_the_page_origin(
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Content-Security-Policy"] == "sandbox"
     assert client.head(path).headers["Content-Security-Policy"] == "sandbox"
-
-
-@pytest.mark.slow
-def test_an_installed_wheel_carries_the_assets(tmp_path: Path) -> None:
-    """The page and module are package data: a wheel built from a copy of the project (with
-    pip's build isolation, as a user's install) contains every file in static/."""
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(
-        ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-    )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--wheel-dir",
-            str(tmp_path / "wheels"),
-            str(source),
-        ],
-        capture_output=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    (wheel,) = (tmp_path / "wheels").glob("ifmatch-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"ifmatch/service/static/{path.name}" for path in STATIC.iterdir()}
-    assert "ifmatch/service/static/ifmatch.js" in shipped
-    assert shipped <= names, shipped - names

@@ -45,18 +45,26 @@ from ifmatch import (
 )
 from ifmatch.service import assets, patch
 from ifmatch.service.http import (
+    MAX_JSON_DEPTH,
     Problem,
     check_name,
     dump_json,
     file_path,
     media_type,
+    nests_deeper,
     parse_json,
     problem_response,
     read_body,
     refuse_content_coding,
     spool_body,
 )
-from ifmatch.service.middleware import AccessLog, BearerAuth, DateHeader, note_precondition
+from ifmatch.service.middleware import (
+    AccessLog,
+    BearerAuth,
+    DateHeader,
+    HeaderLimits,
+    note_precondition,
+)
 from ifmatch.service.openapi import openapi_document
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import (
@@ -65,6 +73,7 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
+    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -93,10 +102,11 @@ def _validators(meta: Meta) -> dict[str, str]:
     }
 
 
-def _refused(decision: Decision, meta: Meta | None) -> Response:
+def _refused(decision: Decision, meta: Meta | ScopeState | None) -> Response:
     """The 412 or 428 for a refused request; a 412 carries the current ETag (if any)."""
     status = decision.status or 500
     headers = {"ETag": str(meta.etag)} if meta is not None and status == 412 else {}
+    headers["Cache-Control"] = "no-store"
     current = str(meta.etag) if meta is not None and status == 412 else None
     return Response(
         decision_problem(decision, current),
@@ -228,11 +238,15 @@ class Service:
 
         def make(current: Current | None) -> Content:
             assert current is not None  # must_exist: a missing document is a 404 before this
-            document = parse_json(current.body())
+            document = parse_json(current.body(), strict=False)
             if kind == patch.MEDIA_MERGE_PATCH:
                 patched = patch.merge_patch(document, operations)
             else:
                 patched = patch.apply_json_patch(document, operations, max_bytes=limit)
+            if nests_deeper(patched):
+                raise patch.PatchTooLarge(
+                    f"the patched document would nest deeper than {MAX_JSON_DEPTH} levels"
+                )
             data = dump_json(patched)
             if len(data) > limit:
                 raise patch.PatchTooLarge(f"the patched document would exceed {limit} bytes")
@@ -380,7 +394,10 @@ class Service:
             )
         finally:
             file.close()
-        return self._finish(request, result, None)
+        response = self._finish(request, result, None)
+        if result.created:  # the stored path: "/files//a" and "/files/a/" store "a"
+            response.headers["Location"] = "/files/" + quote(path)
+        return response
 
     def _precheck(self, path: str, conditions: Conditions) -> tuple[Decision, Meta | None] | None:
         """A refusal decided before the upload is read (a 412 or 428 that is already certain).
@@ -557,6 +574,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         middleware=[
             Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
+            Middleware(HeaderLimits),
             Middleware(BearerAuth, token=settings.token, public=assets.is_public),
         ],
         exception_handlers=handlers,

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
@@ -171,6 +172,12 @@ class PostgresStore(Store):
     """A store in one PostgreSQL database, shared by any number of instances."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+        # One direct attempt first, with a short connect timeout: an unreachable server is
+        # then one clear error at once, not the pool's 30 s of retries and logged warnings.
+        probe = dsn if "connect_timeout" in conninfo_to_dict(dsn) else make_conninfo(
+            dsn, connect_timeout=5
+        )
+        psycopg.connect(probe).close()
         self._pool = ConnectionPool(
             dsn,
             min_size=1,
