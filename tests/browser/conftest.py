@@ -1,10 +1,13 @@
-"""Fixtures for the page's tests in real Chromium: one browser per session, the service per module.
+"""Fixtures for the page's tests in real Chromium: one browser and one service per module.
 
 Debian's ``chromium`` (installed by ``scripts/system-deps.sh``) driven by
 Playwright from PyPI through ``executable_path``: no browser is downloaded.
 Where either is missing the tests skip with the reason, and fail under
-``CI=true``.  The service runs as ``ifmatch serve`` on a free port with its
-access log in a file the tests read.  Screenshots go to ``tmp_path``, or to
+``CI=true``.  Playwright's sync API runs an event loop in the main thread
+while it is started, so it is started per module and stopped after it:
+tests elsewhere that call ``asyncio.run`` must never find it running.
+The service runs as ``ifmatch serve`` on a free port with its access log in
+a file the tests read.  Screenshots go to ``tmp_path``, or to
 the folder ``IFMATCH_SCREENSHOTS`` names (``docs/img`` when refreshing the
 docs' pictures).
 """
@@ -72,9 +75,9 @@ class Service:
         return f"{self.base}/?poll={poll_ms}#{fragment}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright, shared by every browser test."""
+    """Debian's Chromium under Playwright, shared by the tests of a module."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -223,24 +224,36 @@ def test_changed_elsewhere_within_one_poll_interval(
     open_document(service, watcher, path)
     open_document(service, writer, path)
     watcher.fill(EDITOR, '{\n  "title": "An edit not saved yet"\n}')
-    polls: list[float] = []
-    watcher.on(
-        "request",
-        lambda request: (
-            polls.append(time.monotonic())
-            if request.method == "GET" and request.url.endswith(path)
-            else None
-        ),
+    # When the notice shows, in the page's clock (epoch ms, as the access log's).
+    watcher.evaluate(
+        """() => {
+          window.changedAt = null;
+          new MutationObserver(() => {
+            if (!document.getElementById("changed").hidden && window.changedAt === null)
+              window.changedAt = performance.timeOrigin + performance.now();
+          }).observe(document.getElementById("changed"), { attributes: true });
+        }"""
     )
     _, etag = stored(service, path)
+    puts = len([line for line in service.lines(path) if line["method"] == "PUT"])
     edit_and_save(writer, THEIRS)
     saved_etag(writer, etag)
-    written = time.monotonic()
     watcher.wait_for_selector(CHANGED, state="visible")
-    seen = time.monotonic()
-    # The poll that noticed was the first one sent after the write (or one already on its
-    # way): at most one interval later, whatever the machine's speed.
-    assert len([moment for moment in polls if written < moment <= seen]) <= 1
+    service.wait_lines({path: 0})
+    put = [line for line in service.lines(path) if line["method"] == "PUT"][puts]
+    written = datetime.fromisoformat(put["ts"]).timestamp() * 1000  # logged after the commit
+    seen = watcher.evaluate("window.changedAt")
+    polls = watcher.evaluate(
+        """path => performance.getEntriesByType("resource")
+            .filter(entry => new URL(entry.name).pathname === path)
+            .map(entry => performance.timeOrigin + entry.startTime)""",
+        path,
+    )
+    # The poll that noticed was the first one the page sent after the write (or one
+    # already on its way): so at most one interval later, whatever the machine's speed.
+    after = [moment for moment in polls if written < moment <= seen]
+    assert len(after) <= 1, (after, written, seen)
+    assert seen > written
     text = watcher.text_content(CHANGED) or ""
     assert "Changed elsewhere" in text
     assert stored(service, path)[1] in text

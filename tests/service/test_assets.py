@@ -158,3 +158,27 @@ def test_user_files_never_run_in_the_page_origin(
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Content-Security-Policy"] == "sandbox"
     assert client.head(path).headers["Content-Security-Policy"] == "sandbox"
+
+
+def test_api_lists_the_collections_that_hold_documents(client: TestClient) -> None:
+    """``GET /api``: what the page's sidebar lists; a strong ETag of the list (304, §13.1.2)."""
+    empty = client.get("/api")
+    assert empty.json() == {"collections": []}
+    for path in ("/api/notes/a", "/api/notes/b", "/api/plans/x"):
+        assert client.put(path, json={}, headers={"If-None-Match": "*"}).status_code == 201
+    listing = client.get("/api")
+    names = [(c["name"], c["documents"]) for c in listing.json()["collections"]]
+    assert names == [("notes", 2), ("plans", 1)]
+    notes = listing.json()["collections"][0]
+    assert notes["etag"] == client.get("/api/notes").headers["ETag"]
+    etag = listing.headers["ETag"]
+    assert not ETag.parse(etag).weak
+    assert listing.headers["Cache-Control"] == "no-cache"
+    assert client.get("/api", headers={"If-None-Match": etag}).status_code == 304
+    assert client.head("/api").headers["ETag"] == etag
+    # Any write changes it; a collection emptied by deletes is no longer listed.
+    assert client.delete("/api/plans/x", headers={"If-Match": '"v1"'}).status_code == 204
+    after = client.get("/api", headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert [c["name"] for c in after.json()["collections"]] == ["notes"]
+    assert client.post("/api", json={}).status_code == 405

@@ -15,6 +15,7 @@ download holds a read snapshot while its spans are streamed from it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,6 +35,7 @@ from ifmatch import (
     ByteRange,
     Conditions,
     Decision,
+    ETag,
     Outcome,
     Resource,
     evaluate,
@@ -308,6 +310,29 @@ class Service:
 
     # -- collections -----------------------------------------------------------------------
 
+    async def collections(self, request: Request) -> Response:
+        """``/api``: the collections that hold documents, with a strong ETag of the list.
+
+        No Last-Modified: two changes in one second could not be told apart,
+        and the ETag (a digest of the list, which names each collection's
+        own ETag) changes with every write to any document.
+        """
+        spaces = await run_in_threadpool(self.store.spaces, "doc:")
+        listed = [
+            {"name": space[4:], "documents": members, "etag": f'"c{counter}"'}
+            for space, counter, members in spaces
+            if members
+        ]
+        body = dump_json({"collections": listed})
+        etag = ETag("l" + hashlib.sha256(body).hexdigest()[:32])
+        conditions = _conditions(request)
+        representation = Representation(etag, None, len(body), JSON_TYPE, fields=_REVALIDATE)
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200 or request.method == "HEAD":
+            return _send(reply)
+        return _send(reply, body)
+
     async def collection(self, request: Request) -> Response:
         """``/api/{collection}``: GET/HEAD the members (with a collection ETag), POST to create."""
         collection = check_name(request.path_params["collection"], "collection")
@@ -544,6 +569,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *assets.routes(request_response(service.index)),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
             Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
+            Route("/api", service.collections, methods=["GET", "HEAD"]),
             Route("/api/{collection}", _AnyMethod(service.collection)),
             Route("/api/{collection}/{id}", _AnyMethod(service.document)),
             Route("/files/{path:anypath}", _AnyMethod(service.file)),
