@@ -44,6 +44,8 @@ from ifmatch import (
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
 from ifmatch.service import assets, patch
+from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -73,6 +75,7 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
+    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -107,6 +110,17 @@ def _representation(meta: Meta, *, ranges: bool, user_file: bool = False) -> Rep
         ranges=ranges,
         fields=_REVALIDATE + _USER_FILE if user_file else _REVALIDATE,
         changed_within_second=meta.changed_within_second,
+    )
+
+
+def collection_representation(scope: ScopeState) -> Representation:
+    """A collection as the responder sees it: its counter is its validator."""
+    return Representation(
+        scope.etag,
+        scope.last_modified,
+        content_type=JSON_TYPE,
+        fields=_REVALIDATE,
+        changed_within_second=scope.changed_within_second,
     )
 
 
@@ -354,14 +368,7 @@ class Service:
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
         conditions = _conditions(request)
-        collection_representation = Representation(
-            scope.etag,
-            scope.last_modified,
-            content_type=JSON_TYPE,
-            fields=_REVALIDATE,
-            changed_within_second=scope.changed_within_second,
-        )
-        reply = respond(request.method, conditions, collection_representation)
+        reply = respond(request.method, conditions, collection_representation(scope))
         note_precondition(request, conditions, reply.decision)
         if reply.status != 200:
             return _send(reply)
@@ -546,7 +553,21 @@ class _AnyPathConvertor(PathConvertor):
 register_url_convertor("anypath", _AnyPathConvertor())
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+class ServiceApp(Starlette):
+    """The service's Starlette application, entered through its fast path
+    (:mod:`ifmatch.service.fastpath`), which hands it every request it does not answer."""
+
+    fast: FastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fast(scope, receive, send)
+
+    async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The whole application: middleware, router, endpoints."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
     """The ASGI application for ``settings`` (opens the store unless one is given)."""
     store = store or open_store(settings.db, pool_size=settings.pool_size)
     service = Service(settings, store)
@@ -556,6 +577,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            ACCESS.flush()
+            fast.close()
             store.close()
 
     handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -564,7 +587,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         HTTPException: _http_handler,
         Exception: _server_error,
     }
-    app = Starlette(
+    app = ServiceApp(
         routes=[
             *assets.routes(request_response(service.index)),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
@@ -584,10 +607,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.store = store
+    fast = FastPath(app.full, settings, store, [entry.cls for entry in app.user_middleware])
+    app.fast = fast
     return app
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ServiceApp:
     """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
     from ifmatch.service.logs import configure_logging
 
