@@ -40,11 +40,13 @@ from ifmatch import (
     Resource,
     evaluate,
     format_http_date,
+    patch,
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
-from ifmatch.service import assets, patch
+from ifmatch.service import assets
 from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.backends import open_store
 from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
@@ -79,7 +81,6 @@ from ifmatch.service.store import (
     Store,
     WriteRequest,
     WriteResult,
-    open_store,
 )
 
 JSON_TYPE = "application/json"

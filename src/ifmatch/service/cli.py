@@ -130,7 +130,7 @@ def main(command: str, argv: list[str]) -> int:
         pool_size=args.pool_size,
         access_log=args.access_log,
     )
-    from ifmatch.service.store import open_store
+    from ifmatch.service.backends import open_store
 
     try:
         open_store(settings.db, pool_size=1).close()
