@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ifmatch.audit.checks import WRITE_CHECKS
 from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
@@ -111,3 +112,19 @@ def test_patch_write_probes_pass(service: str) -> None:
     for probe in ("if-match-current", "if-match-stale", "if-match-weak", "inm-star-existing"):
         assert passed[probe].startswith("PATCH ")
     assert "-> 428" in passed["precondition-required"]
+
+
+@pytest.mark.parametrize("path", ["/", "/ifmatch.js", "/ui/app.js", "/ui/style.css"])
+def test_the_page_and_module_pass_the_audit(service: str, path: str) -> None:
+    """Issue 18: the page and ifmatch.js as the service serves them: no failure, no warning."""
+    status, report = audit_cli(f"{service}{path}")
+    assert levels(report, "fail") == {}
+    assert levels(report, "warn") == {}
+    assert status == 0
+    passed = levels(report, "pass")
+    for probe in ("validators", "etag-stable", "inm-current", "ims-current", "head-validators"):
+        assert probe in passed
+    for probe in ("not-modified-headers", "range", "if-range-stale", "range-unsatisfiable"):
+        assert probe in passed
+    # Skipped: no gzip here, and the write probes (read-only files; no --write).
+    assert set(levels(report, "skip")) <= {"etag-coding", *(check.id for check in WRITE_CHECKS)}

@@ -115,13 +115,19 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        watch(page)
+        context.on("page", watch)
         return page
 
+    def watch(page: Any) -> None:
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+
     yield make
+    errors = [error for context in contexts for page in context.pages for error in page.errors]
     for context in contexts:
         context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ cache.  Every outcome is checked over HTTP, not only on the screen.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -77,8 +78,6 @@ def open_document(
 
 
 def edit_and_save(page: Any, document: object) -> None:
-    import json
-
     page.fill(EDITOR, json.dumps(document, indent=2))
     page.click('[data-testid="save"]')
 
@@ -223,7 +222,8 @@ def test_changed_elsewhere_within_one_poll_interval(
     watcher, writer = new_page(), new_page()
     open_document(service, watcher, path)
     open_document(service, writer, path)
-    watcher.fill(EDITOR, '{\n  "title": "An edit not saved yet"\n}')
+    unsaved = json.dumps({**BASE, "body": "Goals, owners, dates and a budget."}, indent=2)
+    watcher.fill(EDITOR, unsaved)
     # When the notice shows, in the page's clock (epoch ms, as the access log's).
     watcher.evaluate(
         """() => {
@@ -258,7 +258,7 @@ def test_changed_elsewhere_within_one_poll_interval(
     assert "Changed elsewhere" in text
     assert stored(service, path)[1] in text
     assert "Your edit is kept" in text
-    assert watcher.input_value(EDITOR) == '{\n  "title": "An edit not saved yet"\n}'
+    assert watcher.input_value(EDITOR) == unsaved
     # Polls that found nothing new were 304s (RFC 9110 §13.1.2).
     lines = [line for line in service.log() if line["path"] == path and line["method"] == "GET"]
     assert any(line["status"] == 304 for line in lines)
@@ -299,13 +299,18 @@ def test_a_428_is_shown_in_words(service: Service, new_page: Callable[..., Any])
         route.continue_(headers=headers if request.method == "PUT" else None)
 
     page.route(f"**{path}", strip_if_match)
+    before = len(service.lines(path))
     edit_and_save(page, MINE)
     page.wait_for_selector(ERROR, state="visible")
     text = page.text_content(ERROR) or ""
     assert "428 Precondition Required" in text
     assert "only accepts this change with If-Match" in text
+    deadline = time.monotonic() + 10
+    while not (puts := [line for line in service.lines(path)[before:] if line["method"] == "PUT"]):
+        assert time.monotonic() < deadline, "the PUT was not logged"
+        time.sleep(0.05)
+    assert [line["status"] for line in puts] == [428]
     assert stored(service, path)[0] == BASE
-    assert [line["status"] for line in service.log() if line["method"] == "PUT"][-1] == 428
 
 
 def test_a_network_error_is_shown_in_words(service: Service, new_page: Callable[..., Any]) -> None:
