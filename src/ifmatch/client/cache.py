@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from types import ModuleType
 from typing import Any, assert_never
 
@@ -124,10 +125,10 @@ def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ..
                   label: Label, status: int | None = None, via: Any = None) -> Any:
     lib = _lib(request)
     extensions = dict(via.extensions) if via is not None else {}
-    extensions.update({CACHE_STATUS: label.value, "reason_phrase": b""})
+    code = entry.status if status is None else status
+    extensions.update({CACHE_STATUS: label.value, "reason_phrase": _phrase(code)})
     if label is Label.REVALIDATED:
         extensions[REVALIDATED] = True
-    code = entry.status if status is None else status
     body = b"" if code == 304 or request.method == "HEAD" else entry.body
     if code == 304:
         headers = tuple((n, v) for n, v in headers if n.lower() not in {
@@ -136,6 +137,13 @@ def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ..
     response = lib.Response(code, headers=list(headers), stream=lib.ByteStream(body),
                             extensions=extensions, request=request)
     return response
+
+
+def _phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def _labelled(response: Any, label: Label) -> Any:
