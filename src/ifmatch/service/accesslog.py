@@ -65,27 +65,10 @@ class AccessSink:
             return
         if note is not None:
             self.flush()
-            fields = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "precondition": precondition,
-                "ms": round(ms, 2),
-                "pid": self._pid,
-                "note": note,
-            }
-            self._logger.info("request", extra={"fields": fields})
+            self._through_logging(method, path, status, precondition, ms, note)
             return
         if self._direct_stream() is None:
-            fields = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "precondition": precondition,
-                "ms": round(ms, 2),
-                "pid": self._pid,
-            }
-            self._logger.info("request", extra={"fields": fields})
+            self._through_logging(method, path, status, precondition, ms)
             return
         self._pending.append((time.time(), method, path, status, precondition, ms))
         if len(self._pending) >= _BATCH:
@@ -98,6 +81,28 @@ class AccessSink:
                 return
             self._scheduled = True
             loop.call_later(FLUSH_S, self.flush)
+
+    def _through_logging(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        precondition: str,
+        ms: float,
+        note: str | None = None,
+    ) -> None:
+        """One line through :mod:`logging`: the same fields the batched lines carry."""
+        fields: dict[str, object] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "precondition": precondition,
+            "ms": round(ms, 2),
+            "pid": self._pid,
+        }
+        if note is not None:
+            fields["note"] = note
+        self._logger.info("request", extra={"fields": fields})
 
     def _path(self, path: str) -> str:
         encoded = self._paths.get(path)
@@ -123,15 +128,7 @@ class AccessSink:
         stream = self._direct_stream()
         if stream is None:  # the configuration changed since: go through logging
             for _moment, method, path, status, precondition, ms in pending:
-                fields = {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "precondition": precondition,
-                    "ms": round(ms, 2),
-                    "pid": self._pid,
-                }
-                self._logger.info("request", extra={"fields": fields})
+                self._through_logging(method, path, status, precondition, ms)
             return
         pid = self._pid = os.getpid()
         lines = [
