@@ -50,7 +50,7 @@ from ifmatch.client.errors import DownloadError as DownloadError
 from ifmatch.client.httpx_compat import errors
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
-from ifmatch.etag import ETag
+from ifmatch.etag import strong_etag
 
 try:
     import fcntl
@@ -83,13 +83,9 @@ class Sidecar:
 
     def if_range(self) -> str | None:
         """The If-Range value to resume with, or ``None`` when no strong validator exists."""
-        if self.etag is not None:
-            try:
-                tag = ETag.parse(self.etag)
-            except HeaderParseError:
-                tag = None
-            if tag is not None and not tag.weak:
-                return str(tag)
+        tag = strong_etag(self.etag)
+        if tag is not None:
+            return str(tag)
         if self.last_modified is None or self.date is None:
             return None
         try:

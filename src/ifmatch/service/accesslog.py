@@ -63,14 +63,15 @@ class AccessSink:
         """
         if not self._logger.isEnabledFor(logging.INFO):
             return
+        line = (time.time(), method, path, status, precondition, ms)
         if note is not None:
             self.flush()
-            self._through_logging(method, path, status, precondition, ms, note)
+            self._through_logging(line, note)
             return
         if self._direct_stream() is None:
-            self._through_logging(method, path, status, precondition, ms)
+            self._through_logging(line)
             return
-        self._pending.append((time.time(), method, path, status, precondition, ms))
+        self._pending.append(line)
         if len(self._pending) >= _BATCH:
             self.flush()
         elif not self._scheduled:
@@ -82,16 +83,9 @@ class AccessSink:
             self._scheduled = True
             loop.call_later(FLUSH_S, self.flush)
 
-    def _through_logging(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        precondition: str,
-        ms: float,
-        note: str | None = None,
-    ) -> None:
+    def _through_logging(self, line: _Line, note: str | None = None) -> None:
         """One line through :mod:`logging`: the same fields the batched lines carry."""
+        _moment, method, path, status, precondition, ms = line
         fields: dict[str, object] = {
             "method": method,
             "path": path,
@@ -127,8 +121,8 @@ class AccessSink:
             return
         stream = self._direct_stream()
         if stream is None:  # the configuration changed since: go through logging
-            for _moment, method, path, status, precondition, ms in pending:
-                self._through_logging(method, path, status, precondition, ms)
+            for line in pending:
+                self._through_logging(line)
             return
         pid = self._pid = os.getpid()
         lines = [
