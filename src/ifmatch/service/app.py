@@ -15,6 +15,7 @@ download holds a read snapshot while its spans are streamed from it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -44,6 +45,7 @@ from ifmatch import (
     plan_ranges,
 )
 from ifmatch.service import patch
+from ifmatch.service.cachepolicy import CachePolicy, Headers
 from ifmatch.service.http import (
     Problem,
     check_name,
@@ -71,6 +73,7 @@ from ifmatch.service.store import (
     open_store,
 )
 
+_LOG = logging.getLogger("ifmatch.service")
 JSON_TYPE = "application/json"
 FILE_SPACE = "file"
 ACCEPT_PATCH = f"{patch.MEDIA_MERGE_PATCH}, {patch.MEDIA_JSON_PATCH}"
@@ -85,12 +88,15 @@ def _space(collection: str) -> str:
     return f"doc:{collection}"
 
 
-def _validators(meta: Meta) -> dict[str, str]:
-    return {
-        "ETag": str(meta.etag),
-        "Last-Modified": format_http_date(meta.last_modified),
-        "Cache-Control": "no-cache",
-    }
+def _validators(meta: Meta, cache: Headers) -> dict[str, str]:
+    """ETag, Last-Modified and the cache policy's headers (``Cache-Control``, maybe ``Vary``)."""
+    last_modified = format_http_date(meta.last_modified)
+    return {"ETag": str(meta.etag), "Last-Modified": last_modified, **dict(cache)}
+
+
+def _authenticated(request: Request) -> bool:
+    """The request carries credentials (RFC 9111 §3.5 then limits shared caches)."""
+    return any(name == b"authorization" for name, _ in request.scope["headers"])
 
 
 def _refused(decision: Decision, meta: Meta | None) -> Response:
@@ -127,10 +133,15 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
+        self.cache = CachePolicy.parse(settings.cache_control)
         self._openapi = dump_json(openapi_document(settings))
 
     def _write(self, request: WriteRequest) -> Awaitable[WriteResult]:
         return run_in_threadpool(self.store.write, request)
+
+    def _cache(self, request: Request, space: str) -> Headers:
+        """The cache policy's headers for a response from ``space`` to ``request``."""
+        return self.cache.headers(space, _authenticated(request))
 
     def _require(self) -> bool:
         return self.settings.require_preconditions
@@ -177,7 +188,11 @@ class Service:
             raise Problem(404, "no such document")
         meta, body = found
         # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
-        headers = {**_validators(meta), "Content-Type": JSON_TYPE, "Accept-Ranges": "none"}
+        headers = {
+            **_validators(meta, self._cache(request, space)),
+            "Content-Type": JSON_TYPE,
+            "Accept-Ranges": "none",
+        }
         conditions = _conditions(request)
         decision = evaluate(request.method, conditions, meta.resource())
         note_precondition(request, conditions, decision)
@@ -281,7 +296,9 @@ class Service:
             return _refused(result.decision, result.before)
         if result.after is None:
             return Response(status_code=204)
-        headers = _validators(result.after)
+        collection = request.path_params.get("collection")
+        space = _space(collection) if collection is not None else FILE_SPACE
+        headers = _validators(result.after, self._cache(request, space))
         if result.created:
             # scope["path"] is fully decoded; request.url.path keeps "?" and "#" escaped,
             # which quote() would escape twice ("/files/%3F" -> "%253F", another file).
@@ -313,7 +330,7 @@ class Service:
             raise _not_allowed(_COLLECTION_METHODS)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
-        headers = {"ETag": str(scope.etag), "Cache-Control": "no-cache"}
+        headers = {"ETag": str(scope.etag), **dict(self._cache(request, space))}
         if scope.last_modified is not None:
             headers["Last-Modified"] = format_http_date(scope.last_modified)
         conditions = _conditions(request)
@@ -398,7 +415,10 @@ class Service:
 
     async def _get_file(self, request: Request, path: str) -> Response:
         conditions = _conditions(request)
-        prepared = await run_in_threadpool(self._prepare_file, request.method, path, conditions)
+        cache = self._cache(request, FILE_SPACE)
+        prepared = await run_in_threadpool(
+            self._prepare_file, request.method, path, conditions, cache
+        )
         if prepared is None:
             note_precondition(request, None, None)
             raise Problem(404, "no such file")
@@ -411,7 +431,7 @@ class Service:
         return _SpanResponse(plan, reader)
 
     def _prepare_file(
-        self, method: str, path: str, conditions: Conditions
+        self, method: str, path: str, conditions: Conditions, cache: Headers = ()
     ) -> tuple[Decision, Response | None, RangePlan | None, Reader | None] | None:
         """In one thread hop: open a snapshot, decide, and read the body if it is small."""
         reader = self.store.open(FILE_SPACE, path)
@@ -421,7 +441,7 @@ class Service:
         try:
             meta = reader.meta
             headers = {
-                **_validators(meta),
+                **_validators(meta, cache or self.cache.headers(FILE_SPACE)),
                 "Content-Type": meta.content_type,
                 "Accept-Ranges": "bytes",
             }
@@ -496,6 +516,31 @@ async def _http_handler(request: Request, error: Exception) -> Response:
     return problem_response(error.status_code, str(error.detail), dict(error.headers or {}))
 
 
+#: Seconds a client is asked to wait while the database cannot answer.
+RETRY_AFTER = 2
+
+
+def _unavailable(store: Store) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The handler of the store's "database unavailable" errors: 503, never 500.
+
+    It logs one line, not a traceback, and starts the store's recovery.  A
+    write that fails this way may or may not have been committed: a client
+    retries it with its ``If-Match``, which the store evaluates again.
+    """
+
+    async def handler(request: Request, error: Exception) -> Response:
+        store.recover()
+        _LOG.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else "")
+        return problem_response(
+            503,
+            "the database is unavailable; retry after Retry-After seconds "
+            "(a write's outcome is unknown: re-read, or resend it with its If-Match)",
+            {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"},
+        )
+
+    return handler
+
+
 async def _server_error(request: Request, error: Exception) -> Response:
     return problem_response(500, "internal server error")
 
@@ -542,6 +587,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Problem: _problem_handler,
         HTTPException: _http_handler,
         Exception: _server_error,
+        **{kind: _unavailable(store) for kind in store.unavailable},
     }
     app = Starlette(
         routes=[
