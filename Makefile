@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install serve test lint typecheck unit bench clean
 
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/ifmatch serve --host 127.0.0.1 --port 8000 --db sqlite:///ifmatch.db
+	$(BIN)/ifmatch serve --host $(HOST) --port $(PORT) --db sqlite:///ifmatch.db
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

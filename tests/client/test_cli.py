@@ -79,7 +79,7 @@ def test_download_with_progress_bar_and_resume(
     assert "kept" in failed
     assert "Traceback" not in failed
     kept = Path(f"{target}.part").stat().st_size
-    assert main(["download", f"{server}/files/f", "-o", str(target)]) == 0
+    assert main(["download", f"{server}/files/f", "-o", str(target), "--progress"]) == 0
     err = capsys.readouterr().err
     assert target.read_bytes() == DATA
     assert "100%" in err

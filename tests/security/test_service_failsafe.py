@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ifmatch.service.app import create_app
+from ifmatch.service.middleware import MAX_FIELD_BYTES
 from ifmatch.service.settings import Settings
 from tests.security.raw import (
     HOSTILE_PAIRS,
@@ -145,6 +146,9 @@ def test_range_never_amplifies(
     if if_range is not None:
         pairs.append((b"if-range", if_range))
     reply = service("GET", path, pairs)
+    if any(len(name) + len(value) + 2 > MAX_FIELD_BYTES for name, value in pairs):
+        assert reply.status == 431, reply  # RFC 6585 §5: the field is over the service's cap
+        return
     assert reply.status in {200, 206, 416}, reply
     if unreadable_if_range(pairs):
         assert reply.status == 200, "an unreadable If-Range never lets a Range through"

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from ifmatch.client._http import derive, library_of
 from ifmatch.client.storage import Entry, MemoryStorage, Storage, VaryValues
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
@@ -109,7 +110,7 @@ def plan_request(request: httpx.Request, storage: Storage) -> Plan:
         headers["If-None-Match"] = str(etag)
     elif last_modified is not None:
         headers["If-Modified-Since"] = last_modified
-    conditional = httpx.Request(
+    conditional = library_of(request).Request(
         request.method, request.url, headers=headers, extensions=request.extensions
     )
     return Plan(url, conditional, cacheable=True, entry=entry)
@@ -292,12 +293,14 @@ def _has_any(headers: httpx.Headers, names: tuple[str, ...]) -> bool:
 
 def _replay(entry: Entry, via: httpx.Response) -> httpx.Response:
     extensions = {**via.extensions, REVALIDATED: True, "reason_phrase": b"OK"}
-    return httpx.Response(
+    library = library_of(via)
+    response: httpx.Response = library.Response(
         entry.status,
         headers=list(entry.headers),
-        stream=httpx.ByteStream(entry.body),
+        stream=library.ByteStream(entry.body),
         extensions=extensions,
     )
+    return response
 
 
 @dataclass
@@ -335,7 +338,9 @@ class _Collector:
             self.storage.store(self.url, entry)
 
 
-class _TeeStream(httpx.SyncByteStream):
+class _TeeStream:
+    """Passes the inner stream's chunks on; a subclass of the client library's SyncByteStream."""
+
     def __init__(self, inner: httpx.SyncByteStream, collector: _Collector) -> None:
         self._inner, self._collector = inner, collector
 
@@ -349,7 +354,9 @@ class _TeeStream(httpx.SyncByteStream):
         self._inner.close()
 
 
-class _AsyncTeeStream(httpx.AsyncByteStream):
+class _AsyncTeeStream:
+    """:class:`_TeeStream` for async streams (derived from AsyncByteStream)."""
+
     def __init__(self, inner: httpx.AsyncByteStream, collector: _Collector) -> None:
         self._inner, self._collector = inner, collector
 
@@ -363,15 +370,14 @@ class _AsyncTeeStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-def _teed(
-    response: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream
-) -> httpx.Response:
-    return httpx.Response(
+def _teed(response: httpx.Response, stream: object) -> httpx.Response:
+    teed: httpx.Response = library_of(response).Response(
         response.status_code,
         headers=response.headers.multi_items(),
         stream=stream,
         extensions=response.extensions,
     )
+    return teed
 
 
 class CachingTransport(httpx.BaseTransport):
@@ -387,20 +393,23 @@ class CachingTransport(httpx.BaseTransport):
         *,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
     ) -> None:
-        self.inner = inner if inner is not None else httpx.HTTPTransport()
+        # Without one, the inner transport is made on the first request, from the
+        # library (httpx or httpx2) of that request's client.
+        self.inner: httpx.BaseTransport | None = inner
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.max_entry_bytes = max_entry_bytes
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` (with validators when something is stored) and apply the policy."""
+        inner = self._inner_for(request)
         plan = plan_request(request, self.storage)
-        response = self.inner.handle_request(plan.request)
+        response = inner.handle_request(plan.request)
         outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.RETRY:
             response.read()
             response.close()
             plan = Plan(plan.url, request, cacheable=True)
-            response = self.inner.handle_request(request)
+            response = inner.handle_request(request)
             outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.REPLAY and outcome.entry is not None:
             response.read()
@@ -408,17 +417,25 @@ class CachingTransport(httpx.BaseTransport):
             return _replay(outcome.entry, response)
         if outcome.action is Action.STORE and outcome.entry is not None:
             inner_stream = response.stream
-            assert isinstance(inner_stream, httpx.SyncByteStream)
+            library = library_of(response)
+            assert isinstance(inner_stream, library.SyncByteStream)
             collector = _Collector(
                 self.storage, plan.url, outcome.entry, outcome.expected_length,
                 self.max_entry_bytes,
             )
-            return _teed(response, _TeeStream(inner_stream, collector))
+            tee = derive(_TeeStream, library.SyncByteStream)
+            return _teed(response, tee(inner_stream, collector))
         return response
 
     def close(self) -> None:
         """Close the inner transport (the storage stays open: it may be shared)."""
-        self.inner.close()
+        if self.inner is not None:
+            self.inner.close()
+
+    def _inner_for(self, request: httpx.Request) -> httpx.BaseTransport:
+        if self.inner is None:
+            self.inner = library_of(request).HTTPTransport()
+        return self.inner
 
 
 class AsyncCachingTransport(httpx.AsyncBaseTransport):
@@ -435,20 +452,23 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         *,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
     ) -> None:
-        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
+        # Without one, the inner transport is made on the first request, from the
+        # library (httpx or httpx2) of that request's client.
+        self.inner: httpx.AsyncBaseTransport | None = inner
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.max_entry_bytes = max_entry_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` (with validators when something is stored) and apply the policy."""
+        inner = self._inner_for(request)
         plan = plan_request(request, self.storage)
-        response = await self.inner.handle_async_request(plan.request)
+        response = await inner.handle_async_request(plan.request)
         outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.RETRY:
             await response.aread()
             await response.aclose()
             plan = Plan(plan.url, request, cacheable=True)
-            response = await self.inner.handle_async_request(request)
+            response = await inner.handle_async_request(request)
             outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
         if outcome.action is Action.REPLAY and outcome.entry is not None:
             await response.aread()
@@ -456,14 +476,22 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             return _replay(outcome.entry, response)
         if outcome.action is Action.STORE and outcome.entry is not None:
             inner_stream = response.stream
-            assert isinstance(inner_stream, httpx.AsyncByteStream)
+            library = library_of(response)
+            assert isinstance(inner_stream, library.AsyncByteStream)
             collector = _Collector(
                 self.storage, plan.url, outcome.entry, outcome.expected_length,
                 self.max_entry_bytes,
             )
-            return _teed(response, _AsyncTeeStream(inner_stream, collector))
+            tee = derive(_AsyncTeeStream, library.AsyncByteStream)
+            return _teed(response, tee(inner_stream, collector))
         return response
 
     async def aclose(self) -> None:
         """Close the inner transport (the storage stays open: it may be shared)."""
-        await self.inner.aclose()
+        if self.inner is not None:
+            await self.inner.aclose()
+
+    def _inner_for(self, request: httpx.Request) -> httpx.AsyncBaseTransport:
+        if self.inner is None:
+            self.inner = library_of(request).AsyncHTTPTransport()
+        return self.inner

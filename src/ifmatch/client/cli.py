@@ -7,7 +7,9 @@ answered 304 and the stored copy was reused.
 
 ``ifmatch download URL -o FILE`` downloads resumably: run it again after an
 interruption and it continues where it stopped, if and only if the file on
-the server is still the same (If-Range); a progress bar goes to stderr.
+the server is still the same (If-Range); a progress bar goes to stderr when
+stderr is a terminal (never ``\r`` frames into a pipe or a CI log; ``--progress``
+forces it, ``--quiet`` turns it off).
 
 Failures print one line on stderr and exit non-zero (1 for an HTTP error
 status or a network failure, 2 for bad usage, 130 when interrupted); no
@@ -60,7 +62,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("-o", "--output", type=Path, required=True, help="file to write")
         parser.add_argument("--retries", type=int, default=3,
                             help="resume this many times after a network error (default 3)")
-        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        bar = parser.add_mutually_exclusive_group()
+        bar.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        bar.add_argument("--progress", action="store_true",
+                         help="a progress bar even when stderr is not a terminal")
     parser.add_argument("url", help="http:// or https:// URL")
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="extra request header (repeatable)")
@@ -137,7 +142,8 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
 
 
 def _download(args: argparse.Namespace, headers: dict[str, str]) -> int:
-    bar = None if args.quiet else ProgressBar(sys.stderr)
+    show = not args.quiet and (args.progress or _is_terminal(sys.stderr))
+    bar = ProgressBar(sys.stderr) if show else None
     with httpx.Client(timeout=args.timeout) as client:
         try:
             result = download(
@@ -195,6 +201,13 @@ class ProgressBar:
             self._draw()
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 def _size(count: int) -> str:

@@ -47,18 +47,26 @@ from ifmatch import (
 from ifmatch.service import patch
 from ifmatch.service.cachepolicy import CachePolicy, Headers
 from ifmatch.service.http import (
+    MAX_JSON_DEPTH,
     Problem,
     check_name,
     dump_json,
     file_path,
     media_type,
+    nests_deeper,
     parse_json,
     problem_response,
     read_body,
     refuse_content_coding,
     spool_body,
 )
-from ifmatch.service.middleware import AccessLog, BearerAuth, DateHeader, note_precondition
+from ifmatch.service.middleware import (
+    AccessLog,
+    BearerAuth,
+    DateHeader,
+    HeaderLimits,
+    note_precondition,
+)
 from ifmatch.service.openapi import openapi_document
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import (
@@ -67,6 +75,7 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
+    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -99,10 +108,11 @@ def _authenticated(request: Request) -> bool:
     return any(name == b"authorization" for name, _ in request.scope["headers"])
 
 
-def _refused(decision: Decision, meta: Meta | None) -> Response:
+def _refused(decision: Decision, meta: Meta | ScopeState | None) -> Response:
     """The 412 or 428 for a refused request; a 412 carries the current ETag (if any)."""
     status = decision.status or 500
     headers = {"ETag": str(meta.etag)} if meta is not None and status == 412 else {}
+    headers["Cache-Control"] = "no-store"
     current = str(meta.etag) if meta is not None and status == 412 else None
     return Response(
         decision_problem(decision, current),
@@ -242,11 +252,15 @@ class Service:
 
         def make(current: Current | None) -> Content:
             assert current is not None  # must_exist: a missing document is a 404 before this
-            document = parse_json(current.body())
+            document = parse_json(current.body(), strict=False)
             if kind == patch.MEDIA_MERGE_PATCH:
                 patched = patch.merge_patch(document, operations)
             else:
                 patched = patch.apply_json_patch(document, operations, max_bytes=limit)
+            if nests_deeper(patched):
+                raise patch.PatchTooLarge(
+                    f"the patched document would nest deeper than {MAX_JSON_DEPTH} levels"
+                )
             data = dump_json(patched)
             if len(data) > limit:
                 raise patch.PatchTooLarge(f"the patched document would exceed {limit} bytes")
@@ -396,7 +410,10 @@ class Service:
             )
         finally:
             file.close()
-        return self._finish(request, result, None)
+        response = self._finish(request, result, None)
+        if result.created:  # the stored path: "/files//a" and "/files/a/" store "a"
+            response.headers["Location"] = "/files/" + quote(path)
+        return response
 
     def _precheck(self, path: str, conditions: Conditions) -> tuple[Decision, Meta | None] | None:
         """A refusal decided before the upload is read (a 412 or 428 that is already certain).
@@ -601,6 +618,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         middleware=[
             Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
+            Middleware(HeaderLimits),
             Middleware(BearerAuth, token=settings.token),
         ],
         exception_handlers=handlers,

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 
+from ifmatch.service.middleware import MAX_HEADER_BYTES
 from ifmatch.service.settings import ENV_SETTINGS, ENV_TOKEN, Settings
 
 _SIZE_RE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
@@ -28,6 +29,31 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
 
 
+def parse_port(text: str) -> int:
+    """A TCP port, 1-65535 (argparse would let 99999 through, and the OS then wraps it)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, not {port}")
+    return port
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, fit for an error message."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message on one line (psycopg's span several, with tabs)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = Settings()
     parser = argparse.ArgumentParser(
@@ -36,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         "with atomic conditional writes.",
     )
     parser.add_argument("--host", default=defaults.host, help="bind address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=defaults.port, help="default %(default)s")
+    parser.add_argument(
+        "--port", type=parse_port, default=defaults.port, help="1-65535 (default %(default)s)"
+    )
     parser.add_argument(
         "--db",
         default=defaults.db,
@@ -124,7 +152,8 @@ def main(command: str, argv: list[str]) -> int:
     try:
         open_store(settings.db, pool_size=1).close()
     except Exception as error:
-        print(f"ifmatch serve: cannot open {settings.db}: {error}", file=sys.stderr)
+        message = f"cannot open {redact(settings.db)}: {_one_line(error)}"
+        print(f"ifmatch serve: {message}", file=sys.stderr)
         return 1
 
     import uvicorn
@@ -142,5 +171,7 @@ def main(command: str, argv: list[str]) -> int:
         log_level=args.log_level,
         server_header=False,
         date_header=False,  # DateHeader sets it per response, never older than Last-Modified
+        # Bounds the request head under h11; httptools has no such limit (HeaderLimits holds).
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES + 16 * 1024,
     )
     return 0

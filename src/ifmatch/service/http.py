@@ -45,9 +45,17 @@ class Problem(Exception):
 def problem_response(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
-    """A problem+json response (RFC 9457) with optional headers and extension members."""
+    """A problem+json response (RFC 9457) with optional headers and extension members.
+
+    Errors are never stored by caches (``Cache-Control: no-store``): they
+    describe one request, and a stored 404 or 412 would outlive the state
+    that caused it.
+    """
     return Response(
-        problem(status, detail, **extra), status, headers=headers, media_type=PROBLEM_JSON
+        problem(status, detail, **extra),
+        status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+        media_type=PROBLEM_JSON,
     )
 
 
@@ -151,28 +159,85 @@ async def spool_body(request: Request, limit: int) -> tuple[BinaryIO, int]:
     return file, size
 
 
+#: The deepest nesting of arrays and objects a request's JSON may have (``[]`` is 1).
+MAX_JSON_DEPTH = 128
+#: The most digits an integer in a request's JSON may have.
+MAX_JSON_DIGITS = 1000
+
+
+class _Unacceptable(ValueError):
+    """JSON that parses but is refused; the message is fit for the client."""
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:40]}")
+        raise _Unacceptable(f"the number {text[:40]} is out of range")
     return value
 
 
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise _Unacceptable(f"integers are limited to {MAX_JSON_DIGITS} digits")
+    return int(text)
+
+
 def _no_constants(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON")
+    raise _Unacceptable(f"{text} is not JSON")
 
 
-def parse_json(data: bytes) -> Any:
-    """Parse UTF-8 JSON text strictly (RFC 8259): no NaN/Infinity, no overflowing numbers."""
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique (RFC 8259 §4; RFC 6902 §4 needs one ``op``)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Unacceptable(f"the member name {name[:40]!r} appears twice in an object")
+            seen.add(name)
+    return value
+
+
+def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (without recursing)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse_json(data: bytes, *, strict: bool = True) -> Any:
+    """Parse UTF-8 JSON text (RFC 8259): no NaN/Infinity, no overflowing numbers.
+
+    ``strict`` (a request's content) also refuses a repeated member name,
+    nesting deeper than :data:`MAX_JSON_DEPTH` and integers longer than
+    :data:`MAX_JSON_DIGITS`; stored documents are read without those checks.
+    Messages name what is wrong and where, never the parser's internals.
+    """
+    hooks: dict[str, Any] = {"parse_float": _finite, "parse_constant": _no_constants}
+    if strict:
+        hooks.update(parse_int=_integer, object_pairs_hook=_unique_object)
     try:
-        text = data.decode("utf-8")
-        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+        value = json.loads(data.decode("utf-8"), **hooks)
     except UnicodeDecodeError:
         raise Problem(400, "the request content is not UTF-8 (RFC 8259 §8.1)") from None
     except json.JSONDecodeError as error:
-        raise Problem(400, f"invalid JSON: {error.msg} at line {error.lineno}") from None
-    except (ValueError, RecursionError) as error:
-        raise Problem(400, f"invalid JSON: {str(error)[:200]}") from None
+        what = error.msg.removesuffix(" at").removesuffix(" starting")
+        where = f"line {error.lineno}, column {error.colno}"
+        raise Problem(400, f"invalid JSON: {what} ({where})") from None
+    except _Unacceptable as error:
+        raise Problem(400, f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        raise Problem(400, "invalid JSON: a value cannot be read") from None
+    if strict and isinstance(value, dict | list) and nests_deeper(value):
+        raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def dump_json(value: Any) -> bytes:

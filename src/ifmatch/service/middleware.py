@@ -124,35 +124,97 @@ class AccessLog:
             )
 
 
+#: Paths answered without a token: the health check reveals only that the database answers,
+#: and load-balancer probes usually cannot send credentials.
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+
+async def _refuse(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send a complete problem+json response from middleware (before any endpoint ran)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class BearerAuth:
-    """401 for any request without ``Authorization: Bearer <token>`` (RFC 6750 §3)."""
+    """401 for any request without ``Authorization: Bearer <token>`` (RFC 6750 §2.1, §3).
+
+    The scheme name is case-insensitive (RFC 9110 §11.1), so ``bearer`` and
+    ``BEARER`` are accepted; the token is compared in constant time.
+    ``Authorization`` is a singleton field: a request carrying it twice is
+    refused with 400 ``invalid_request`` whatever the values, since a proxy
+    and the service could each read a different one.  :data:`PUBLIC_PATHS`
+    need no token.
+    """
 
     def __init__(self, app: ASGIApp, *, token: str | None) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.expected = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.expected is None:
+        if scope["type"] != "http" or self.expected is None or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        given = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                given = value
-        if hmac.compare_digest(given, self.expected):
+        given = [value for name, value in scope["headers"] if name.lower() == b"authorization"]
+        if len(given) > 1:
+            body = problem(400, "the Authorization field must appear only once")
+            challenge = b'Bearer realm="ifmatch", error="invalid_request"'
+            await _refuse(send, 400, body, [(b"www-authenticate", challenge)])
+            return
+        scheme, _, credentials = given[0].partition(b" ") if given else (b"", b"", b"")
+        token = credentials.strip(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token, self.expected):
             await self.app(scope, receive, send)
             return
         error = 'Bearer realm="ifmatch"' + (', error="invalid_token"' if given else "")
         body = problem(401, "a valid bearer token is required", title="Unauthorized")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", error.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, 401, body, [(b"www-authenticate", error.encode())])
+
+
+#: Request header limits (answered with 431, RFC 6585 §5): per field line and for all of them.
+MAX_FIELD_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeaderLimits:
+    """431 for a request whose header fields are too large (RFC 6585 §5).
+
+    uvicorn's httptools parser accepts fields of any size, so the limit is
+    checked here, where it holds on any ASGI server: one field line
+    (name, ``": "`` and value) may take :data:`MAX_FIELD_BYTES`, all of
+    them together :data:`MAX_HEADER_BYTES`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            total = 0
+            for name, value in scope["headers"]:
+                size = len(name) + len(value) + 2
+                total += size
+                if size > MAX_FIELD_BYTES:
+                    field = name.decode("latin-1")[:64]
+                    detail = f"the {field} field exceeds {MAX_FIELD_BYTES} bytes"
+                    await self._too_large(send, detail)
+                    return
+            if total > MAX_HEADER_BYTES:
+                await self._too_large(send, f"the header fields exceed {MAX_HEADER_BYTES} bytes")
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _too_large(send: Send, detail: str) -> None:
+        body = problem(431, detail)
+        await _refuse(send, 431, body, [(b"connection", b"close")])

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
@@ -183,6 +184,12 @@ class PostgresStore(Store):
 
     def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
         self._checking = threading.Lock()
+        # One direct attempt first, with a short connect timeout: an unreachable server is
+        # then one clear error at once, not the pool's 30 s of retries and logged warnings.
+        probe = dsn if "connect_timeout" in conninfo_to_dict(dsn) else make_conninfo(
+            dsn, connect_timeout=5
+        )
+        psycopg.connect(probe).close()
         self._pool = ConnectionPool(
             dsn,
             min_size=1,

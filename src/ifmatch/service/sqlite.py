@@ -164,7 +164,10 @@ class SQLiteStore(Store):
             raise ValueError(
                 "sqlite:///PATH needs a file path (an in-memory database cannot be shared)"
             )
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(path).parent
+        if not directory.is_dir():
+            # A typo in --db must not silently create a tree of directories somewhere.
+            raise ValueError(f"the directory {str(directory)!r} does not exist (create it first)")
         self._path = path
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         # Writers of this process queue here rather than in SQLite's busy handler, which
