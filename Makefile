@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint typecheck unit bench clean
+.PHONY: install serve test lint typecheck unit bench clean stack stack-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ serve: $(STAMP)
 	$(BIN)/ifmatch serve --host $(HOST) --port $(PORT) --db sqlite:///ifmatch.db
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -34,6 +34,14 @@ test: lint typecheck unit
 bench: $(STAMP)
 	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
+
+# N instances on one PostgreSQL behind nginx and Varnish (deploy/, docs/deploy.md).
+INSTANCES ?= 2
+stack: $(STAMP)
+	bash scripts/stack.sh up --instances $(INSTANCES)
+
+stack-down: $(STAMP)
+	bash scripts/stack.sh down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
