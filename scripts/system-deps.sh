@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the system programs the tests and benchmarks use (nginx, Varnish, curl, wrk;
+# Installs the system programs the tests and benchmarks use (nginx, Varnish, curl, wrk,
+# redis-server;
 # with the argument "bench" also valgrind, for the middleware benchmark's
 # instruction counts) from Debian's packages, and makes sure the local
 # PostgreSQL is up.
 # Without root or apt-get it installs nothing: the tests that need a missing
 # program then skip with a reason (or fail under CI=true).
 set -u
-programs=(nginx varnishd curl wrk)
+programs=(nginx varnishd curl wrk redis-server)
 [ "${1:-}" = bench ] && programs+=(valgrind)
 missing=()
 for program in "${programs[@]}"; do
@@ -39,4 +40,6 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
   fi
 fi
+# The cache's Redis storage tests use the local Redis (tests/client/redis_server.py starts a
+# private one on a free port when none answers on 6379).
 exit 0

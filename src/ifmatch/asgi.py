@@ -54,14 +54,10 @@ def _raw_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 async def send_error(send: Send, error: PreconditionError, head: bool = False) -> None:
     """Send the 304/412/428 response a :class:`PreconditionError` carries."""
-    body = error.body
-    headers = error.headers
-    if error.status != 304:
-        headers = [*headers, ("content-length", str(len(body)))]
-    await send(
-        {"type": "http.response.start", "status": error.status, "headers": _raw_headers(headers)}
-    )
-    await send({"type": "http.response.body", "body": b"" if head else body})
+    reply = error.reply
+    headers = _raw_headers(reply.headers)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else reply.body})
 
 
 class ConditionalMiddleware:

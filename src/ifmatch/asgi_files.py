@@ -17,6 +17,8 @@ raises; before 2.4 a task watches ``receive`` for ``http.disconnect``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import anyio
 import anyio.to_thread
 
@@ -31,6 +33,7 @@ from ifmatch.files import (
     method_not_allowed,
 )
 from ifmatch.ranges import ByteRange
+from ifmatch.respond import pieces
 
 PATHSEND = "http.response.pathsend"
 
@@ -124,13 +127,30 @@ async def send_reply(
 
 
 async def _stream(reply: FileReply, send: Send, chunk_size: int) -> None:
-    opened = reply.file
-    for piece in reply.pieces(chunk_size):
-        if isinstance(piece, ByteRange):
-            assert opened is not None  # spans only exist for an opened file
-            data = await anyio.to_thread.run_sync(opened.read, piece)
-        else:
-            data = piece
+    read = _no_spans if reply.file is None else reply.file.read
+    await send_segments(send, reply.body, reply.segments, read, chunk_size)
+
+
+def _no_spans(span: ByteRange) -> bytes:
+    raise AssertionError("spans only exist for an opened file")
+
+
+async def send_segments(
+    send: Send,
+    body: bytes,
+    segments: Iterable[bytes | ByteRange],
+    read: Callable[[ByteRange], bytes],
+    chunk_size: int = CHUNK_SIZE,
+) -> None:
+    """Stream a reply's body as ASGI messages: the one streamer of segments for ASGI.
+
+    Literal bytes go as they are; each span is read in chunks of at most
+    ``chunk_size`` bytes by ``read`` in a worker thread, so the event loop
+    never blocks on a disk or a database (the service streams its stored
+    files through this too).
+    """
+    for piece in pieces(body, segments, chunk_size):
+        data = piece if isinstance(piece, bytes) else await anyio.to_thread.run_sync(read, piece)
         await send({"type": "http.response.body", "body": data, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -39,13 +39,14 @@ View = Callable[..., HttpResponseBase]
 
 
 def error_response(error: PreconditionError) -> HttpResponse:
-    """The Django response for a 304/412/428."""
+    """The Django response for a 304/412/428 (its fields from :mod:`ifmatch.respond`)."""
+    reply = error.reply
     response: HttpResponse = (
-        HttpResponseNotModified() if error.status == 304 else HttpResponse(status=error.status)
+        HttpResponseNotModified() if reply.status == 304 else HttpResponse(status=reply.status)
     )
-    if error.status != 304:
-        response.content = error.body
-    for name, value in error.headers:
+    if reply.status != 304:
+        response.content = reply.body
+    for name, value in reply.headers:
         response.headers[name] = value
     return response
 

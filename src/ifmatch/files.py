@@ -46,17 +46,15 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote
 
 from ifmatch.conditions import Conditions
-from ifmatch.dates import format_http_date
 from ifmatch.etag import ETag
-from ifmatch.notmodified import not_modified_headers
-from ifmatch.preconditions import Outcome, Resource, evaluate
-from ifmatch.problem import PROBLEM_JSON, decision_problem, problem
-from ifmatch.ranges import ByteRange, plan_ranges
+from ifmatch.phrases import status_line
+from ifmatch.problem import PROBLEM_JSON, problem
+from ifmatch.ranges import ByteRange
+from ifmatch.respond import Representation, pieces, respond
 
 #: Bytes read per chunk: bounded memory whatever the file size.
 CHUNK_SIZE = 64 * 1024
@@ -319,18 +317,11 @@ class FileReply:
     @property
     def status_line(self) -> str:
         """``"206 Partial Content"``, for WSGI's ``start_response``."""
-        return f"{self.status} {HTTPStatus(self.status).phrase}"
+        return status_line(self.status)
 
     def pieces(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes | ByteRange]:
         """The body in order: literal bytes, and spans of at most ``chunk_size`` bytes to read."""
-        if self.body:
-            yield self.body
-        for segment in self.segments:
-            if isinstance(segment, bytes):
-                yield segment
-                continue
-            for start in range(segment.start, segment.stop, chunk_size):
-                yield ByteRange(start, min(start + chunk_size, segment.stop))
+        return pieces(self.body, self.segments, chunk_size)
 
     def close(self) -> None:
         """Release the file descriptor."""
@@ -386,42 +377,22 @@ def file_reply(
     """
     if opened is None:
         return not_found(method)
-    moment = now or datetime.now(UTC)
-    # §8.8.2.1: a Last-Modified in the future is replaced by the time of the response.
-    modified = min(opened.modified, moment)
-    full = [
-        ("Content-Type", opened.content_type),
-        ("Content-Length", str(opened.size)),
-        ("ETag", str(opened.etag)),
-        ("Last-Modified", format_http_date(modified)),
-        ("Accept-Ranges", "bytes"),
-        *headers,
-    ]
-    conditions = Conditions.from_headers(request_headers)
-    decision = evaluate(method, conditions, Resource(opened.etag, modified), now=moment)
-    if decision.outcome is Outcome.NOT_MODIFIED:
-        return FileReply(304, not_modified_headers(full), file=opened)
-    if decision.status is not None:
-        etag = str(opened.etag)
-        body = decision_problem(decision, etag)
-        return error_reply(decision.status, "", method, [("ETag", etag)], body=body, opened=opened)
-    plan = plan_ranges(
-        conditions.range if decision.use_range else None, opened.size, opened.content_type
+    representation = Representation(
+        opened.etag,
+        opened.modified,
+        opened.size,
+        opened.content_type,
+        ranges=True,
+        fields=tuple(headers),
     )
-    if plan.status == 416:
-        detail = "no requested range is within the file"
-        extra = [*plan.headers, ("Accept-Ranges", "bytes")]
-        return error_reply(416, detail, method, extra, opened=opened)
-    replaced = {name.lower() for name, _ in plan.headers}
-    final = [(name, value) for name, value in full if name.lower() not in replaced]
-    final[1:1] = plan.headers
-    head = method == "HEAD"
+    reply = respond(method, Conditions.from_headers(request_headers), representation, now=now)
     return FileReply(
-        plan.status,
-        final,
-        segments=() if head else plan.segments,
+        reply.status,
+        reply.headers,
+        reply.body,
+        reply.segments,
         file=opened,
-        whole_file=plan.status == 200 and not head and opened.size > 0,
+        whole_file=reply.status == 200 and method != "HEAD" and opened.size > 0,
     )
 
 

@@ -25,9 +25,10 @@ View = Callable[..., Any]
 
 
 def error_response(error: PreconditionError) -> Response:
-    """The Flask response for a 304/412/428."""
-    response = Response(error.body, status=error.status)
-    for name, value in error.headers:
+    """The Flask response for a 304/412/428 (its fields from :mod:`ifmatch.respond`)."""
+    reply = error.reply
+    response = Response(reply.body, status=reply.status)
+    for name, value in reply.headers:
         response.headers[name] = value
     if error.status == 304:
         response.headers.pop("Content-Type", None)

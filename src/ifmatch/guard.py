@@ -22,28 +22,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ifmatch.conditions import Conditions, HeaderPairs
-from ifmatch.dates import format_http_date
 from ifmatch.preconditions import SAFE_METHODS, Decision, Outcome, Resource, evaluate
-from ifmatch.problem import PROBLEM_JSON, decision_problem
+from ifmatch.respond import Reply, not_modified, refused, validator_fields
 
 Headers = list[tuple[str, str]]
 
 
 def validator_headers(resource: Resource) -> Headers:
     """``ETag`` and ``Last-Modified`` of a resource, as a 200 for it would send them."""
-    headers: Headers = []
-    if resource.etag is not None:
-        headers.append(("ETag", str(resource.etag)))
-    if resource.last_modified is not None:
-        headers.append(("Last-Modified", format_http_date(resource.last_modified)))
-    return headers
+    return validator_fields(resource.etag, resource.last_modified)
 
 
 class PreconditionError(Exception):
     """A request whose preconditions decided the response: 304, 412 or 428.
 
-    ``status``, ``headers`` and ``body`` are what to send; adapters copy
-    them into their framework's response type and nothing else.
+    ``status``, ``headers`` and ``body`` are what to send (the header set
+    :mod:`ifmatch.respond` decides for every path); adapters copy them into
+    their framework's response type and nothing else.  ``extra_headers``
+    are fields the 200 would have carried: the 304 keeps those §15.4.5
+    lists, a 412/428 those about the exchange (not Cache-Control).
     """
 
     status: int = 0
@@ -57,19 +54,20 @@ class PreconditionError(Exception):
         self.extra_headers: Headers = list(extra_headers)
 
     @property
+    def reply(self) -> Reply:
+        """The whole answer, from the one responder (:func:`ifmatch.respond.refused`)."""
+        resource = self.resource
+        return refused(self.decision, resource.etag, resource.last_modified, self.extra_headers)
+
+    @property
     def headers(self) -> Headers:
-        """Response headers: the current validators, plus the problem's media type."""
-        return [
-            ("Content-Type", PROBLEM_JSON),
-            *validator_headers(self.resource),
-            *self.extra_headers,
-        ]
+        """Response headers: the current validators and the problem's type and length."""
+        return self.reply.headers
 
     @property
     def body(self) -> bytes:
         """The RFC 9457 problem document naming the precondition that failed."""
-        etag = self.resource.etag
-        return decision_problem(self.decision, str(etag) if etag is not None else None)
+        return self.reply.body
 
 
 class NotModified(PreconditionError):
@@ -78,15 +76,8 @@ class NotModified(PreconditionError):
     status = 304
 
     @property
-    def headers(self) -> Headers:
-        validators = validator_headers(self.resource)
-        if self.resource.etag is not None:
-            validators = validators[:1]
-        return [*validators, *self.extra_headers]
-
-    @property
-    def body(self) -> bytes:
-        return b""
+    def reply(self) -> Reply:
+        return not_modified([*validator_headers(self.resource), *self.extra_headers], self.decision)
 
 
 class PreconditionFailed(PreconditionError):

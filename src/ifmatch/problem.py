@@ -7,35 +7,19 @@ here, so every integration says the same thing in the same words.
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from typing import Any
 
+from ifmatch.phrases import PHRASES
 from ifmatch.preconditions import Decision, Outcome
 
 PROBLEM_JSON = "application/problem+json"
-
-#: RFC 9110's names where Python's ``HTTPStatus`` phrases are older ones (RFC 7231's).
-_TITLES = {
-    413: "Content Too Large",
-    416: "Range Not Satisfiable",
-    422: "Unprocessable Content",
-}
-
-
-def _title(status: int) -> str:
-    if status in _TITLES:
-        return _TITLES[status]
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def problem(status: int, detail: str, **extra: Any) -> bytes:
     """A problem+json body: ``type``, ``title``, ``status``, ``detail`` and extension members."""
     document: dict[str, Any] = {
         "type": "about:blank",
-        "title": _title(status),
+        "title": PHRASES.get(status, "Error"),  # RFC 9110's phrase (ifmatch.phrases)
         "status": status,
         "detail": detail,
     }

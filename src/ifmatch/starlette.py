@@ -32,8 +32,9 @@ Endpoint = Callable[..., Awaitable[Response] | Response]
 
 
 def error_response(error: PreconditionError) -> Response:
-    """The Starlette response for a 304/412/428."""
-    return Response(error.body, error.status, headers=dict(error.headers))
+    """The Starlette response for a 304/412/428 (its fields from :mod:`ifmatch.respond`)."""
+    reply = error.reply
+    return Response(reply.body, reply.status, headers=dict(reply.headers))
 
 
 async def _handler(request: Request, exc: Exception) -> Response:

@@ -44,7 +44,8 @@ from ifmatch.etag import ETag
 from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory
 from ifmatch.notmodified import not_modified_headers
 from ifmatch.preconditions import Outcome, Resource, evaluate
-from ifmatch.problem import PROBLEM_JSON, decision_problem
+from ifmatch.problem import decision_problem
+from ifmatch.respond import refusal
 
 Headers = list[tuple[str, str]]
 Name = TypeVar("Name", str, bytes)
@@ -464,9 +465,7 @@ class Exchange:
 def reply_headers(headers: list[tuple[str, str]], verdict: Verdict) -> list[tuple[str, str]]:
     """The app's headers turned into those of the verdict's response (WSGI, Django)."""
     if verdict.status == 412:
-        body = verdict.body or b""
-        return [("content-type", PROBLEM_JSON), ("content-length", str(len(body))),
-                ("etag", verdict.etag or "")]
+        return _refusal(headers, verdict)
     if verdict.etag is not None:
         headers = [pair for pair in headers if pair[0].lower() != "etag"]
         headers.append(("etag", verdict.etag))
@@ -482,9 +481,11 @@ def reply_raw_headers(
 ) -> list[tuple[bytes, bytes]]:
     """:func:`reply_headers` for ASGI's byte-string pairs."""
     if verdict.status == 412:
-        body = verdict.body or b""
-        return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body)),
-                (b"etag", (verdict.etag or "").encode("latin-1"))]
+        text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in _refusal(text, verdict)
+        ]
     if verdict.etag is not None:
         headers = [pair for pair in headers if pair[0].lower() != b"etag"]
         headers.append((b"etag", verdict.etag.encode("latin-1")))
@@ -493,6 +494,12 @@ def reply_raw_headers(
         if verdict.vary and not _varies_on_coding(headers):
             headers.append((b"vary", b"Accept-Encoding"))
     return headers
+
+
+def _refusal(headers: list[tuple[str, str]], verdict: Verdict) -> list[tuple[str, str]]:
+    """The 412's fields, as :func:`ifmatch.respond.refusal` decides them for every path."""
+    modified = next((value for name, value in headers if name.lower() == "last-modified"), None)
+    return refusal(412, verdict.body or b"", verdict.etag, modified, headers).headers
 
 
 #: Name sequence -> indices of the fields a 304 keeps, as the core decided them.

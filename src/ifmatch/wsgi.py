@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from ifmatch.guard import PreconditionError
+from ifmatch.phrases import status_line
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
     Action,
@@ -34,29 +35,13 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # Module constants: looking a member up on the Enum class costs more than the test itself.
 _PASS, _DECIDE = Action.PASS, Action.DECIDE
 
-_REASONS = {
-    200: "OK",
-    304: "Not Modified",
-    412: "Precondition Failed",
-    428: "Precondition Required",
-}
-
-
-def status_line(status: int) -> str:
-    """``"412 Precondition Failed"`` for 412."""
-    return f"{status} {_REASONS.get(status, 'Unknown')}"
-
-
 def error_response(
     error: PreconditionError, start_response: StartResponse, head: bool = False
 ) -> list[bytes]:
     """Start the 304/412/428 response a :class:`PreconditionError` carries; return its body."""
-    body = error.body
-    headers = error.headers
-    if error.status != 304:
-        headers = [*headers, ("Content-Length", str(len(body)))]
-    start_response(status_line(error.status), headers)
-    return [] if head else [body]
+    reply = error.reply
+    start_response(reply.status_line, reply.headers)
+    return [] if head else [reply.body]
 
 
 #: The request fields the middleware reads, by their WSGI environ key.

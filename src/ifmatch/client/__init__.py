@@ -1,10 +1,12 @@
 """The ifmatch client: conditional requests done right, on top of httpx, sync and async.
 
-* :class:`CachingTransport` / :class:`AsyncCachingTransport`: a revalidating
-  cache (If-None-Match / If-Modified-Since, 304 reuse with RFC 9111 §4.3.4
-  header updates, Vary, no-store) that slots under any ``httpx.Client``;
-  :class:`MemoryStorage` (LRU with a byte budget) or :class:`SQLiteStorage`
-  (a file shared by processes).
+* :class:`CachingTransport` / :class:`AsyncCachingTransport`: a private
+  RFC 9111 cache (freshness, revalidation with If-None-Match /
+  If-Modified-Since, Vary, no-store, stale-while-revalidate,
+  stale-if-error; or ``always_revalidate=True``) that slots under any
+  ``httpx.Client``; :class:`MemoryStorage` (LRU with a byte budget),
+  :class:`SQLiteStorage` (a file shared by processes) or
+  :class:`RedisStorage` (shared by machines).
 * :func:`update` / :func:`aupdate`: read, change, write back with If-Match,
   re-applying the change on 412; :func:`create` (If-None-Match: *) and
   :func:`delete` (If-Match), each with an ``a``-prefixed async twin.
@@ -18,15 +20,20 @@ configured once, the httpx way.  See docs/client.md.
 """
 
 from ifmatch.client.cache import (
+    CACHE_STATUS,
     REVALIDATED,
     AsyncCachingTransport,
     CachingTransport,
+    Heuristic,
+    Label,
+    cache_status,
     merge_not_modified,
     was_revalidated,
 )
 from ifmatch.client.download import DownloadError, DownloadResult, adownload, download
 from ifmatch.client.poll import apoll, poll
-from ifmatch.client.storage import Entry, MemoryStorage, SQLiteStorage, Storage
+from ifmatch.client.redis_storage import RedisStorage
+from ifmatch.client.storage import AsyncStorage, Entry, MemoryStorage, SQLiteStorage, Storage
 from ifmatch.client.update import (
     AlreadyExistsError,
     Backoff,
@@ -50,9 +57,11 @@ from ifmatch.client.update import (
 from ifmatch.service.patch import merge_patch as apply_merge_patch
 
 __all__ = [
+    "CACHE_STATUS",
     "REVALIDATED",
     "AlreadyExistsError",
     "AsyncCachingTransport",
+    "AsyncStorage",
     "Backoff",
     "CachingTransport",
     "ClientError",
@@ -60,9 +69,12 @@ __all__ = [
     "DownloadError",
     "DownloadResult",
     "Entry",
+    "Heuristic",
+    "Label",
     "MemoryStorage",
     "MissingValidatorError",
     "PreconditionRequiredError",
+    "RedisStorage",
     "SQLiteStorage",
     "Storage",
     "UpdateResult",
@@ -73,6 +85,7 @@ __all__ = [
     "apoll",
     "apply_merge_patch",
     "aupdate",
+    "cache_status",
     "create",
     "delete",
     "download",

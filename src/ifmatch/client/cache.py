@@ -1,314 +1,159 @@
-"""A revalidating HTTP cache as an httpx transport (RFC 9111, RFC 9110 §13.1.2-§13.1.3).
+"""A private HTTP cache (RFC 9111, RFC 5861) as an httpx / httpx2 transport.
 
 :class:`CachingTransport` wraps another transport, the way httpx layers its
 own (``httpx.Client(transport=CachingTransport(httpx.HTTPTransport()))``),
 so it composes with retries, proxies or mocks.  :class:`AsyncCachingTransport`
-is the same for ``httpx.AsyncClient``.  Both are driven by the same sans-IO
-functions (:func:`plan_request`, :func:`after_response`); only the calls to
-the inner transport and the stream wrappers differ.
+is the same for ``httpx.AsyncClient``.  Every decision is taken by the
+sans-IO rules of :mod:`ifmatch.client.policy` (freshness in
+:mod:`ifmatch.client.freshness`); these classes only move bytes between the
+client, the inner transport and the storage.
 
-Policy, chosen for a client that must never show stale data:
+What the cache does, in short (docs/client.md has the whole table):
 
-* Every GET is sent to the server.  When a response for the URL (and the
-  request headers its ``Vary`` names, RFC 9111 §4.1) is stored, the request
-  carries ``If-None-Match`` with the stored ETag, or ``If-Modified-Since``
-  with the stored Last-Modified when there is no ETag (RFC 9110 §13.1.3).
-  A 304 returns the stored body with the stored headers updated from the
-  304 (RFC 9111 §4.3.4, §3.2), and :func:`was_revalidated` says so.
-* Only a 200 to a GET with a valid validator is stored; ``no-store`` (on
-  request or response) and ``Vary: *`` are never stored (RFC 9111 §3,
-  §4.1).  The body is stored once the application has read all of it, so
-  streaming is not broken; a body cut short is not stored.
-* A request that already carries its own conditional or ``Range`` fields is
-  passed through untouched: the application is doing its own validation.
-* A successful unsafe request (PUT, PATCH, DELETE, POST) invalidates what is
-  stored for its URL, its ``Location`` and ``Content-Location`` (§4.4).
-* A 304 whose ETag does not match the stored one cannot refer to it: the
-  request is repeated once without validators rather than serve a wrong body.
+* A fresh stored response (``max-age``, ``Expires``) is reused without a
+  request, with a generated ``Age``; a stale one is revalidated with
+  If-None-Match / If-Modified-Since and reused on 304 (headers updated,
+  RFC 9111 §4.3.4); ``no-cache`` and ``must-revalidate`` are honoured,
+  ``stale-while-revalidate`` and ``stale-if-error`` too.
+* ``always_revalidate=True`` keeps the stricter behaviour: every request
+  goes to the origin, the body is saved on 304; nothing is ever shown
+  stale.
+* Each response says what the cache did in ``response.extensions
+  ["ifmatch_cache"]`` (see :func:`cache_status`), and each decision is
+  logged at DEBUG on the ``ifmatch.client.cache`` logger.
+
+The same classes serve httpx and httpx2: responses and streams are built
+from the library of the request being handled.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any, assert_never
 
 import httpx
 
-from ifmatch.client._http import derive, library_of
-from ifmatch.client.storage import Entry, MemoryStorage, Storage, VaryValues
-from ifmatch.dates import parse_http_date
-from ifmatch.errors import HeaderParseError
-from ifmatch.etag import ETag
+from ifmatch.client._http import derive, errors, library_of
+from ifmatch.client.entry import Entry
+from ifmatch.client.freshness import Heuristic
+from ifmatch.client.policy import (
+    DEFAULT_MAX_ENTRY_BYTES,
+    CacheMiss,
+    FromCache,
+    GatewayTimeout,
+    HeadRequest,
+    Label,
+    NeedRevalidation,
+    NotModifiedFromCache,
+    Options,
+    PassThrough,
+    Refreshed,
+    Removal,
+    Request,
+    RequestState,
+    ResponseState,
+    RetryWithoutValidators,
+    StaleOnError,
+    StoreAndUse,
+    Unsafe,
+    UseResponse,
+    log,
+    merge_not_modified,
+    on_error,
+    on_request,
+    on_response,
+)
+from ifmatch.client.storage import AsyncStorage, MemoryStorage, Storage
 
 #: ``response.extensions`` key: ``True`` when the body came from the cache after a 304.
 REVALIDATED = "ifmatch_revalidated"
+#: ``response.extensions`` key: what the cache did (a :class:`Label` value, e.g. ``hit; fresh``).
+CACHE_STATUS = "ifmatch_cache"
+#: ``response.extensions`` key: the current age in seconds of a response served from storage.
+CACHE_AGE = "ifmatch_age"
 
-_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
-_CONDITIONAL_OR_RANGE = (*_CONDITIONAL, "if-range", "range")
-_SAFE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-#: Never stored (RFC 9111 §3.1: hop-by-hop and connection-specific fields).
-_UNSTORED = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-     "proxy-authenticate", "proxy-authentication-info", "trailer"}
-)
-#: Never replaced from a 304 (RFC 9111 §3.2): framing, plus Content-Encoding and
-#: Content-Range because the stored bytes were encoded as first received.
-_NOT_UPDATED = _UNSTORED | {"content-length", "content-encoding", "content-range"}
-DEFAULT_MAX_ENTRY_BYTES = 32 * 1024 * 1024
+__all__ = [
+    "CACHE_STATUS",
+    "DEFAULT_MAX_ENTRY_BYTES",
+    "REVALIDATED",
+    "AsyncCachingTransport",
+    "CachingTransport",
+    "Heuristic",
+    "Label",
+    "cache_status",
+    "merge_not_modified",
+    "was_revalidated",
+]
 
 
-def was_revalidated(response: httpx.Response) -> bool:
+def was_revalidated(response: Any) -> bool:
     """Whether ``response`` is a stored body the server just confirmed with a 304."""
     return bool(response.extensions.get(REVALIDATED, False))
 
 
-class Action(enum.Enum):
-    """What a transport does with the inner transport's response."""
+def cache_status(response: Any) -> str | None:
+    """What the cache did for ``response``: ``hit; fresh``, ``revalidated``, ``miss``, ...
 
-    FORWARD = "forward"  # hand the response over as it is
-    REPLAY = "replay"  # a 304 confirmed the stored entry: answer from the cache
-    RETRY = "retry"  # a 304 that cannot refer to the stored entry: ask again, unconditionally
-    STORE = "store"  # hand the response over, storing its body once fully read
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A request as the cache will send it, and what it found in storage."""
-
-    url: str
-    request: httpx.Request
-    cacheable: bool
-    entry: Entry | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The decision after a response: an :class:`Action` and, for REPLAY/STORE, the entry."""
-
-    action: Action
-    entry: Entry | None = None
-    expected_length: int | None = None
-
-
-def plan_request(request: httpx.Request, storage: Storage) -> Plan:
-    """Find a stored variant for ``request`` and add its validator (RFC 9111 §4.3.1)."""
-    url = str(request.url)
-    if request.method != "GET" or _has_any(request.headers, _CONDITIONAL_OR_RANGE):
-        return Plan(url, request, cacheable=False)
-    if "no-store" in _directives(request.headers):
-        return Plan(url, request, cacheable=False)
-    entry = next(
-        (e for e in storage.variants(url) if _vary_values(e.vary, request.headers) == e.vary),
-        None,
-    )
-    if entry is None:
-        return Plan(url, request, cacheable=True)
-    headers = request.headers.copy()
-    etag, last_modified = _validators(httpx.Headers(list(entry.headers)))
-    if etag is not None:
-        headers["If-None-Match"] = str(etag)
-    elif last_modified is not None:
-        headers["If-Modified-Since"] = last_modified
-    conditional = library_of(request).Request(
-        request.method, request.url, headers=headers, extensions=request.extensions
-    )
-    return Plan(url, conditional, cacheable=True, entry=entry)
-
-
-def after_response(plan: Plan, request: httpx.Request, response: httpx.Response,
-                   storage: Storage, max_entry_bytes: int | None = None) -> Outcome:
-    """Decide what to do with ``response`` (headers only; the body is not read here).
-
-    ``max_entry_bytes`` also bounds an entry whose headers a 304 updated, so
-    a server cannot grow one entry without limit by adding fields on each 304.
+    ``None`` when the response did not pass through a caching transport.
     """
-    if request.method not in _SAFE:
-        if response.status_code < 400:
-            _invalidate(request, response, storage)
-        return Outcome(Action.FORWARD)
-    if not plan.cacheable:
-        return Outcome(Action.FORWARD)
-    if response.status_code == 304:
-        return _on_not_modified(plan, response, storage, max_entry_bytes)
-    if response.status_code != 200:
-        if response.status_code in {404, 410}:
-            storage.remove(plan.url)
-        return Outcome(Action.FORWARD)
-    template = _storable(request, response)
-    if template is None:
-        storage.remove(plan.url, plan.entry.variant if plan.entry else None)
-        return Outcome(Action.FORWARD)
-    length = response.headers.get("content-length")
-    return Outcome(Action.STORE, template, int(length) if length and length.isdigit() else None)
+    value = response.extensions.get(CACHE_STATUS)
+    return None if value is None else str(value)
 
 
-def _on_not_modified(
-    plan: Plan, response: httpx.Response, storage: Storage, max_entry_bytes: int | None
-) -> Outcome:
-    entry = plan.entry
-    if entry is None:
-        return Outcome(Action.FORWARD)  # the application's own 304, or one we cannot fill in
-    stored_etag, _ = _validators(httpx.Headers(list(entry.headers)))
-    new_etag, _ = _validators(response.headers)
-    if new_etag is not None and (stored_etag is None or not new_etag.weak_match(stored_etag)):
-        storage.remove(plan.url, entry.variant)
-        return Outcome(Action.RETRY)
-    updated = entry.with_headers(merge_not_modified(entry.headers, response.headers.multi_items()))
-    too_large = max_entry_bytes is not None and updated.size > max_entry_bytes
-    if too_large or "no-store" in _directives(httpx.Headers(list(updated.headers))):
-        storage.remove(plan.url, entry.variant)
-    else:
-        storage.store(plan.url, updated)
-    return Outcome(Action.REPLAY, updated)
+def _lib(thing: Any) -> ModuleType:
+    """The library (httpx or httpx2) of the request or response being handled."""
+    return library_of(thing)
 
 
-def merge_not_modified(
-    stored: tuple[tuple[str, str], ...] | list[tuple[str, str]],
-    fresh: list[tuple[str, str]],
-) -> tuple[tuple[str, str], ...]:
-    """Stored headers updated from a 304 (RFC 9111 §4.3.4 and §3.2).
-
-    Each field in the 304 replaces all stored instances of that field, in
-    the position of the first; every other stored field is kept.  Framing
-    fields and Content-Encoding are never replaced: they describe the
-    stored bytes, not the representation.
-
-    >>> merge_not_modified([("ETag", '"a"'), ("Content-Type", "text/plain"), ("X", "1")],
-    ...                    [("X", "2"), ("Content-Length", "0"), ("Date", "d")])
-    (('ETag', '"a"'), ('Content-Type', 'text/plain'), ('X', '2'), ('Date', 'd'))
-    """
-    connection_listed = {
-        token.strip().lower()
-        for name, value in fresh
-        if name.lower() == "connection"
-        for token in value.split(",")
-    }
-    replacing: dict[str, list[tuple[str, str]]] = {}
-    for name, value in fresh:
-        lowered = name.lower()
-        if lowered in _NOT_UPDATED or lowered in connection_listed:
-            continue
-        replacing.setdefault(lowered, []).append((name, value))
-    merged: list[tuple[str, str]] = []
-    placed: set[str] = set()
-    for name, value in stored:
-        lowered = name.lower()
-        if lowered not in replacing:
-            merged.append((name, value))
-        elif lowered not in placed:
-            merged.extend(replacing[lowered])
-            placed.add(lowered)
-    for lowered, pairs in replacing.items():
-        if lowered not in placed:
-            merged.extend(pairs)
-    return tuple(merged)
+def _head(request: Any) -> Request:
+    return Request(request.method, str(request.url), tuple(request.headers.multi_items()))
 
 
-def _storable(request: httpx.Request, response: httpx.Response) -> Entry | None:
-    """The entry (without its body) to store for a 200, or ``None`` when it must not be."""
-    if "no-store" in _directives(response.headers):
-        return None
-    etag, last_modified = _validators(response.headers)
-    if etag is None and last_modified is None:
-        return None  # nothing to revalidate with
-    vary_names = [
-        token.strip().lower()
-        for value in response.headers.get_list("vary")
-        for token in value.split(",")
-        if token.strip()
-    ]
-    if "*" in vary_names:
-        return None
-    template = tuple((name, "") for name in dict.fromkeys(vary_names))
-    connection_listed = {
-        token.strip().lower()
-        for value in response.headers.get_list("connection")
-        for token in value.split(",")
-    }
-    headers = tuple(
-        (name, value)
-        for name, value in response.headers.multi_items()
-        if name.lower() not in _UNSTORED and name.lower() not in connection_listed
-    )
-    return Entry(200, headers, b"", _vary_values(template, request.headers))
+def _with_headers(request: Any, headers: tuple[tuple[str, str], ...]) -> Any:
+    lib = _lib(request)
+    return lib.Request(request.method, request.url, headers=list(headers),
+                       extensions=request.extensions)
 
 
-def _invalidate(request: httpx.Request, response: httpx.Response, storage: Storage) -> None:
-    """RFC 9111 §4.4: an unsafe method's success invalidates the URL and same-origin locations."""
-    storage.remove(str(request.url))
-    for field in ("location", "content-location"):
-        value = response.headers.get(field)
-        if not value:
-            continue
-        target = request.url.join(value)
-        if (target.scheme, target.host, target.port) == (
-            request.url.scheme, request.url.host, request.url.port
-        ):
-            storage.remove(str(target))
-
-
-def _validators(headers: httpx.Headers) -> tuple[ETag | None, str | None]:
-    """The stored ETag (if valid) and Last-Modified value (if a valid date); malformed ones drop."""
-    etag: ETag | None = None
-    raw = headers.get("etag")
-    if raw is not None:
-        try:
-            etag = ETag.parse(raw)
-        except HeaderParseError:
-            etag = None
-    last_modified = headers.get("last-modified")
-    if last_modified is not None:
-        try:
-            parse_http_date(last_modified)
-        except HeaderParseError:
-            last_modified = None
-    return etag, last_modified
-
-
-def _vary_values(template: VaryValues, headers: httpx.Headers) -> VaryValues:
-    """The request's values for the names in ``template``, normalised (RFC 9111 §4.1)."""
-    values: list[tuple[str, str | None]] = []
-    for name, _ in template:
-        found = headers.get_list(name)
-        if not found:
-            values.append((name, None))
-            continue
-        tokens = [token.strip() for value in found for token in value.split(",")]
-        values.append((name, ",".join(token for token in tokens if token)))
-    return tuple(values)
-
-
-def _directives(headers: httpx.Headers) -> set[str]:
-    return {
-        token.split("=", 1)[0].strip().lower()
-        for value in headers.get_list("cache-control")
-        for token in value.split(",")
-    }
-
-
-def _has_any(headers: httpx.Headers, names: tuple[str, ...]) -> bool:
-    return any(name in headers for name in names)
-
-
-def _replay(entry: Entry, via: httpx.Response) -> httpx.Response:
-    extensions = {**via.extensions, REVALIDATED: True, "reason_phrase": b"OK"}
-    library = library_of(via)
-    response: httpx.Response = library.Response(
-        entry.status,
-        headers=list(entry.headers),
-        stream=library.ByteStream(entry.body),
-        extensions=extensions,
-    )
+def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ...],
+                  label: Label, status: int | None = None, via: Any = None) -> Any:
+    lib = _lib(request)
+    extensions = dict(via.extensions) if via is not None else {}
+    extensions.update({CACHE_STATUS: label.value, "reason_phrase": b""})
+    if label is Label.REVALIDATED:
+        extensions[REVALIDATED] = True
+    code = entry.status if status is None else status
+    body = b"" if code == 304 or request.method == "HEAD" else entry.body
+    if code == 304:
+        headers = tuple((n, v) for n, v in headers if n.lower() not in {
+            "content-length", "content-type", "content-encoding", "content-range",
+            "transfer-encoding"})
+    response = lib.Response(code, headers=list(headers), stream=lib.ByteStream(body),
+                            extensions=extensions, request=request)
     return response
+
+
+def _labelled(response: Any, label: Label) -> Any:
+    response.extensions = {**response.extensions, CACHE_STATUS: label.value}
+    return response
+
+
+def _gateway_timeout(request: Any) -> Any:
+    lib = _lib(request)
+    return lib.Response(504, headers=[("Content-Length", "0")], stream=lib.ByteStream(b""),
+                        extensions={CACHE_STATUS: Label.ONLY_IF_CACHED.value},
+                        request=request)
 
 
 @dataclass
 class _Collector:
-    """Accumulates a body as it streams past and stores it if it arrives whole."""
+    """Accumulates a body as it streams past and hands it on if it arrives whole."""
 
-    storage: Storage
-    url: str
     template: Entry
     expected_length: int | None
     limit: int
@@ -327,171 +172,382 @@ class _Collector:
         else:
             self.chunks.append(chunk)
 
-    def finish(self) -> None:
+    def finish(self) -> Entry | None:
         if self.overflow:
-            return
+            return None
         body = b"".join(self.chunks)
         if self.expected_length is not None and len(body) != self.expected_length:
-            return
+            return None
         entry = replace(self.template, body=body)
-        if entry.size <= self.limit:  # the limit covers the headers too
-            self.storage.store(self.url, entry)
+        return entry if entry.size <= self.limit else None  # the limit covers the headers too
 
 
 class _TeeStream:
-    """Passes the inner stream's chunks on; a subclass of the client library's SyncByteStream."""
+    """Hands the body on as it streams past, and to the storage once it arrived whole."""
 
-    def __init__(self, inner: httpx.SyncByteStream, collector: _Collector) -> None:
-        self._inner, self._collector = inner, collector
+    def __init__(self, inner: Any, collector: _Collector, done: Callable[[Entry], None]) -> None:
+        self._inner, self._collector, self._done = inner, collector, done
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
             self._collector.feed(chunk)
             yield chunk
-        self._collector.finish()
+        entry = self._collector.finish()
+        if entry is not None:
+            self._done(entry)
 
     def close(self) -> None:
         self._inner.close()
 
 
 class _AsyncTeeStream:
-    """:class:`_TeeStream` for async streams (derived from AsyncByteStream)."""
+    """:class:`_TeeStream` for async bodies; the storage call is awaited."""
 
-    def __init__(self, inner: httpx.AsyncByteStream, collector: _Collector) -> None:
-        self._inner, self._collector = inner, collector
+    def __init__(self, inner: Any, collector: _Collector, done: Callable[[Entry], Any]) -> None:
+        self._inner, self._collector, self._done = inner, collector, done
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._inner:
             self._collector.feed(chunk)
             yield chunk
-        self._collector.finish()
+        entry = self._collector.finish()
+        if entry is not None:
+            await self._done(entry)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def _teed(response: httpx.Response, stream: object) -> httpx.Response:
-    teed: httpx.Response = library_of(response).Response(
-        response.status_code,
-        headers=response.headers.multi_items(),
-        stream=stream,
-        extensions=response.extensions,
-    )
-    return teed
+def _teed(response: Any, stream: Any) -> Any:
+    lib = _lib(response)
+    return lib.Response(response.status_code, headers=response.headers.multi_items(),
+                        stream=stream, extensions=response.extensions,
+                        request=response.request if _has_request(response) else None)
+
+
+def _has_request(response: Any) -> bool:
+    try:
+        response.request  # noqa: B018 - httpx raises when no request is attached
+    except RuntimeError:
+        return False
+    return True
+
+
+def _options(always_revalidate: bool, heuristic: Heuristic | None, keep_stale: float | None,
+             max_entry_bytes: int) -> Options:
+    defaults = Options()
+    return Options(always_revalidate=always_revalidate, heuristic=heuristic,
+                   keep_stale=defaults.keep_stale if keep_stale is None else keep_stale,
+                   max_entry_bytes=max_entry_bytes)
+
+
+def _describe(state: RequestState | ResponseState) -> str:
+    return type(state).__name__
 
 
 class CachingTransport(httpx.BaseTransport):
-    """A revalidating cache in front of ``inner`` (default: a fresh ``httpx.HTTPTransport``).
+    """A private RFC 9111 cache in front of ``inner`` (default: a new ``HTTPTransport``).
+
+    ``storage``: a :class:`MemoryStorage` (default), :class:`SQLiteStorage`
+    or :class:`RedisStorage`.  ``always_revalidate``: ask the origin on
+    every request (never serve a stored response unconfirmed).
+    ``heuristic``: freshness for responses without ``max-age``/``Expires``
+    (RFC 9111 §4.2.2; off by default).  ``clock``: seconds since the epoch
+    (replace it to simulate time).
 
     >>> client = httpx.Client(transport=CachingTransport(storage=MemoryStorage()))
     """
 
     def __init__(
         self,
-        inner: httpx.BaseTransport | None = None,
+        inner: Any = None,
         storage: Storage | None = None,
         *,
+        always_revalidate: bool = False,
+        heuristic: Heuristic | None = None,
+        keep_stale: float | None = None,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        # Without one, the inner transport is made on the first request, from the
-        # library (httpx or httpx2) of that request's client.
-        self.inner: httpx.BaseTransport | None = inner
+        self.inner = inner
         self.storage: Storage = storage if storage is not None else MemoryStorage()
-        self.max_entry_bytes = max_entry_bytes
+        self.options = _options(always_revalidate, heuristic, keep_stale, max_entry_bytes)
+        self.clock = clock
+        self._background: set[threading.Thread] = set()
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest entry (body plus headers) that is stored."""
+        return self.options.max_entry_bytes
+
+    def _inner(self, request: Any) -> Any:
+        if self.inner is None:
+            self.inner = _lib(request).HTTPTransport()
+        return self.inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` (with validators when something is stored) and apply the policy."""
-        inner = self._inner_for(request)
-        plan = plan_request(request, self.storage)
-        response = inner.handle_request(plan.request)
-        outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
-        if outcome.action is Action.RETRY:
+        """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
+        head = _head(request)
+        cacheable = head.method.upper() in {"GET", "HEAD"}
+        variants = self.storage.variants(head.url) if cacheable else []
+        state = on_request(head, variants, self.clock(), self.options)
+        log.debug("%s %s: %s", head.method, head.url, _describe(state))
+        return self._drive(request, head, state)  # type: ignore[no-any-return]
+
+    def _drive(self, request: Any, head: Request, state: RequestState) -> Any:
+        if isinstance(state, GatewayTimeout):
+            return _gateway_timeout(request)
+        if isinstance(state, NotModifiedFromCache):
+            entry_status = Entry(304, state.headers, b"")
+            return _from_storage(request, entry_status, state.headers, Label.NOT_MODIFIED)
+        if isinstance(state, FromCache):
+            if state.background is not None:
+                self._revalidate_later(request, head, state.background)
+            return _from_storage(request, state.entry, state.headers, state.label)
+        if isinstance(state, PassThrough):
+            return _labelled(self._inner(request).handle_request(request), state.label)
+        if isinstance(state, Unsafe | HeadRequest | CacheMiss | NeedRevalidation):
+            return self._exchange(request, head, state, retried=False)
+        assert_never(state)
+
+    def _exchange(self, request: Any, head: Request,
+                  state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
+                  retried: bool) -> Any:
+        sent = _with_headers(request, state.headers) if isinstance(
+            state, NeedRevalidation) else request
+        started = self.clock()
+        try:
+            response = self._inner(request).handle_request(sent)
+        except errors("TransportError"):
+            stale = on_error(state, self.clock(), self.options)
+            if stale is None or not isinstance(state, NeedRevalidation):
+                raise
+            log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
+            return _from_storage(request, state.entry, stale.headers, stale.label)
+        outcome = on_response(state, head, response.status_code,
+                              tuple(response.headers.multi_items()), started, self.clock(),
+                              self.options)
+        log.debug("%s %s -> %d: %s", head.method, head.url, response.status_code,
+                  _describe(outcome))
+        if isinstance(outcome, RetryWithoutValidators):
             response.read()
             response.close()
-            plan = Plan(plan.url, request, cacheable=True)
-            response = inner.handle_request(request)
-            outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
-        if outcome.action is Action.REPLAY and outcome.entry is not None:
+            self._remove(outcome.removals)
+            if retried:
+                raise RuntimeError("the origin answered 304 twice to an unconditional request")
+            return self._exchange(request, head, CacheMiss(), retried=True)
+        if isinstance(outcome, StaleOnError):
             response.read()
             response.close()
-            return _replay(outcome.entry, response)
-        if outcome.action is Action.STORE and outcome.entry is not None:
-            inner_stream = response.stream
-            library = library_of(response)
-            assert isinstance(inner_stream, library.SyncByteStream)
-            collector = _Collector(
-                self.storage, plan.url, outcome.entry, outcome.expected_length,
-                self.max_entry_bytes,
-            )
-            tee = derive(_TeeStream, library.SyncByteStream)
-            return _teed(response, tee(inner_stream, collector))
-        return response
+            assert isinstance(state, NeedRevalidation)
+            return _from_storage(request, state.entry, outcome.headers, outcome.label,
+                                 via=response)
+        if isinstance(outcome, Refreshed):
+            response.read()
+            response.close()
+            if outcome.keep:
+                self.storage.store(head.url, outcome.entry)
+            else:
+                self.storage.remove(head.url, outcome.entry.variant)
+            return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
+                                 via=response)
+        if isinstance(outcome, UseResponse):
+            self._remove(outcome.removals)
+            if outcome.store is not None:
+                self.storage.store(head.url, outcome.store)
+            return _labelled(response, outcome.label)
+        if isinstance(outcome, StoreAndUse):
+            self._remove(outcome.removals)
+            tee = derive(_TeeStream, _lib(request).SyncByteStream)
+            collector = _Collector(outcome.entry, outcome.expected_length,
+                                   self.options.max_entry_bytes)
+            stream = tee(response.stream, collector,
+                         lambda entry: self.storage.store(head.url, entry))
+            return _labelled(_teed(response, stream), outcome.label)
+        assert_never(outcome)
+
+    def _remove(self, removals: tuple[Removal, ...]) -> None:
+        for url, variant in removals:
+            self.storage.remove(url, variant)
+
+    def _revalidate_later(self, request: Any, head: Request, state: NeedRevalidation) -> None:
+        """stale-while-revalidate (RFC 5861 §3): revalidate in a thread, store what comes."""
+
+        def run() -> None:
+            try:
+                response = self._exchange(request, head, state, retried=False)
+                response.read()
+                response.close()
+            except Exception:  # a background refresh must never break the foreground
+                log.debug("background revalidation of %s failed", head.url, exc_info=True)
+            finally:
+                self._background.discard(thread)
+
+        thread = threading.Thread(target=run, name="ifmatch-revalidate", daemon=True)
+        self._background.add(thread)
+        thread.start()
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait until the background revalidations started so far have finished."""
+        for thread in list(self._background):
+            thread.join(timeout)
 
     def close(self) -> None:
-        """Close the inner transport (the storage stays open: it may be shared)."""
+        """Wait for background revalidations, close the inner transport (not the storage)."""
+        self.join()
         if self.inner is not None:
             self.inner.close()
 
-    def _inner_for(self, request: httpx.Request) -> httpx.BaseTransport:
-        if self.inner is None:
-            self.inner = library_of(request).HTTPTransport()
-        return self.inner
-
 
 class AsyncCachingTransport(httpx.AsyncBaseTransport):
-    """:class:`CachingTransport` for ``httpx.AsyncClient``; same policy, same storages.
+    """:class:`CachingTransport` for ``httpx.AsyncClient``: same rules, same storages.
 
-    Storage calls are synchronous: both stores answer in microseconds to
-    milliseconds (SQLite in WAL mode), less than a thread hop would cost.
+    Storage calls go through the storages' async methods, so the event loop
+    is never blocked (SQLite runs in a worker thread, Redis on its asyncio
+    client).
     """
 
     def __init__(
         self,
-        inner: httpx.AsyncBaseTransport | None = None,
-        storage: Storage | None = None,
+        inner: Any = None,
+        storage: AsyncStorage | None = None,
         *,
+        always_revalidate: bool = False,
+        heuristic: Heuristic | None = None,
+        keep_stale: float | None = None,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        # Without one, the inner transport is made on the first request, from the
-        # library (httpx or httpx2) of that request's client.
-        self.inner: httpx.AsyncBaseTransport | None = inner
-        self.storage: Storage = storage if storage is not None else MemoryStorage()
-        self.max_entry_bytes = max_entry_bytes
+        self.inner = inner
+        self.storage: AsyncStorage = storage if storage is not None else MemoryStorage()
+        self.options = _options(always_revalidate, heuristic, keep_stale, max_entry_bytes)
+        self.clock = clock
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest entry (body plus headers) that is stored."""
+        return self.options.max_entry_bytes
+
+    def _inner(self, request: Any) -> Any:
+        if self.inner is None:
+            self.inner = _lib(request).AsyncHTTPTransport()
+        return self.inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` (with validators when something is stored) and apply the policy."""
-        inner = self._inner_for(request)
-        plan = plan_request(request, self.storage)
-        response = await inner.handle_async_request(plan.request)
-        outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
-        if outcome.action is Action.RETRY:
+        """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
+        head = _head(request)
+        cacheable = head.method.upper() in {"GET", "HEAD"}
+        variants = await self.storage.avariants(head.url) if cacheable else []
+        state = on_request(head, variants, self.clock(), self.options)
+        log.debug("%s %s: %s", head.method, head.url, _describe(state))
+        return await self._drive(request, head, state)  # type: ignore[no-any-return]
+
+    async def _drive(self, request: Any, head: Request, state: RequestState) -> Any:
+        if isinstance(state, GatewayTimeout):
+            return _gateway_timeout(request)
+        if isinstance(state, NotModifiedFromCache):
+            entry_status = Entry(304, state.headers, b"")
+            return _from_storage(request, entry_status, state.headers, Label.NOT_MODIFIED)
+        if isinstance(state, FromCache):
+            if state.background is not None:
+                self._revalidate_later(request, head, state.background)
+            return _from_storage(request, state.entry, state.headers, state.label)
+        if isinstance(state, PassThrough):
+            response = await self._inner(request).handle_async_request(request)
+            return _labelled(response, state.label)
+        if isinstance(state, Unsafe | HeadRequest | CacheMiss | NeedRevalidation):
+            return await self._exchange(request, head, state, retried=False)
+        assert_never(state)
+
+    async def _exchange(self, request: Any, head: Request,
+                        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
+                        retried: bool) -> Any:
+        sent = _with_headers(request, state.headers) if isinstance(
+            state, NeedRevalidation) else request
+        started = self.clock()
+        try:
+            response = await self._inner(request).handle_async_request(sent)
+        except errors("TransportError"):
+            stale = on_error(state, self.clock(), self.options)
+            if stale is None or not isinstance(state, NeedRevalidation):
+                raise
+            log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
+            return _from_storage(request, state.entry, stale.headers, stale.label)
+        outcome = on_response(state, head, response.status_code,
+                              tuple(response.headers.multi_items()), started, self.clock(),
+                              self.options)
+        log.debug("%s %s -> %d: %s", head.method, head.url, response.status_code,
+                  _describe(outcome))
+        if isinstance(outcome, RetryWithoutValidators):
             await response.aread()
             await response.aclose()
-            plan = Plan(plan.url, request, cacheable=True)
-            response = await inner.handle_async_request(request)
-            outcome = after_response(plan, request, response, self.storage, self.max_entry_bytes)
-        if outcome.action is Action.REPLAY and outcome.entry is not None:
+            await self._remove(outcome.removals)
+            if retried:
+                raise RuntimeError("the origin answered 304 twice to an unconditional request")
+            return await self._exchange(request, head, CacheMiss(), retried=True)
+        if isinstance(outcome, StaleOnError):
             await response.aread()
             await response.aclose()
-            return _replay(outcome.entry, response)
-        if outcome.action is Action.STORE and outcome.entry is not None:
-            inner_stream = response.stream
-            library = library_of(response)
-            assert isinstance(inner_stream, library.AsyncByteStream)
-            collector = _Collector(
-                self.storage, plan.url, outcome.entry, outcome.expected_length,
-                self.max_entry_bytes,
-            )
-            tee = derive(_AsyncTeeStream, library.AsyncByteStream)
-            return _teed(response, tee(inner_stream, collector))
-        return response
+            assert isinstance(state, NeedRevalidation)
+            return _from_storage(request, state.entry, outcome.headers, outcome.label,
+                                 via=response)
+        if isinstance(outcome, Refreshed):
+            await response.aread()
+            await response.aclose()
+            if outcome.keep:
+                await self.storage.astore(head.url, outcome.entry)
+            else:
+                await self.storage.aremove(head.url, outcome.entry.variant)
+            return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
+                                 via=response)
+        if isinstance(outcome, UseResponse):
+            await self._remove(outcome.removals)
+            if outcome.store is not None:
+                await self.storage.astore(head.url, outcome.store)
+            return _labelled(response, outcome.label)
+        if isinstance(outcome, StoreAndUse):
+            await self._remove(outcome.removals)
+            tee = derive(_AsyncTeeStream, _lib(request).AsyncByteStream)
+            collector = _Collector(outcome.entry, outcome.expected_length,
+                                   self.options.max_entry_bytes)
+
+            async def done(entry: Entry) -> None:
+                await self.storage.astore(head.url, entry)
+
+            stream = tee(response.stream, collector, done)
+            return _labelled(_teed(response, stream), outcome.label)
+        assert_never(outcome)
+
+    async def _remove(self, removals: tuple[Removal, ...]) -> None:
+        for url, variant in removals:
+            await self.storage.aremove(url, variant)
+
+    def _revalidate_later(self, request: Any, head: Request, state: NeedRevalidation) -> None:
+        """stale-while-revalidate (RFC 5861 §3): revalidate in a task, store what comes."""
+
+        async def run() -> None:
+            try:
+                response = await self._exchange(request, head, state, retried=False)
+                await response.aread()
+                await response.aclose()
+            except Exception:  # a background refresh must never break the foreground
+                log.debug("background revalidation of %s failed", head.url, exc_info=True)
+
+        try:
+            task = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:  # not on asyncio (trio): no background work, the stale answer stands
+            return
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def join(self) -> None:
+        """Wait until the background revalidations started so far have finished."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Close the inner transport (the storage stays open: it may be shared)."""
+        """Finish background revalidations, close the inner transport (not the storage)."""
+        await self.join()
         if self.inner is not None:
             await self.inner.aclose()
-
-    def _inner_for(self, request: httpx.Request) -> httpx.AsyncBaseTransport:
-        if self.inner is None:
-            self.inner = library_of(request).AsyncHTTPTransport()
-        return self.inner

@@ -1,16 +1,23 @@
-"""Where the revalidating cache keeps responses: in memory (LRU) or in a SQLite file.
+"""Where the cache keeps responses: in memory (LRU), in a SQLite file, or in Redis.
 
 A stored response is an :class:`Entry`: status, headers, body, and the
 request header values its ``Vary`` names (RFC 9111 §4.1).  Entries are
 filed under the request URL and a *variant* key built from those values,
 so several variants of one URL can coexist (``Accept-Language: en`` and
-``fr``).
+``fr``).  An entry whose ``expires_at`` has passed is gone: lookups skip it
+and the stores delete it on their own (Redis by its key expiry).
 
-Both stores are safe to share between threads.  :class:`SQLiteStorage` is
-also safe between processes: the database runs in WAL mode with a busy
-timeout, and every write is one short ``BEGIN IMMEDIATE`` transaction, so
-two ``ifmatch get`` commands sharing ``~/.cache/ifmatch/cache.sqlite`` never
-see a half-written entry.
+Every store has the sync methods of :class:`Storage` (for
+:class:`~ifmatch.client.CachingTransport`) and the async ones of
+:class:`AsyncStorage` (for :class:`~ifmatch.client.AsyncCachingTransport`),
+which never block the event loop: the memory store answers at once,
+:class:`SQLiteStorage` runs its queries in a worker thread, and
+:class:`~ifmatch.client.redis_storage.RedisStorage` uses redis-py's asyncio client.
+
+:class:`SQLiteStorage` is safe between processes: the database runs in WAL
+mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE``
+transaction, so two ``ifmatch get`` commands sharing
+``~/.cache/ifmatch/cache.sqlite`` never see a half-written entry.
 """
 
 from __future__ import annotations
@@ -22,44 +29,25 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-#: (lower-case request header name, its value or ``None`` if absent), in the order of Vary.
-VaryValues = tuple[tuple[str, str | None], ...]
+import anyio.to_thread
+
+from ifmatch.client.entry import Entry, VaryValues
+
+__all__ = ["AsyncStorage", "Entry", "MemoryStorage", "SQLiteStorage", "Storage", "VaryValues"]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A stored response.  ``headers`` are (name, value) pairs as received, order kept."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    vary: VaryValues = ()
-    stored_at: float = field(default_factory=time.time)
-
-    @property
-    def variant(self) -> str:
-        """The key that tells this variant apart from the URL's other variants."""
-        return json.dumps(self.vary, separators=(",", ":")) if self.vary else ""
-
-    @property
-    def size(self) -> int:
-        """Bytes this entry costs in a budget: body plus header text."""
-        return len(self.body) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-
-    def with_headers(self, headers: tuple[tuple[str, str], ...]) -> Entry:
-        """The same entry with updated headers, stamped now (after a 304)."""
-        return replace(self, headers=headers, stored_at=time.time())
+def _live(entry: Entry, now: float) -> bool:
+    return entry.expires_at is None or entry.expires_at > now
 
 
 class Storage(Protocol):
-    """What the caching transports need from a store."""
+    """What :class:`~ifmatch.client.CachingTransport` needs from a store."""
 
     def variants(self, url: str) -> list[Entry]:
-        """All stored variants of ``url``, most recently stored first."""
+        """All live stored variants of ``url``, most recently stored first."""
         ...
 
     def store(self, url: str, entry: Entry) -> None:
@@ -69,6 +57,47 @@ class Storage(Protocol):
     def remove(self, url: str, variant: str | None = None) -> None:
         """Forget one variant of ``url``, or all of them when ``variant`` is ``None``."""
         ...
+
+
+class AsyncStorage(Protocol):
+    """What :class:`~ifmatch.client.AsyncCachingTransport` needs: the same, awaitable."""
+
+    async def avariants(self, url: str) -> list[Entry]:
+        """All live stored variants of ``url``, most recently stored first."""
+        ...
+
+    async def astore(self, url: str, entry: Entry) -> None:
+        """Store ``entry``, replacing the variant with the same Vary values."""
+        ...
+
+    async def aremove(self, url: str, variant: str | None = None) -> None:
+        """Forget one variant of ``url``, or all of them when ``variant`` is ``None``."""
+        ...
+
+
+class _ThreadedAsync:
+    """The async methods of a blocking store: each call runs in a worker thread."""
+
+    def variants(self, url: str) -> list[Entry]:
+        raise NotImplementedError
+
+    def store(self, url: str, entry: Entry) -> None:
+        raise NotImplementedError
+
+    def remove(self, url: str, variant: str | None = None) -> None:
+        raise NotImplementedError
+
+    async def avariants(self, url: str) -> list[Entry]:
+        """:meth:`variants` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.variants, url)
+
+    async def astore(self, url: str, entry: Entry) -> None:
+        """:meth:`store` in a worker thread."""
+        await anyio.to_thread.run_sync(self.store, url, entry)
+
+    async def aremove(self, url: str, variant: str | None = None) -> None:
+        """:meth:`remove` in a worker thread."""
+        await anyio.to_thread.run_sync(self.remove, url, variant)
 
 
 class MemoryStorage:
@@ -95,12 +124,29 @@ class MemoryStorage:
         return len(self._entries)
 
     def variants(self, url: str) -> list[Entry]:
-        """Variants of ``url``; looking them up makes them recently used."""
+        """Live variants of ``url``; looking them up makes them recently used."""
+        now = time.time()
         with self._lock:
             found = [(key, entry) for key, entry in self._entries.items() if key[0] == url]
-            for key, _ in found:
-                self._entries.move_to_end(key)
-            return sorted((entry for _, entry in found), key=lambda e: -e.stored_at)
+            for key, entry in found:
+                if _live(entry, now):
+                    self._entries.move_to_end(key)
+                else:
+                    self._drop(key)
+            return sorted((entry for _, entry in found if _live(entry, now)),
+                          key=lambda e: -e.stored_at)
+
+    async def avariants(self, url: str) -> list[Entry]:
+        """:meth:`variants` (memory never blocks)."""
+        return self.variants(url)
+
+    async def astore(self, url: str, entry: Entry) -> None:
+        """:meth:`store` (memory never blocks)."""
+        self.store(url, entry)
+
+    async def aremove(self, url: str, variant: str | None = None) -> None:
+        """:meth:`remove` (memory never blocks)."""
+        self.remove(url, variant)
 
     def store(self, url: str, entry: Entry) -> None:
         """Store ``entry`` and evict the least recently used until within budget."""
@@ -111,6 +157,10 @@ class MemoryStorage:
                 return
             self._entries[key] = entry
             self._used += entry.size
+            if self._used > self.max_bytes:  # expired entries go before live ones
+                now = time.time()
+                for old_key in [k for k, e in self._entries.items() if not _live(e, now)]:
+                    self._drop(old_key)
             while self._used > self.max_bytes:
                 oldest = next(iter(self._entries))
                 self._drop(oldest)
@@ -139,10 +189,14 @@ CREATE TABLE IF NOT EXISTS entries (
     body      BLOB NOT NULL,
     size      INTEGER NOT NULL,
     stored_at REAL NOT NULL,
+    request_time REAL,
+    expires_at REAL,
     PRIMARY KEY (url, variant)
 );
 CREATE INDEX IF NOT EXISTS entries_by_age ON entries (stored_at)
 """
+#: Columns added after the first release; a file made before gets them on open.
+_ADDED_COLUMNS = (("request_time", "REAL"), ("expires_at", "REAL"))
 
 
 @contextlib.contextmanager
@@ -157,7 +211,7 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]
     connection.execute("COMMIT")
 
 
-class SQLiteStorage:
+class SQLiteStorage(_ThreadedAsync):
     """A store in one SQLite file that survives restarts and is shared by processes.
 
     ``max_bytes`` (default: no limit) bounds bodies plus headers; beyond it
@@ -184,6 +238,10 @@ class SQLiteStorage:
         with _transaction(connection):
             for statement in _SCHEMA.split(";"):
                 connection.execute(statement)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(entries)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in present:
+                    connection.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -202,9 +260,10 @@ class SQLiteStorage:
     def variants(self, url: str) -> list[Entry]:
         """Variants of ``url``, most recently stored first."""
         rows = self._connection().execute(
-            "SELECT status, headers, vary, body, stored_at FROM entries WHERE url = ? "
+            "SELECT status, headers, vary, body, stored_at, request_time, expires_at "
+            "FROM entries WHERE url = ? AND (expires_at IS NULL OR expires_at > ?) "
             "ORDER BY stored_at DESC",
-            (url,),
+            (url, time.time()),
         )
         return [
             Entry(
@@ -213,8 +272,11 @@ class SQLiteStorage:
                 body=bytes(body),
                 vary=tuple((str(n), None if v is None else str(v)) for n, v in json.loads(vary)),
                 stored_at=stored_at,
+                request_time=request_time,
+                expires_at=expires_at,
             )
-            for status, headers, vary, body, stored_at in rows.fetchall()
+            for status, headers, vary, body, stored_at, request_time, expires_at
+            in rows.fetchall()
         ]
 
     def store(self, url: str, entry: Entry) -> None:
@@ -228,9 +290,9 @@ class SQLiteStorage:
             return
         with _transaction(self._connection()) as connection:
             connection.execute(
-                "INSERT OR REPLACE INTO entries "
-                "(url, variant, status, headers, vary, body, size, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entries (url, variant, status, headers, vary, body, "
+                "size, stored_at, request_time, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     url,
                     entry.variant,
@@ -240,8 +302,11 @@ class SQLiteStorage:
                     entry.body,
                     entry.size,
                     entry.stored_at,
+                    entry.request_time,
+                    entry.expires_at,
                 ),
             )
+            connection.execute("DELETE FROM entries WHERE expires_at <= ?", (time.time(),))
             if self.max_bytes is not None:
                 self._evict(connection, self.max_bytes)
 

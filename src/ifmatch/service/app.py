@@ -1,7 +1,9 @@
 """The reference service's HTTP API: a versioned JSON document store and a file store.
 
-Every representation carries a strong ETag, a Last-Modified and
-``Cache-Control: no-cache`` (revalidate before each reuse, RFC 9111 §5.2.2.4).
+Every representation carries a strong ETag, a Last-Modified and the
+``Cache-Control`` of the cache policy (:mod:`ifmatch.service.cachepolicy`;
+``no-cache`` by default: revalidate before each reuse, RFC 9111 §5.2.2.4).
+While the database cannot answer, requests get 503 with ``Retry-After``.
 Reads answer 304 and 412 through :func:`ifmatch.evaluate`; writes go through
 :meth:`ifmatch.service.store.Store.write`, which evaluates the preconditions
 inside the write transaction.  Replacing, patching or deleting an existing
@@ -36,14 +38,12 @@ from ifmatch import (
     Conditions,
     Decision,
     Outcome,
-    RangePlan,
     Resource,
-    decision_problem,
     evaluate,
     format_http_date,
-    not_modified_headers,
-    plan_ranges,
 )
+from ifmatch.asgi_files import send_segments
+from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
 from ifmatch.service import patch
 from ifmatch.service.cachepolicy import CachePolicy, Headers
 from ifmatch.service.http import (
@@ -75,7 +75,6 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
-    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -91,16 +90,32 @@ _SMALL = 64 * 1024
 _DOCUMENT_METHODS = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
 _COLLECTION_METHODS = "GET, HEAD, POST, OPTIONS"
 _FILE_METHODS = "GET, HEAD, PUT, DELETE, OPTIONS"
+#: Seconds a client is asked to wait while the database cannot answer.
+RETRY_AFTER = 2
 
 
 def _space(collection: str) -> str:
     return f"doc:{collection}"
 
 
+def _representation(meta: Meta, *, ranges: bool, cache: Headers) -> Representation:
+    """A stored document or file as the responder sees it (``ranges``: /files offers them;
+    ``cache``: the cache policy's fields)."""
+    return Representation(
+        meta.etag,
+        meta.last_modified,
+        meta.length,
+        meta.content_type,
+        ranges=ranges,
+        fields=cache,
+        changed_within_second=meta.changed_within_second,
+    )
+
+
 def _validators(meta: Meta, cache: Headers) -> dict[str, str]:
-    """ETag, Last-Modified and the cache policy's headers (``Cache-Control``, maybe ``Vary``)."""
-    last_modified = format_http_date(meta.last_modified)
-    return {"ETag": str(meta.etag), "Last-Modified": last_modified, **dict(cache)}
+    """The fields of a 200 after a write: the new validators (RFC 9110 §15.3.1, §15.3.2)
+    and the cache policy's fields."""
+    return dict([*validator_fields(meta.etag, meta.last_modified), *cache])
 
 
 def _authenticated(request: Request) -> bool:
@@ -108,22 +123,16 @@ def _authenticated(request: Request) -> bool:
     return any(name == b"authorization" for name, _ in request.scope["headers"])
 
 
-def _refused(decision: Decision, meta: Meta | ScopeState | None) -> Response:
-    """The 412 or 428 for a refused request; a 412 carries the current ETag (if any)."""
-    status = decision.status or 500
-    headers = {"ETag": str(meta.etag)} if meta is not None and status == 412 else {}
-    headers["Cache-Control"] = "no-store"
-    current = str(meta.etag) if meta is not None and status == 412 else None
-    return Response(
-        decision_problem(decision, current),
-        status,
-        headers=headers,
-        media_type="application/problem+json",
-    )
+def _send(reply: Reply, body: bytes | None = None) -> Response:
+    """A Starlette response for a reply of the responder (``body`` for a 200 held in memory)."""
+    return Response(reply.body if body is None else body, reply.status, headers=dict(reply.headers))
 
 
-def _not_modified(headers: dict[str, str]) -> Response:
-    return Response(status_code=304, headers=dict(not_modified_headers(headers.items())))
+def _refused(decision: Decision, meta: Meta | None) -> Response:
+    """The 412 or 428 for a refused write, with the current validators (if any)."""
+    if meta is None:
+        return _send(refused(decision, None))
+    return _send(refused(decision, meta.etag, meta.last_modified))
 
 
 def _conditions(request: Request) -> Conditions:
@@ -150,7 +159,7 @@ class Service:
         return run_in_threadpool(self.store.write, request)
 
     def _cache(self, request: Request, space: str) -> Headers:
-        """The cache policy's headers for a response from ``space`` to ``request``."""
+        """The cache policy's fields for a response from ``space`` to ``request``."""
         return self.cache.headers(space, _authenticated(request))
 
     def _require(self) -> bool:
@@ -198,21 +207,13 @@ class Service:
             raise Problem(404, "no such document")
         meta, body = found
         # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
-        headers = {
-            **_validators(meta, self._cache(request, space)),
-            "Content-Type": JSON_TYPE,
-            "Accept-Ranges": "none",
-        }
         conditions = _conditions(request)
-        decision = evaluate(request.method, conditions, meta.resource())
-        note_precondition(request, conditions, decision)
-        if decision.outcome is Outcome.NOT_MODIFIED:
-            return _not_modified(headers)
-        if decision.status is not None:
-            return _refused(decision, meta)
-        if request.method == "HEAD":
-            return Response(headers={**headers, "Content-Length": str(len(body))})
-        return Response(body, headers=headers)
+        representation = _representation(meta, ranges=False, cache=self._cache(request, space))
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200 or request.method == "HEAD":
+            return _send(reply)
+        return _send(reply, body)
 
     async def _json_content(self, request: Request) -> bytes:
         refuse_content_coding(request)
@@ -344,17 +345,19 @@ class Service:
             raise _not_allowed(_COLLECTION_METHODS)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
-        headers = {"ETag": str(scope.etag), **dict(self._cache(request, space))}
-        if scope.last_modified is not None:
-            headers["Last-Modified"] = format_http_date(scope.last_modified)
         conditions = _conditions(request)
-        resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
-        decision = evaluate(request.method, conditions, resource)
-        note_precondition(request, conditions, decision)
-        if decision.outcome is Outcome.NOT_MODIFIED:
-            return _not_modified({**headers, "Content-Type": JSON_TYPE})
-        if decision.status is not None:
-            return _refused(decision, None)
+        collection_representation = Representation(
+            scope.etag,
+            scope.last_modified,
+            content_type=JSON_TYPE,
+            fields=self._cache(request, space),
+            changed_within_second=scope.changed_within_second,
+        )
+        reply = respond(request.method, conditions, collection_representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200:
+            return _send(reply)
+        headers = dict(reply.headers)
         items = b",".join(
             b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
             % (
@@ -366,10 +369,10 @@ class Service:
             for name, meta, body in listing.members
         )
         body = b'{"collection":%s,"items":[%s]}' % (dump_json(collection), items)
+        headers["Content-Length"] = str(len(body))
         if request.method == "HEAD":
-            headers["Content-Length"] = str(len(body))
-            return Response(headers=headers, media_type=JSON_TYPE)
-        return Response(body, headers=headers, media_type=JSON_TYPE)
+            return Response(headers=headers)
+        return Response(body, headers=headers)
 
     # -- files -----------------------------------------------------------------------------
 
@@ -439,88 +442,65 @@ class Service:
         if prepared is None:
             note_precondition(request, None, None)
             raise Problem(404, "no such file")
-        decision, response, plan, reader = prepared
+        decision, response, reply, reader = prepared
         note_precondition(request, conditions, decision)
         if response is not None:
             return response
-        assert plan is not None
+        assert reply is not None
         assert reader is not None
-        return _SpanResponse(plan, reader)
+        return _SegmentsResponse(reply, reader)
 
     def _prepare_file(
         self, method: str, path: str, conditions: Conditions, cache: Headers = ()
-    ) -> tuple[Decision, Response | None, RangePlan | None, Reader | None] | None:
+    ) -> tuple[Decision | None, Response | None, Reply | None, Reader | None] | None:
         """In one thread hop: open a snapshot, decide, and read the body if it is small."""
         reader = self.store.open(FILE_SPACE, path)
         if reader is None:
             return None
         streaming = False
         try:
-            meta = reader.meta
-            headers = {
-                **_validators(meta, cache or self.cache.headers(FILE_SPACE)),
-                "Content-Type": meta.content_type,
-                "Accept-Ranges": "bytes",
-            }
-            decision = evaluate(method, conditions, meta.resource())
-            if decision.outcome is Outcome.NOT_MODIFIED:
-                return decision, _not_modified(headers), None, None
-            if decision.status is not None:
-                return decision, _refused(decision, meta), None, None
-            range_value = conditions.range if decision.use_range else None
-            plan = plan_ranges(range_value, meta.length, meta.content_type)
-            if plan.status == 416:
-                response = problem_response(
-                    416, f"no range is satisfiable in {meta.length} bytes", dict(plan.headers)
+            cache = cache or self.cache.headers(FILE_SPACE)
+            representation = _representation(reader.meta, ranges=True, cache=cache)
+            reply = respond(method, conditions, representation)
+            if sum(len(segment) for segment in reply.segments) <= _SMALL:
+                read = reader.read
+                body = b"".join(
+                    piece if isinstance(piece, bytes) else read(piece.start, piece.stop)
+                    for piece in pieces(reply.body, reply.segments, CHUNK)
                 )
-                return decision, response, None, None
-            headers.update(plan.headers)
-            if method == "HEAD":
-                return decision, Response(status_code=plan.status, headers=headers), None, None
-            if plan.content_length <= _SMALL:
-                body = b"".join(plan.iter_body(lambda start, stop: [reader.read(start, stop)]))
-                return decision, Response(body, plan.status, headers=headers), None, None
+                return reply.decision, _send(reply, body), None, None
             streaming = True
-            streamed = RangePlan(plan.status, tuple(headers.items()), plan.segments)
-            return decision, None, streamed, reader
+            return reply.decision, None, reply, reader
         finally:
             if not streaming:
                 reader.close()
 
 
-class _SpanResponse(Response):
-    """Streams a range plan from a read snapshot, chunk by chunk, then closes the snapshot."""
+class _SegmentsResponse(Response):
+    """Streams a reply's segments from a read snapshot, then closes the snapshot."""
 
-    def __init__(self, plan: RangePlan, reader: Reader) -> None:
-        self.status_code = plan.status
+    def __init__(self, reply: Reply, reader: Reader) -> None:
+        self.status_code = reply.status
         self.background = None
         self.body = b""
         self.raw_headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in plan.headers
+            for name, value in reply.headers
         ]
-        self._plan, self._reader = plan, reader
+        self._reply, self._reader = reply, reader
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reply, reader = self._reply, self._reader
+
+        def read(span: ByteRange) -> bytes:
+            return reader.read(span.start, span.stop)
+
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            for segment in self._plan.segments:
-                if not isinstance(segment, ByteRange):
-                    await send({"type": "http.response.body", "body": segment, "more_body": True})
-                    continue
-                for start in range(segment.start, segment.stop, CHUNK):
-                    stop = min(start + CHUNK, segment.stop)
-                    data = await run_in_threadpool(self._reader.read, start, stop)
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            await send_segments(send, reply.body, reply.segments, read, CHUNK)
         finally:
-            await run_in_threadpool(self._reader.close)
+            await run_in_threadpool(reader.close)
 
 
 async def _problem_handler(request: Request, error: Exception) -> Response:
@@ -531,10 +511,6 @@ async def _problem_handler(request: Request, error: Exception) -> Response:
 async def _http_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     return problem_response(error.status_code, str(error.detail), dict(error.headers or {}))
-
-
-#: Seconds a client is asked to wait while the database cannot answer.
-RETRY_AFTER = 2
 
 
 def _unavailable(store: Store) -> Callable[[Request, Exception], Awaitable[Response]]:
