@@ -13,11 +13,22 @@ blocks on the disk; ranges read only their spans.
 
 A client that disconnects stops the stream: under ASGI spec 2.4 ``send``
 raises; before 2.4 a task watches ``receive`` for ``http.disconnect``.
+
+Drop-in for Starlette's: ``StaticFiles(directory=..., html=True)`` and
+``FileResponse(path, status_code, headers, media_type, background, filename)``
+take Starlette's argument names, so swapping the import is enough.  When
+Starlette is installed, :class:`FileResponse` *is* a
+``starlette.responses.Response``: a FastAPI path operation may return it (FastAPI
+serialises anything else as JSON), and its ``headers``, ``set_cookie`` and
+``background`` behave as Starlette's do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -28,43 +39,164 @@ from ifmatch.files import (
     CHUNK_SIZE,
     FileReply,
     FileTarget,
+    OpenedFile,
     StaticRoot,
     file_reply,
     method_not_allowed,
+    not_found,
 )
 from ifmatch.ranges import ByteRange
 from ifmatch.respond import pieces
 
+if TYPE_CHECKING:
+    from starlette.responses import Response as _ResponseBase
+else:
+    try:
+        from starlette.responses import Response as _ResponseBase
+    except ImportError:  # plain ASGI: no Starlette, nothing to be compatible with
+
+        class _ResponseBase:
+            """Stands in for ``starlette.responses.Response`` when Starlette is absent."""
+
+            raw_headers: list[tuple[bytes, bytes]]
+
 PATHSEND = "http.response.pathsend"
 
 
-class FileResponse(FileTarget):
+class FileResponse(_ResponseBase):
     """One file as an ASGI response, with validators, preconditions and ranges.
 
     >>> response = FileResponse("report.pdf", filename="report.pdf")  # doctest: +SKIP
     >>> await response(scope, receive, send)                           # doctest: +SKIP
 
-    Options as :class:`ifmatch.files.FileTarget`.  A missing file, or one
-    that is not regular, is a 404, never an exception.
+    The arguments are Starlette's (``path, status_code, headers, media_type,
+    background, filename, stat_result, content_disposition_type``) plus
+    :class:`ifmatch.files.FileTarget`'s (``root``, ``content_etag_limit``,
+    ``chunk_size``; ``disposition`` is ``content_disposition_type``).  The
+    status is decided per request (200, 206, 304, 412, 416); a ``status_code``
+    other than 200 (say, a 404 page) sends the whole file with that status and
+    no validators, since preconditions and ranges apply only to a 2xx
+    (RFC 9110 §13.2.1, §14.2).  ``stat_result`` is accepted and not used: the
+    validators come from the descriptor actually sent.  Headers set on
+    ``response.headers`` after construction are sent too.  A missing file, or
+    one that is not regular, is a 404, never an exception.
     """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status_code: int = 200,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        media_type: str | None = None,
+        background: Any = None,
+        filename: str | None = None,
+        stat_result: os.stat_result | None = None,
+        content_disposition_type: str = "attachment",
+        *,
+        root: str | os.PathLike[str] | None = None,
+        disposition: str | None = None,
+        content_etag_limit: int = 0,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        # Starlette's Response.__init__ renders a body; there is none to render here.
+        self.target = FileTarget(
+            path,
+            root=root,
+            media_type=media_type,
+            filename=filename,
+            disposition=disposition or content_disposition_type,
+            headers=headers or (),
+            content_etag_limit=content_etag_limit,
+            chunk_size=chunk_size,
+        )
+        self.path = path
+        self.filename = filename
+        self.status_code = status_code
+        self.media_type = media_type
+        self.background = background
+        self.stat_result = stat_result
+        self.chunk_size = chunk_size
+        self.raw_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.target.headers
+        ]
+
+    def added_headers(self) -> list[tuple[str, str]]:
+        """The fields given or set on the response, for the 200 (and the 304 that keeps them)."""
+        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in
+                self.raw_headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        opened = await anyio.to_thread.run_sync(self.open)
-        reply = file_reply(method, scope["headers"], opened, headers=self.headers)
+        opened = await anyio.to_thread.run_sync(self.target.open)
+        if self.status_code == 200:
+            reply = file_reply(method, scope["headers"], opened, headers=self.added_headers())
+        else:
+            reply = whole_file_reply(method, opened, self.status_code, self.added_headers())
         await send_reply(reply, scope, receive, send, self.chunk_size)
+        if self.background is not None:
+            await self.background()
+
+
+def whole_file_reply(
+    method: str, opened: OpenedFile | None, status: int, headers: Iterable[tuple[str, str]] = ()
+) -> FileReply:
+    """The whole file with ``status`` and no validators (a 404 page): no precondition applies."""
+    if opened is None:
+        return not_found(method)
+    fields = [
+        ("Content-Type", opened.content_type),
+        ("Content-Length", str(opened.size)),
+        *headers,
+    ]
+    segments: tuple[ByteRange, ...] = ()
+    if method != "HEAD" and opened.size:
+        segments = (ByteRange(0, opened.size),)
+    return FileReply(status, fields, segments=segments, file=opened)
 
 
 class StaticFiles(StaticRoot):
-    """An ASGI app serving the regular files below ``root``; nothing else.
+    """An ASGI app serving the regular files below ``directory``; nothing else.
 
-    No directory listings and no index files: a directory is a 404, as is
+    ``StaticFiles(directory="public")`` as with Starlette (``root`` is the same
+    thing, positional).  No directory listings: a directory is a 404, as is
     any path that is refused (see :func:`ifmatch.files.safe_parts`), so a
-    client cannot probe what exists.  Methods other than GET and HEAD get
-    405 with ``Allow``.  ``cache_control`` and ``headers`` (say,
+    client cannot probe what exists.  With ``html=True``, as Starlette's, a
+    directory serves its ``index.html`` (``/docs`` redirects to ``/docs/``
+    first, so relative links work) and anything not found serves the root's
+    ``404.html`` with status 404 when there is one.  Methods other than GET
+    and HEAD get 405 with ``Allow``.  ``cache_control`` and ``headers`` (say,
     ``X-Content-Type-Options: nosniff``) are added to 200 and 206; the 304
     keeps those §15.4.5 lists (Cache-Control, Expires, Vary, ...).
+    Symlinks are followed only while their target stays below the root, so
+    Starlette's ``follow_symlink=True`` (escape the root) is refused.
     """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        directory: str | os.PathLike[str] | None = None,
+        html: bool = False,
+        check_dir: bool = True,
+        follow_symlink: bool = False,
+        **options: Any,
+    ) -> None:
+        if (root is None) == (directory is None):
+            raise TypeError("StaticFiles needs a directory: StaticFiles(directory='public')")
+        if follow_symlink:
+            raise ValueError(
+                "follow_symlink=True would serve files outside the directory; symlinks whose "
+                "target stays inside it are already followed"
+            )
+        if "packages" in options:
+            raise TypeError("StaticFiles(packages=...) is not supported: pass directory=")
+        options.setdefault("check_root", check_dir)
+        base = root if root is not None else directory
+        assert base is not None
+        super().__init__(base, **options)
+        self.directory = self.root
+        self.html = html
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -77,9 +209,42 @@ class StaticFiles(StaticRoot):
         if method not in ALLOWED_METHODS:
             reply = method_not_allowed(method)
         else:
-            opened = await anyio.to_thread.run_sync(self.open, route_path(scope))
-            reply = file_reply(method, scope["headers"], opened, headers=self.headers)
+            path = route_path(scope)
+            opened = await anyio.to_thread.run_sync(self.open, path)
+            if opened is None and self.html:
+                reply = await self._html_fallback(method, path, scope)
+            else:
+                reply = file_reply(method, scope["headers"], opened, headers=self.headers)
         await send_reply(reply, scope, receive, send, self.chunk_size)
+
+    async def _html_fallback(self, method: str, path: str, scope: Scope) -> FileReply:
+        """``html=True``: a directory's index.html (after a redirect to ``dir/``) or 404.html."""
+        index = await anyio.to_thread.run_sync(self.open, _index_of(path))
+        if index is not None:
+            if (path or scope["path"]).endswith("/"):
+                return file_reply(method, scope["headers"], index, headers=self.headers)
+            index.close()
+            return redirect_reply(_slash_location(scope))
+        page = await anyio.to_thread.run_sync(self.open, "404.html")
+        return whole_file_reply(method, page, 404, self.headers)
+
+
+def _index_of(path: str) -> str:
+    return f"{path.rstrip('/')}/index.html" if path.strip("/") else "index.html"
+
+
+def _slash_location(scope: Scope) -> str:
+    """The request's own path with a ``/`` appended, as the client sent it (percent-encoded)."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else quote(scope["path"])
+    location = "/" + path.lstrip("/") + "/"  # never "//host": that would leave the site
+    query = scope.get("query_string", b"")
+    return f"{location}?{query.decode('latin-1')}" if query else location
+
+
+def redirect_reply(location: str) -> FileReply:
+    """307 to ``location`` (what Starlette's ``RedirectResponse`` sends)."""
+    return FileReply(307, [("Location", location), ("Content-Length", "0")])
 
 
 def route_path(scope: Scope) -> str:
