@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from deploy.stack import Missing, Stack
 
+from deploy.stack import Missing, Stack
 from tests.service.conftest import postgres_schema
 from tests.support.servers import unavailable
 

@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from deploy.stack import Missing, PrivatePostgres, Stack, free_port
 
+from deploy.stack import Missing, PrivatePostgres, Stack, free_port
 from tests.scale import workload
 from tests.scale.conftest import start_stack
 from tests.service.conftest import postgres_schema

@@ -12,8 +12,8 @@ import uuid
 
 import httpx
 import pytest
-from deploy.stack import Stack
 
+from deploy.stack import Stack
 from tests.scale import workload
 from tests.scale.conftest import PAST, TTL
 
