@@ -1,55 +1,107 @@
-"""Requests per second of ``ifmatch serve`` over loopback, measured with wrk, in one run.
+"""``ifmatch serve`` against hand-written peers, over loopback with wrk, in one run.
 
-For each backend (SQLite, PostgreSQL) one ``ifmatch serve --workers 2``
-answers three workloads, each for a fixed duration with 2 wrk threads:
+Every server is one process pinned to CPU 0 with ``taskset``, and wrk
+(``-t1 -c16`` unless a row says otherwise, ``--latency``) is pinned to CPU 1,
+so a row's rate is what one core of server can do.  ``ifmatch serve`` runs
+as shipped: SQLite, the JSON access log on (written to /dev/null).
 
-* **200 GET**: a JSON document read in full (4 connections);
-* **304 GET**: the same read with ``If-None-Match`` of its current ETag (4 connections);
-* **conditional PUT**: each connection replaces its own document with
-  ``If-Match`` set to the ETag of its previous response (a wrk Lua script
-  reads it from every response), so every PUT is a real guarded write
-  (2 connections, one per wrk thread: wrk shares Lua state per thread).
+Peers, measured in the same run under the same pinning:
 
-A baseline in the same run: a bare Starlette app on the same uvicorn
-settings returning a constant JSON body with an ETag (no database, no
-preconditions), to show what the store and the evaluation add.  wrk and
-the servers share the machine's cores, so figures are lower than on a
-dedicated load generator.  Without wrk, nothing is measured and the
-section says so.
+* **raw ASGI**: a hand-written ASGI app on uvicorn with httptools and uvloop
+  that compares ``If-None-Match`` bytes and answers a constant body;
+* **Starlette route**: a Starlette route checking ``If-None-Match`` against
+  an in-memory ETag, on the same uvicorn;
+* **raw sqlite3 / raw psycopg loop**: a Python loop of conditional
+  ``UPDATE ... WHERE id = ? AND version = ?`` on as many connections as the
+  HTTP row has, pinned to CPU 0 like the servers, the floor of a guarded write.
+
+The write rows use a wrk Lua script in which every connection (one wrk
+thread each) replaces its own document with ``If-Match`` set to the ETag of
+its previous response, so every PUT is a real guarded write; the run checks
+afterwards that they all succeeded.  The machine is shared with other work,
+so absolute rates are depressed and vary between runs: only ratios within
+one run mean anything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-DURATION_S = 5
+DURATION_S = int(os.environ.get("IFMATCH_BENCH_SECONDS", "5"))
+WARMUP_S = 1
 WRK = shutil.which("wrk") or ("/usr/bin/wrk" if Path("/usr/bin/wrk").exists() else None)
+TASKSET = shutil.which("taskset")
 POSTGRES_DSN = os.environ.get("IFMATCH_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
-BASELINE = """
+SERVER_CPU, LOAD_CPU = "0", "1"
+PLOT = Path(__file__).resolve().parent.parent / "BENCHMARKS-service-scaling.png"
+
+
+def _document(size: int) -> bytes:
+    """A JSON document of exactly ``size`` bytes."""
+    skeleton = json.dumps({"title": "Hello", "body": ""}).encode()
+    return json.dumps({"title": "Hello", "body": "x" * (size - len(skeleton))}).encode()
+
+
+DOC_1K = _document(1024)
+DOC_100K = _document(100 * 1024)
+ETAG = '"v1"'
+
+RAW_ASGI = f"""
+BODY = {DOC_1K!r}
+ETAG = {ETAG.encode()!r}
+OK = [(b"etag", ETAG), (b"content-type", b"application/json"),
+      (b"content-length", str(len(BODY)).encode())]
+NOT_MODIFIED = [(b"etag", ETAG)]
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({{"type": "lifespan.startup.complete"}})
+            else:
+                await send({{"type": "lifespan.shutdown.complete"}})
+                return
+    for name, value in scope["headers"]:
+        if name == b"if-none-match" and value == ETAG:
+            await send({{"type": "http.response.start", "status": 304, "headers": NOT_MODIFIED}})
+            await send({{"type": "http.response.body", "body": b""}})
+            return
+    await send({{"type": "http.response.start", "status": 200, "headers": OK}})
+    await send({{"type": "http.response.body", "body": BODY}})
+"""
+STARLETTE_ROUTE = f"""
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-BODY = b'{"title": "Hello", "body": "a document of a few dozen bytes"}'
+BODY = {DOC_1K!r}
+ETAG = {ETAG!r}
 
 async def doc(request):
-    return Response(BODY, headers={"ETag": '"v1"', "Cache-Control": "no-cache"},
-                    media_type="application/json")
+    if request.headers.get("if-none-match") == ETAG:
+        return Response(status_code=304, headers={{"ETag": ETAG}})
+    return Response(BODY, headers={{"ETag": ETAG}}, media_type="application/json")
 
 app = Starlette(routes=[Route("/api/bench/doc", doc)])
 """
@@ -67,13 +119,27 @@ function init(args)
 end
 function request()
   return wrk.format("PUT", path, {["Content-Type"] = "application/json", ["If-Match"] = etag},
-                    '{"title": "Hello", "body": "a document of a few dozen bytes"}')
+                    '%s')
 end
 function response(status, headers, body)
   etag = headers["etag"] or headers["ETag"] or etag
 end
 """
-BODY = b'{"title": "Hello", "body": "a document of a few dozen bytes"}'
+SMALL_BODY = '{"title": "Hello", "body": "a document of a few dozen bytes"}'
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One row: requests per second, latency percentiles (ms), failed answers."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+
+
+def _pinned(cpu: str, command: list[str]) -> list[str]:
+    return [TASKSET, "-c", cpu, *command] if TASKSET else command
 
 
 def _free_port() -> int:
@@ -84,12 +150,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(command: list[str], port: int) -> Iterator[str]:
+def _server(command: list[str], port: int, cpu: str | None = SERVER_CPU) -> Iterator[str]:
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        _pinned(cpu, command) if cpu else command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}")
@@ -97,7 +166,8 @@ def _server(command: list[str], port: int) -> Iterator[str]:
                 break
             time.sleep(0.1)
         else:
-            raise TimeoutError(f"{command} did not listen on 127.0.0.1:{port} within 30 s")
+            raise TimeoutError(f"{command} did not listen on 127.0.0.1:{port} within 60 s")
+        time.sleep(0.5)  # every worker of a --workers 2 server up
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -108,7 +178,29 @@ def _server(command: list[str], port: int) -> Iterator[str]:
             process.wait(10)
 
 
-def _serve(db: str) -> contextlib.AbstractContextManager[str]:
+def _uvicorn(directory: str, module: str) -> contextlib.AbstractContextManager[str]:
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"{module}:app",
+        "--app-dir",
+        directory,
+        "--port",
+        str(port),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return _server(command, port)
+
+
+def _serve(db: str, workers: int = 1) -> contextlib.AbstractContextManager[str]:
     port = _free_port()
     command = [
         sys.executable,
@@ -120,19 +212,43 @@ def _serve(db: str) -> contextlib.AbstractContextManager[str]:
         "--db",
         db,
         "--workers",
-        "2",
-        "--no-access-log",
+        str(workers),
         "--log-level",
         "warning",
     ]
-    return _server(command, port)
+    # Two workers get both cores (and share them with wrk); one worker gets CPU 0.
+    return _server(command, port, SERVER_CPU if workers == 1 else None)
 
 
-def _wrk(url: str, *args: str, threads: int = 2, connections: int = 4) -> tuple[float, int]:
-    """Requests per second, and the number of non-2xx/3xx answers."""
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency(output: str, percent: str) -> float:
+    match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def _wrk(
+    url: str,
+    *args: str,
+    connections: int = 16,
+    threads: int = 1,
+    pin: bool = True,
+    warmup: bool = True,
+) -> Measure:
+    """One wrk run after a short warm-up (rate, p50, p99, non-2xx/3xx answers)."""
     assert WRK is not None
+    base = [WRK, f"-t{threads}", f"-c{connections}", "--latency", *args, url]
+    load = _pinned(LOAD_CPU, base) if pin else base
+    if warmup:
+        subprocess.run(
+            [*load[: load.index("--latency")], f"-d{WARMUP_S}s", *load[load.index("--latency") :]],
+            capture_output=True,
+            check=True,
+            timeout=WARMUP_S + 30,
+        )
     output = subprocess.run(
-        [WRK, f"-t{threads}", f"-c{connections}", f"-d{DURATION_S}s", *args, url],
+        [*load[: load.index("--latency")], f"-d{DURATION_S}s", *load[load.index("--latency") :]],
         capture_output=True,
         text=True,
         check=True,
@@ -142,39 +258,159 @@ def _wrk(url: str, *args: str, threads: int = 2, connections: int = 4) -> tuple[
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if rate is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(rate.group(1)), int(errors.group(1)) if errors else 0
+    return Measure(
+        float(rate.group(1)),
+        _latency(output, "50"),
+        _latency(output, "99"),
+        int(errors.group(1)) if errors else 0,
+    )
 
 
-def _workloads(base: str, workdir: Path) -> dict[str, tuple[float, int]]:
-    with httpx.Client(base_url=base) as http:
-        created = http.put(
-            "/api/bench/doc", content=BODY, headers={"Content-Type": "application/json"}
-        )
-        etag = created.headers["ETag"]
-        targets = []
-        for number in range(2):
-            path = f"/api/bench/put-{number}"
-            response = http.put(path, content=BODY, headers={"Content-Type": "application/json"})
-            targets.append((path, response.headers["ETag"]))
+def _put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
     script = workdir / f"put-{uuid.uuid4().hex}.lua"
     script.write_text(
         PUT_SCRIPT
         % (
             ", ".join(f"'{tag}'" for _, tag in targets),
             ", ".join(f"'{path}'" for path, _ in targets),
+            SMALL_BODY,
         )
     )
-    url = base + "/api/bench/doc"
-    results = {
-        "200 GET": _wrk(url),
-        "304 GET": _wrk(url, "-H", f"If-None-Match: {etag}"),
-        "conditional PUT": _wrk(base + targets[0][0], "-s", str(script), connections=2),
-    }
+    return script
+
+
+def _puts(base: str, workdir: Path, connections: int) -> Measure:
+    """Guarded PUTs, each connection on its own document; checks every one succeeded."""
+    with httpx.Client(base_url=base) as http:
+        targets = []
+        for number in range(connections):
+            path = f"/api/writes/c{connections}-{number}-{uuid.uuid4().hex[:6]}"
+            response = http.put(
+                path, content=SMALL_BODY, headers={"Content-Type": "application/json"}
+            )
+            targets.append((path, response.headers["ETag"]))
+    script = _put_script(workdir, targets)
+    measure = _wrk(
+        base + targets[0][0],
+        "-s",
+        str(script),
+        connections=connections,
+        threads=connections,
+        warmup=False,
+    )
     with httpx.Client(base_url=base) as http:
         for path, tag in targets:
-            assert http.get(path).headers["ETag"] != tag, "the PUT workload wrote nothing"
-        assert http.get("/api/bench/doc", headers={"If-None-Match": etag}).status_code == 304
-    return results
+            assert http.get(path).headers["ETag"] != tag, "a PUT connection wrote nothing"
+    return measure
+
+
+def _loop(connections: int, make: type[_Updater], *args: str, cpu: str = SERVER_CPU) -> Measure:
+    """A raw conditional-update loop on ``connections`` threads, in a pinned subprocess."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        import bench_service as b
+        print(json.dumps(b._run_loop({connections}, {make.__name__!r}, {list(args)!r})))
+        """
+    )
+    output = subprocess.run(
+        _pinned(cpu, [sys.executable, "-c", code]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=DURATION_S + WARMUP_S + 120,
+    ).stdout
+    rate, p50, p99 = json.loads(output.strip().splitlines()[-1])
+    return Measure(rate, p50, p99)
+
+
+class _Updater:
+    """One connection's conditional-update loop on its own row."""
+
+    def __init__(self, number: int, target: str) -> None:
+        self.number, self.version = number, 1
+
+    def update(self) -> None:
+        raise NotImplementedError
+
+
+class _SQLiteUpdater(_Updater):
+    # Writers of one process queue on a lock, as the store's do, not in SQLite's busy handler.
+    lock = threading.Lock()
+
+    def __init__(self, number: int, target: str) -> None:
+        super().__init__(number, target)
+        self.connection = sqlite3.connect(
+            target, isolation_level=None, timeout=30, check_same_thread=False
+        )
+        self.connection.execute("PRAGMA journal_mode = WAL")
+        self.connection.execute("PRAGMA synchronous = NORMAL")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS docs (id INTEGER PRIMARY KEY, version INTEGER, body BLOB)"
+        )
+        self.connection.execute("INSERT OR REPLACE INTO docs VALUES (?, 1, x'')", (number,))
+
+    def update(self) -> None:
+        with self.lock:
+            self.connection.execute("BEGIN IMMEDIATE")
+            changed = self.connection.execute(
+                "UPDATE docs SET version = version + 1, body = ? WHERE id = ? AND version = ?",
+                (SMALL_BODY.encode(), self.number, self.version),
+            ).rowcount
+            self.connection.execute("COMMIT")
+        assert changed == 1
+        self.version += 1
+
+
+class _PostgresUpdater(_Updater):
+    def __init__(self, number: int, target: str) -> None:
+        import psycopg
+
+        super().__init__(number, target)
+        self.connection = psycopg.connect(target, autocommit=True)
+        self.connection.execute(
+            "INSERT INTO docs VALUES (%s, 1, '') ON CONFLICT (id) DO UPDATE SET version = 1",
+            (number,),
+        )
+
+    def update(self) -> None:
+        changed = self.connection.execute(
+            "UPDATE docs SET version = version + 1, body = %s WHERE id = %s AND version = %s",
+            (SMALL_BODY.encode(), self.number, self.version),
+        ).rowcount
+        assert changed == 1
+        self.version += 1
+
+
+def _run_loop(connections: int, kind: str, args: list[str]) -> tuple[float, float, float]:
+    """Run in the pinned subprocess: rate, p50 and p99 (ms) over all threads."""
+    make = {"_SQLiteUpdater": _SQLiteUpdater, "_PostgresUpdater": _PostgresUpdater}[kind]
+    updaters = [make(number, args[0]) for number in range(connections)]
+    durations: list[list[float]] = [[] for _ in updaters]
+    start = threading.Barrier(connections + 1)
+    stop_at = [0.0]
+
+    def work(index: int) -> None:
+        updater, mine = updaters[index], durations[index]
+        start.wait()
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at[0]:
+                return
+            updater.update()
+            mine.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + DURATION_S
+    start.wait()
+    for thread in threads:
+        thread.join()
+    every = sorted(duration for mine in durations for duration in mine)
+    quantiles = statistics.quantiles(every, n=100)
+    return len(every) / DURATION_S, quantiles[49] * 1000, quantiles[98] * 1000
 
 
 def _postgres() -> str | None:
@@ -202,8 +438,56 @@ def _postgres_schema(dsn: str) -> Iterator[str]:
             connection.execute(f"DROP SCHEMA {schema} CASCADE".encode())
 
 
+def _fill_collection(db: Path, space: str, count: int) -> None:
+    """``count`` documents in one collection, written through the store's own transaction."""
+    from ifmatch.service.sqlite import SQLiteStore
+    from ifmatch.service.store import Content, Meta, ScopeState, now_us
+
+    store = SQLiteStore(str(db))
+    content = Content.of(SMALL_BODY.encode(), "application/json")
+    moment = now_us()
+    with store.transaction(space) as tx:
+        for number in range(count):
+            meta = Meta(number + 1, moment, False, "application/json", content.length)
+            tx.put(f"d{number:06d}", meta, content)
+        tx.set_scope(ScopeState(count, moment))
+    store.close()
+
+
+def _row(server: str, workload: str, measure: Measure, ratio: str = "") -> str:
+    errors = f" ({measure.errors} failed)" if measure.errors else ""
+    return (
+        f"| {server} | {workload} | {measure.rate:,.0f}{errors} | {ratio} | "
+        f"{measure.p50_ms:.2f} | {measure.p99_ms:.2f} |"
+    )
+
+
+def _plot(scaling: dict[tuple[int, int], Measure]) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "(no plot: matplotlib is not installed)"
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for workers in sorted({key[0] for key in scaling}):
+        points = sorted((c, m.rate) for (w, c), m in scaling.items() if w == workers)
+        axis.plot([c for c, _ in points], [r for _, r in points], marker="o", label=f"{workers}")
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("wrk connections")
+    axis.set_ylabel("304 requests/s")
+    axis.set_title("ifmatch serve (SQLite): 304 on a 1 KB document")
+    axis.legend(title="workers")
+    axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=100)
+    plt.close(figure)
+    return f"![scaling]({PLOT.name})"
+
+
 def run() -> str:
-    heading = "## Service: requests per second (`ifmatch serve`, wrk over loopback)\n\n"
+    heading = "## Service: `ifmatch serve` against hand-written peers (wrk over loopback)\n\n"
     intro = textwrap.dedent(__doc__ or "").split("\n\n", 1)[1].strip()
     if WRK is None:
         return (
@@ -211,51 +495,204 @@ def run() -> str:
             + intro
             + "\n\n**Not measured: wrk is not installed** (scripts/system-deps.sh).\n"
         )
-    rows: list[str] = []
     load_before = os.getloadavg()[0]
+    rows: list[str] = []
+    verdicts: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ifmatch-bench-") as directory:
         workdir = Path(directory)
-        port = _free_port()
-        (workdir / "baseline_app.py").write_text(BASELINE)
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "baseline_app:app",
-            "--app-dir",
-            directory,
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with _server(command, port) as base:
-            url = base + "/api/bench/doc"
-            baseline = _wrk(url)
+        (workdir / "raw_asgi.py").write_text(RAW_ASGI)
+        (workdir / "starlette_route.py").write_text(STARLETTE_ROUTE)
+        peers: dict[str, dict[str, Measure]] = {}
+        for label, module in (("raw ASGI", "raw_asgi"), ("Starlette route", "starlette_route")):
+            with _uvicorn(directory, module) as base:
+                url = base + "/api/bench/doc"
+                peers[label] = {
+                    "304": _wrk(url, "-H", f"If-None-Match: {ETAG}"),
+                    "200": _wrk(url),
+                }
+        db = workdir / "bench.db"
+        _fill_collection(db, "doc:big", 100_000)
+        _fill_collection(db, "doc:small", 10)
+        with _serve(f"sqlite:///{db}") as base, httpx.Client(base_url=base) as http:
+            tags = {}
+            for name, body in (("doc", DOC_1K), ("large", DOC_100K)):
+                created = http.put(
+                    f"/api/bench/{name}", content=body, headers={"Content-Type": "application/json"}
+                )
+                tags[name] = created.headers["ETag"]
+            for collection in ("big", "small"):
+                tags[collection] = http.get(f"/api/{collection}", timeout=120).headers["ETag"]
+            ours = {
+                "304": _wrk(base + "/api/bench/doc", "-H", f"If-None-Match: {tags['doc']}"),
+                "200": _wrk(base + "/api/bench/doc"),
+                "304 100 KB": _wrk(
+                    base + "/api/bench/large", "-H", f"If-None-Match: {tags['large']}"
+                ),
+                "200 100 KB": _wrk(base + "/api/bench/large"),
+                "304 collection of 10": _wrk(
+                    base + "/api/small", "-H", f"If-None-Match: {tags['small']}"
+                ),
+                "304 collection of 100,000": _wrk(
+                    base + "/api/big", "-H", f"If-None-Match: {tags['big']}"
+                ),
+                "PUT 1 connection": _puts(base, workdir, 1),
+                "PUT 16 connections": _puts(base, workdir, 16),
+            }
+        raw_sqlite = {n: _loop(n, _SQLiteUpdater, str(workdir / f"raw-{n}.db")) for n in (1, 16)}
+        raw = peers["raw ASGI"]
+        for workload in ("304", "200"):
             rows.append(
-                f"| Starlette constant response (baseline) | 200 GET | {baseline[0]:,.0f} | "
-                f"{baseline[1]} |"
+                _row(
+                    "raw ASGI (uvicorn, httptools, uvloop)",
+                    f"{workload} 1 KB",
+                    raw[workload],
+                    "1.00",
+                )
             )
-        backends: list[tuple[str, contextlib.AbstractContextManager[str]]] = [
-            ("SQLite (WAL, 2 workers)", contextlib.nullcontext(f"sqlite:///{workdir / 'b.db'}"))
-        ]
+            starlette = peers["Starlette route"][workload]
+            rows.append(
+                _row(
+                    "Starlette route",
+                    f"{workload} 1 KB",
+                    starlette,
+                    f"{starlette.rate / raw[workload].rate:.2f}",
+                )
+            )
+            mine = ours[workload]
+            rows.append(
+                _row(
+                    "**ifmatch serve**",
+                    f"{workload} 1 KB",
+                    mine,
+                    f"**{mine.rate / raw[workload].rate:.2f}**",
+                )
+            )
+        share_304 = ours["304"].rate / raw["304"].rate
+        share_200 = ours["200"].rate / raw["200"].rate
+        verdicts.append(
+            f"304 on 1 KB: {share_304:.2f}x raw ASGI (target ≥ 0.50, goal 0.66); "
+            f"Starlette route {peers['Starlette route']['304'].rate / raw['304'].rate:.2f}x"
+        )
+        verdicts.append(f"200 on 1 KB: {share_200:.2f}x raw ASGI (target ≥ 0.40)")
+        large = ours["200 100 KB"].rate / ours["304 100 KB"].rate
+        rows.append(_row("**ifmatch serve**", "304 100 KB", ours["304 100 KB"]))
+        rows.append(_row("**ifmatch serve**", "200 100 KB", ours["200 100 KB"]))
+        verdicts.append(f"100 KB: a 304 costs {large * 100:.0f} % of a 200 (target ≤ 25 %)")
+        small, big = ours["304 collection of 10"], ours["304 collection of 100,000"]
+        rows.append(_row("**ifmatch serve**", "304 collection of 10", small, "1.00"))
+        rows.append(
+            _row(
+                "**ifmatch serve**",
+                "304 collection of 100,000",
+                big,
+                f"{big.rate / small.rate:.2f}",
+            )
+        )
+        verdicts.append(
+            f"collection 304, 100,000 vs 10 members: {big.rate / small.rate:.2f}x "
+            "(target within 10 %)"
+        )
+        for n, label in ((1, "PUT 1 connection"), (16, "PUT 16 connections")):
+            rows.append(
+                _row(
+                    f"raw sqlite3 loop, {n} connection(s)",
+                    f"conditional UPDATE x{n}",
+                    raw_sqlite[n],
+                    "1.00",
+                )
+            )
+            mine = ours[label]
+            rows.append(
+                _row(
+                    "**ifmatch serve**",
+                    f"If-Match {label}",
+                    mine,
+                    f"{mine.rate / raw_sqlite[n].rate:.2f}",
+                )
+            )
+        verdicts.append(
+            f"If-Match PUT, SQLite: {ours['PUT 1 connection'].rate:,.0f}/s on 1 connection "
+            f"(target ≥ 5,000), {ours['PUT 16 connections'].rate:,.0f}/s on 16 (target ≥ 8,000)"
+        )
         dsn = _postgres()
-        if dsn is not None:
-            backends.append(("PostgreSQL (2 workers)", _postgres_schema(dsn)))
-        for label, database in backends:
-            with database as db, _serve(db) as base:
-                for workload, (rate, errors) in _workloads(base, workdir).items():
-                    rows.append(f"| {label} | {workload} | {rate:,.0f} | {errors} |")
         if dsn is None:
-            rows.append(f"| PostgreSQL | all | not measured: no server at {POSTGRES_DSN} | - |")
+            rows.append(f"| PostgreSQL | all | not measured: no server at {POSTGRES_DSN} | | | |")
+        else:
+            with _postgres_schema(dsn) as pg:
+                import psycopg
+
+                with psycopg.connect(pg, autocommit=True) as connection:
+                    connection.execute(
+                        "CREATE TABLE docs (id integer PRIMARY KEY, version bigint, body bytea)"
+                    )
+                for n in (1, 16):
+                    floor = _loop(n, _PostgresUpdater, pg)
+                    with _serve(pg) as base:
+                        mine = _puts(base, workdir, n)
+                    rows.append(
+                        _row(
+                            f"raw psycopg loop, {n} connection(s)",
+                            f"conditional UPDATE x{n}",
+                            floor,
+                            "1.00",
+                        )
+                    )
+                    rows.append(
+                        _row(
+                            "**ifmatch serve** (PostgreSQL)",
+                            f"If-Match PUT {n} connection(s)",
+                            mine,
+                            f"**{mine.rate / floor.rate:.2f}**",
+                        )
+                    )
+                    verdicts.append(
+                        f"If-Match PUT, PostgreSQL, {n} connection(s): "
+                        f"{mine.rate / floor.rate:.2f}x the raw psycopg loop (target ≥ 0.50)"
+                    )
+        scaling: dict[tuple[int, int], Measure] = {}
+        with _serve(f"sqlite:///{db}") as base:
+            for connections in (1, 16, 64):
+                scaling[(1, connections)] = _wrk(
+                    base + "/api/bench/doc",
+                    "-H",
+                    f"If-None-Match: {tags['doc']}",
+                    connections=connections,
+                )
+        with _serve(f"sqlite:///{db}", workers=2) as base:
+            for connections in (1, 16, 64):
+                scaling[(2, connections)] = _wrk(
+                    base + "/api/bench/doc",
+                    "-H",
+                    f"If-None-Match: {tags['doc']}",
+                    connections=connections,
+                    pin=False,
+                )
     table = "\n".join(
-        ["| server | workload | requests/s | non-2xx/3xx |", "|---|---|---:|---:|", *rows]
+        [
+            "| server | workload | requests/s | x peer | p50 ms | p99 ms |",
+            "|---|---|---:|---:|---:|---:|",
+            *rows,
+        ]
     )
+    scale_rows = [
+        f"| {w} | {c} | {m.rate:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} |"
+        for (w, c), m in sorted(scaling.items())
+    ]
+    scale = "\n".join(
+        [
+            "| workers | connections | 304 requests/s | p50 ms | p99 ms |",
+            "|---:|---:|---:|---:|---:|",
+            *scale_rows,
+        ]
+    )
+    plot = _plot(scaling)
+    checks = "\n".join(f"- {line}" for line in verdicts)
     return (
-        f"{heading}{intro}\n\n{table}\n\nEach cell: one wrk run of {DURATION_S} s. "
-        f"Load average when the run began: {load_before:.1f} (on a shared machine, compare "
-        "rows of one run, not runs).\n"
+        f"{heading}{intro}\n\n{table}\n\nIn this run:\n\n{checks}\n\n"
+        "### Scaling: 304 on a 1 KB document by workers and connections\n\n"
+        "One worker is pinned to CPU 0 with wrk on CPU 1; two workers and wrk share both "
+        f"cores unpinned.\n\n{scale}\n\n{plot}\n\n"
+        f"Each cell: one wrk run of {DURATION_S} s after {WARMUP_S} s of warm-up. "
+        f"Load average when the run began: {load_before:.1f} (the machine is shared: "
+        "compare rows of one run, not runs).\n"
     )

@@ -45,7 +45,9 @@ from ifmatch import (
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
 from ifmatch.service import patch
-from ifmatch.service.cachepolicy import CachePolicy, Headers
+from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
+from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -75,6 +77,7 @@ from ifmatch.service.store import (
     Current,
     Meta,
     Reader,
+    ScopeState,
     Store,
     WriteRequest,
     WriteResult,
@@ -98,7 +101,9 @@ def _space(collection: str) -> str:
     return f"doc:{collection}"
 
 
-def _representation(meta: Meta, *, ranges: bool, cache: Headers) -> Representation:
+def _representation(
+    meta: Meta, *, ranges: bool, cache: Headers = DEFAULT_HEADERS
+) -> Representation:
     """A stored document or file as the responder sees it (``ranges``: /files offers them;
     ``cache``: the cache policy's fields)."""
     return Representation(
@@ -112,7 +117,21 @@ def _representation(meta: Meta, *, ranges: bool, cache: Headers) -> Representati
     )
 
 
-def _validators(meta: Meta, cache: Headers) -> dict[str, str]:
+def collection_representation(
+    scope: ScopeState, cache: Headers = DEFAULT_HEADERS
+) -> Representation:
+    """A collection as the responder sees it: its counter is its validator (``cache``: the
+    cache policy's fields)."""
+    return Representation(
+        scope.etag,
+        scope.last_modified,
+        content_type=JSON_TYPE,
+        fields=cache,
+        changed_within_second=scope.changed_within_second,
+    )
+
+
+def _validators(meta: Meta, cache: Headers = DEFAULT_HEADERS) -> dict[str, str]:
     """The fields of a 200 after a write: the new validators (RFC 9110 §15.3.1, §15.3.2)
     and the cache policy's fields."""
     return dict([*validator_fields(meta.etag, meta.last_modified), *cache])
@@ -346,14 +365,8 @@ class Service:
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
         conditions = _conditions(request)
-        collection_representation = Representation(
-            scope.etag,
-            scope.last_modified,
-            content_type=JSON_TYPE,
-            fields=self._cache(request, space),
-            changed_within_second=scope.changed_within_second,
-        )
-        reply = respond(request.method, conditions, collection_representation)
+        representation = collection_representation(scope, self._cache(request, space))
+        reply = respond(request.method, conditions, representation)
         note_precondition(request, conditions, reply.decision)
         if reply.status != 200:
             return _send(reply)
@@ -563,7 +576,21 @@ class _AnyPathConvertor(PathConvertor):
 register_url_convertor("anypath", _AnyPathConvertor())
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+class ServiceApp(Starlette):
+    """The service's Starlette application, entered through its fast path
+    (:mod:`ifmatch.service.fastpath`), which hands it every request it does not answer."""
+
+    fast: FastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fast(scope, receive, send)
+
+    async def full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The whole application: middleware, router, endpoints."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
     """The ASGI application for ``settings`` (opens the store unless one is given)."""
     store = store or open_store(settings.db, pool_size=settings.pool_size)
     service = Service(settings, store)
@@ -573,6 +600,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            ACCESS.flush()
+            fast.close()
             store.close()
 
     handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -582,7 +611,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Exception: _server_error,
         **{kind: _unavailable(store) for kind in store.unavailable},
     }
-    app = Starlette(
+    app = ServiceApp(
         routes=[
             Route("/", service.index, methods=["GET", "HEAD"]),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
@@ -601,10 +630,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.store = store
+    fast = FastPath(app.full, settings, store, [entry.cls for entry in app.user_middleware])
+    app.fast = fast
     return app
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ServiceApp:
     """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
     from ifmatch.service.logs import configure_logging
 

@@ -44,6 +44,10 @@ EVERY_COLLECTION = "*"
 _SHARED_ONLY = frozenset({"public", "s-maxage", "proxy-revalidate"})
 
 Headers = tuple[tuple[str, str], ...]
+#: The fields of the default policy for a request without ``Authorization``.
+DEFAULT_HEADERS: Headers = (("Cache-Control", DEFAULT),)
+#: ... and for one with it (RFC 9111 §3.5).
+DEFAULT_AUTHENTICATED: Headers = (("Cache-Control", f"private, {DEFAULT}"),)
 
 
 class PolicyError(ValueError):

@@ -203,7 +203,10 @@ def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
+        # A merge patch's result may be a scalar (RFC 7396: a non-object patch replaces).
         children = item.values() if isinstance(item, dict) else item
+        if not isinstance(item, dict | list):
+            children = ()
         if depth > limit:
             return True
         pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))

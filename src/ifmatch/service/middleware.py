@@ -7,8 +7,6 @@ cost nothing per request beyond a header look-up and one log record.
 from __future__ import annotations
 
 import hmac
-import logging
-import os
 import time
 from typing import Any
 
@@ -16,8 +14,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ifmatch import Conditions, Decision, Outcome, format_http_date, problem
+from ifmatch.service.accesslog import ACCESS, ACCESS_LOGGER
 
-ACCESS_LOGGER = logging.getLogger("ifmatch.service.access")
+__all__ = ["ACCESS_LOGGER", "AccessLog", "BearerAuth", "DateHeader", "http_date_now"]
 _LOG_KEY = "ifmatch.log"
 
 
@@ -33,10 +32,23 @@ def note_precondition(
     fields: dict[str, Any] | None = request.scope.get(_LOG_KEY)
     if fields is None:
         return
-    fields["precondition"] = _outcome(conditions, decision)
+    fields["precondition"] = outcome(conditions, decision)
 
 
-def _outcome(conditions: Conditions | None, decision: Decision | None) -> str:
+_date_second = -1
+_date_value = b""
+
+
+def http_date_now() -> bytes:
+    """The ``Date`` value for a response starting now (formatted once per second)."""
+    global _date_second, _date_value
+    second = int(time.time())
+    if second != _date_second:
+        _date_second, _date_value = second, format_http_date(second).encode()
+    return _date_value
+
+
+def outcome(conditions: Conditions | None, decision: Decision | None) -> str:
     if decision is None:
         return "ignored"
     if decision.outcome is Outcome.PRECONDITION_REQUIRED:
@@ -60,14 +72,6 @@ class DateHeader:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._second = -1
-        self._value = b""
-
-    def _now(self) -> bytes:
-        second = int(time.time())
-        if second != self._second:
-            self._second, self._value = second, format_http_date(second).encode()
-        return self._value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +82,7 @@ class DateHeader:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"date" for name, _ in headers):
-                    headers.append((b"date", self._now()))
+                    headers.append((b"date", http_date_now()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -109,19 +113,8 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            ACCESS_LOGGER.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "precondition": fields["precondition"],
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "pid": os.getpid(),
-                    }
-                },
-            )
+            ms = (time.perf_counter() - started) * 1000
+            ACCESS.record(scope["method"], scope["path"], status, fields["precondition"], ms)
 
 
 #: Paths answered without a token: the health check reveals only that the database answers,

@@ -30,6 +30,9 @@ from ifmatch.service.store import (
     ScopeState,
     Store,
     Transaction,
+    WriteRequest,
+    WriteResult,
+    apply,
 )
 
 _SCHEMA = [
@@ -53,6 +56,7 @@ _SCHEMA = [
 ]
 _META = "version, modified_us, changed_within_second, content_type, length"
 _BUSY_TIMEOUT_S = 30.0
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
 def _meta(row: tuple[int, int, int, str, int]) -> Meta:
@@ -173,7 +177,14 @@ class SQLiteStore(Store):
         # Writers of this process queue here rather than in SQLite's busy handler, which
         # sleeps up to 100 ms between tries; only other processes' writers meet it.
         self._write_lock = threading.Lock()
+        #: The connection of :meth:`try_write`, which never waits for SQLite's lock.
+        self._nowait: sqlite3.Connection | None = None
         self._migrate()
+
+    @property
+    def path(self) -> str:
+        """The database file's path."""
+        return self._path
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -232,6 +243,33 @@ class SQLiteStore(Store):
         with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
             yield _Transaction(connection, space)
 
+    def try_write(self, request: WriteRequest) -> WriteResult | None:
+        """The write, made at once, or ``None`` when a writer of this or another process
+        holds the lock (SQLite answers ``BEGIN IMMEDIATE`` with "busy" at once: no wait)."""
+        if not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            connection = self._nowait
+            if connection is None:
+                connection = self._nowait = self._connect()
+                connection.execute("PRAGMA busy_timeout = 0")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF in _BUSY:
+                    return None
+                raise
+            try:
+                result = apply(_Transaction(connection, request.space), request)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return result
+        finally:
+            self._write_lock.release()
+
     def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
         with self._connection("BEGIN") as connection:
             row = connection.execute(
@@ -277,6 +315,9 @@ class SQLiteStore(Store):
             connection.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        if self._nowait is not None:
+            self._nowait.close()
+            self._nowait = None
         while True:
             try:
                 self._idle.get_nowait().close()

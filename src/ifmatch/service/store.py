@@ -244,41 +244,53 @@ class Store(abc.ABC):
         so the state checked is the state replaced.
         """
         with self.transaction(request.space) as tx:
-            scope = tx.scope()
-            current = tx.current(request.name)
-            before = current.meta if current is not None else None
-            if current is None and request.must_exist:
-                return WriteResult(Decision(Outcome.PROCEED), None, found=False)
-            resource = before.resource() if before is not None else Resource.missing()
-            decision = evaluate(
-                request.method,
-                request.conditions,
-                resource,
-                require_precondition=request.require_precondition,
-            )
-            if decision.status is not None:
-                return WriteResult(decision, before)
-            content = request.make(current)
-            # Never let time run backwards within a space, whatever the clocks of the instances.
-            moment = max(now_us(), scope.modified_us)
-            counter = scope.counter + 1
-            same_second = (
-                scope.counter > 0 and scope.modified_us // 1_000_000 == moment // 1_000_000
-            )
-            tx.set_scope(ScopeState(counter, moment, same_second))
-            if content is None:
-                tx.delete(request.name)
-                return WriteResult(decision, before)
-            previous = before.modified_us if before is not None else scope.modified_us
-            meta = Meta(
-                version=counter,
-                modified_us=moment,
-                changed_within_second=previous // 1_000_000 == moment // 1_000_000,
-                content_type=content.content_type,
-                length=content.length,
-            )
-            tx.put(request.name, meta, content)
-            return WriteResult(decision, before, meta)
+            return apply(tx, request)
+
+    def try_write(self, request: WriteRequest) -> WriteResult | None:
+        """:meth:`write` if it can start without waiting for a lock, else ``None``.
+
+        For callers that must not block (an event loop): they call
+        :meth:`write` elsewhere when this returns ``None``.  Backends that
+        cannot tell always return ``None``.
+        """
+        return None
+
+
+def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
+    """Check the preconditions against the locked state and write, inside ``tx``."""
+    scope = tx.scope()
+    current = tx.current(request.name)
+    before = current.meta if current is not None else None
+    if current is None and request.must_exist:
+        return WriteResult(Decision(Outcome.PROCEED), None, found=False)
+    resource = before.resource() if before is not None else Resource.missing()
+    decision = evaluate(
+        request.method,
+        request.conditions,
+        resource,
+        require_precondition=request.require_precondition,
+    )
+    if decision.status is not None:
+        return WriteResult(decision, before)
+    content = request.make(current)
+    # Never let time run backwards within a space, whatever the clocks of the instances.
+    moment = max(now_us(), scope.modified_us)
+    counter = scope.counter + 1
+    same_second = scope.counter > 0 and scope.modified_us // 1_000_000 == moment // 1_000_000
+    tx.set_scope(ScopeState(counter, moment, same_second))
+    if content is None:
+        tx.delete(request.name)
+        return WriteResult(decision, before)
+    previous = before.modified_us if before is not None else scope.modified_us
+    meta = Meta(
+        version=counter,
+        modified_us=moment,
+        changed_within_second=previous // 1_000_000 == moment // 1_000_000,
+        content_type=content.content_type,
+        length=content.length,
+    )
+    tx.put(request.name, meta, content)
+    return WriteResult(decision, before, meta)
 
 
 def open_store(url: str, *, pool_size: int = 10) -> Store:

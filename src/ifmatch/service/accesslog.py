@@ -1,0 +1,125 @@
+"""The access log's sink: one JSON line per request, written off the request's path.
+
+A request only appends a tuple (``record``); the lines are formatted and
+written in one ``write`` per batch, at most :data:`FLUSH_S` later, from a
+callback of the event loop, so neither formatting nor the system call sits
+between a request and its response.  This holds for the configuration
+``ifmatch serve`` installs (:func:`ifmatch.service.logs.configure_logging`:
+the access logger's only handler is the JSON-lines handler).  With any other
+handler on the logger, each line goes through :mod:`logging` at once, as a
+record with ``fields``, so custom handlers see every request when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Any
+
+ACCESS_LOGGER = logging.getLogger("ifmatch.service.access")
+#: How long a line may wait before it is written.
+FLUSH_S = 0.05
+#: Lines held at most; beyond this a batch is written at once.
+_BATCH = 512
+_Line = tuple[float, str, str, int, str, float]
+
+
+class AccessSink:
+    """Collects finished requests and writes their JSON lines in batches."""
+
+    def __init__(self, logger: logging.Logger = ACCESS_LOGGER) -> None:
+        self._logger = logger
+        self._pending: list[_Line] = []
+        self._scheduled = False
+        self._pid = os.getpid()
+        self._paths: dict[str, str] = {}
+        self._second = -1
+        self._stamp = ""
+
+    def _direct_stream(self) -> Any:
+        """The stream of the JSON-lines handler when it is the logger's only one, else None."""
+        handlers = self._logger.handlers
+        if len(handlers) == 1 and getattr(handlers[0], "ifmatch", False):
+            return getattr(handlers[0], "stream", None)
+        return None
+
+    def record(self, method: str, path: str, status: int, precondition: str, ms: float) -> None:
+        """Log one finished request (``ms``: its duration in milliseconds)."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        if self._direct_stream() is None:
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "precondition": precondition,
+                "ms": round(ms, 2),
+                "pid": self._pid,
+            }
+            self._logger.info("request", extra={"fields": fields})
+            return
+        self._pending.append((time.time(), method, path, status, precondition, ms))
+        if len(self._pending) >= _BATCH:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(FLUSH_S, self.flush)
+
+    def _path(self, path: str) -> str:
+        encoded = self._paths.get(path)
+        if encoded is None:
+            encoded = json.dumps(path)
+            if len(self._paths) < 4096:
+                self._paths[path] = encoded
+        return encoded
+
+    def _timestamp(self, moment: float) -> str:
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((moment - second) * 1000):03d}Z"
+
+    def flush(self) -> None:
+        """Write every pending line now (also called at shutdown)."""
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        stream = self._direct_stream()
+        if stream is None:  # the configuration changed since: go through logging
+            for _moment, method, path, status, precondition, ms in pending:
+                fields = {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "precondition": precondition,
+                    "ms": round(ms, 2),
+                    "pid": self._pid,
+                }
+                self._logger.info("request", extra={"fields": fields})
+            return
+        pid = self._pid = os.getpid()
+        lines = [
+            f'{{"ts":"{self._timestamp(moment)}","level":"info","method":{json.dumps(method)},'
+            f'"path":{self._path(path)},"status":{status},'
+            f'"precondition":{json.dumps(precondition)},"ms":{round(ms, 2)!r},"pid":{pid}}}\n'
+            for moment, method, path, status, precondition, ms in pending
+        ]
+        try:
+            stream.write("".join(lines))
+            stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not break serving
+            pass
+
+
+#: The process's sink, shared by the access-log middleware and the fast path.
+ACCESS = AccessSink()

@@ -1,0 +1,442 @@
+"""The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
+
+On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
+a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
+does not need the listing, and a JSON ``PUT`` of a document are answered
+here, in the event loop.  A point read from SQLite in WAL mode takes
+microseconds, less than a hop to a worker thread, and with the validator
+cache (:mod:`ifmatch.service.validators_cache`) a 304 reads no row at all.
+
+The answers come from the same core responder as the full application's
+(:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
+by the application's own ``_representation`` and
+``collection_representation``): each version's 200 and 304 header bytes are
+prepared once from it, and any request with more than a plain
+``If-None-Match`` is answered by calling it.  ``tests/service/test_fastpath.py``
+sends a table of requests to both and compares status, headers, body and
+log line.
+
+Everything unusual about a request (a query string, an invalid name, a
+missing document, a collection that must be listed, a write that is
+refused, a bearer token that is not exactly right, oversized header fields)
+goes to the full application unchanged, which answers it as always.  The fast
+path stands in for the application's middleware (Date, the access log,
+header limits, bearer auth) and stands aside entirely when the application
+has middleware it does not know.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ifmatch import Conditions
+from ifmatch.respond import Reply, Representation, respond
+from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
+from ifmatch.service.cachepolicy import Headers as CacheFields
+from ifmatch.service.http import Problem, check_name, parse_json
+from ifmatch.service.middleware import (
+    MAX_FIELD_BYTES,
+    MAX_HEADER_BYTES,
+    AccessLog,
+    BearerAuth,
+    DateHeader,
+    HeaderLimits,
+    http_date_now,
+    outcome,
+)
+from ifmatch.service.settings import Settings
+from ifmatch.service.sqlite import SQLiteStore
+from ifmatch.service.store import Content, Meta, ScopeState, Store, WriteRequest, WriteResult
+from ifmatch.service.validators_cache import SQLiteValidators
+
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes, str]
+#: Request fields that make a read's answer depend on more than If-None-Match.
+_OTHER_CONDITIONS = frozenset(
+    {b"if-match", b"if-unmodified-since", b"if-modified-since", b"range", b"if-range"}
+)
+#: The middleware the fast path stands in for; any other makes it stand aside.
+KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
+_NO_CONDITIONS = Conditions()
+_ABSENT = "absent"
+_NOT_MODIFIED = "304 If-None-Match"
+
+
+def _raw(headers: list[tuple[str, str]]) -> Headers:
+    """Header fields as the application's Starlette ``Response`` encodes them."""
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in dict(headers).items()
+    ]
+
+
+def _in_future(moment: datetime | None) -> bool:
+    # respond() clamps a Last-Modified in the future to the response's time: nothing to cache.
+    return moment is not None and moment > datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEntry:
+    """A document version, with its 200 and 304 header bytes prepared once."""
+
+    representation: Representation
+    body: bytes | None
+    etag: bytes
+    full: Headers
+    not_modified: Headers
+    #: The headers depend on the time of the request: answer each with respond().
+    live: bool
+
+    @classmethod
+    def of(
+        cls, meta: Meta, body: bytes | None, cache: CacheFields = DEFAULT_HEADERS
+    ) -> DocumentEntry:
+        """Prepare ``meta``'s answers with the application's responder (``cache``: the
+        cache policy's fields for the document's collection)."""
+        from ifmatch.service.app import _representation
+
+        representation = _representation(meta, ranges=False, cache=cache)
+        etag = str(meta.etag)
+        ok = respond("GET", _NO_CONDITIONS, representation)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
+        return cls(
+            representation,
+            body,
+            etag.encode("latin-1"),
+            _raw(ok.headers),
+            _raw(unchanged.headers),
+            _in_future(representation.last_modified),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeEntry:
+    """A collection's state, with its 304 header bytes prepared once."""
+
+    representation: Representation
+    etag: bytes
+    not_modified: Headers
+    live: bool
+
+    @classmethod
+    def of(cls, state: ScopeState, cache: CacheFields = DEFAULT_HEADERS) -> ScopeEntry:
+        """Prepare the 304 of a collection in ``state`` with the application's responder."""
+        from ifmatch.service.app import collection_representation
+
+        representation = collection_representation(state, cache)
+        etag = str(state.etag)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
+        return cls(
+            representation,
+            etag.encode("latin-1"),
+            _raw(unchanged.headers),
+            _in_future(representation.last_modified),
+        )
+
+
+class FastPath:
+    """Answers the hot reads itself and hands every other request to ``app``."""
+
+    def __init__(
+        self, app: ASGIApp, settings: Settings, store: Store, middleware: list[Any]
+    ) -> None:
+        self.app, self.settings, self.store = app, settings, store
+        self.access_log = settings.access_log
+        self.require = settings.require_preconditions
+        self.expected = f"Bearer {settings.token}".encode() if settings.token else None
+        # The cache policy's fields, per space: every request answered here is authenticated
+        # when a token is set (the exact one), and carries no Authorization otherwise.
+        self.policy = CachePolicy.parse(settings.cache_control)
+        self.authenticated = self.expected is not None
+        unknown = [
+            str(getattr(kind, "__name__", kind))
+            for kind in middleware
+            if kind not in KNOWN_MIDDLEWARE
+        ]
+        #: Why the fast path stands aside (``None`` when it is on).
+        self.off_because: str | None = None
+        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
+        #: Requests answered here (the rest went to the application).
+        self.answered = 0
+        if unknown:
+            self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
+        elif not isinstance(store, SQLiteStore):
+            self.off_because = f"no validator cache for {type(store).__name__}"
+        else:
+            self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+
+    def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
+        return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
+
+    def _scope_entry(self, space: str, state: ScopeState) -> ScopeEntry:
+        return ScopeEntry.of(state, self.policy.headers(space, self.authenticated))
+
+    def close(self) -> None:
+        """Close the cache's connection; from then on every request goes to the application."""
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cache is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        reply = None
+        method = scope["method"]
+        path: str = scope["path"]
+        if not path.startswith("/api/") or scope["query_string"] or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        if method == "PUT":
+            await self._put(scope, receive, send, started)
+            return
+        if method == "GET" or method == "HEAD":
+            try:
+                reply = self._read(method, path[5:], scope["headers"])
+            except Exception:  # whatever went wrong, the full application will say it properly
+                reply = None
+        if reply is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body, precondition = reply
+        self.answered += 1
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if self.access_log:
+            ACCESS.record(
+                method, path, status, precondition, (time.perf_counter() - started) * 1000
+            )
+
+    def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
+        """One pass over the request's fields: its If-None-Match, whether any other
+        condition is present, and whether a Content-Type other than exactly JSON or a
+        body coding is; ``None`` when the application must answer (size limits, auth)."""
+        inm: bytes | None = None
+        general = other_body = False
+        authorizations = []
+        total = 0
+        for field, value in raw:
+            size = len(field) + len(value) + 2
+            total += size
+            if size > MAX_FIELD_BYTES:
+                return None
+            if field == b"if-none-match":
+                general = general or inm is not None  # several fields: let respond() combine
+                inm = value
+            elif field in _OTHER_CONDITIONS:
+                general = True
+            elif field == b"authorization":
+                authorizations.append(value)
+            elif field == b"content-type":
+                other_body = other_body or value != b"application/json"
+            elif field == b"content-encoding" or field == b"transfer-encoding":
+                other_body = True
+        if total > MAX_HEADER_BYTES:
+            return None
+        if self.expected is not None and not (
+            len(authorizations) == 1 and hmac.compare_digest(authorizations[0], self.expected)
+        ):
+            return None
+        if self.expected is None and authorizations:
+            return None  # credentials the service does not check: the policy makes it private
+
+        return inm, general, other_body
+
+    def _read(self, method: str, rest: str, raw: Headers) -> Answer | None:
+        """The answer to a read, or ``None`` to let the full application answer."""
+        scanned = self._scan(raw)
+        if scanned is None:
+            return None
+        inm, general, _ = scanned
+        collection, slash, name = rest.partition("/")
+        check_name(collection, "collection")
+        assert self.cache is not None
+        self.cache.refresh()
+        if not slash:
+            return self._collection(method, f"doc:{collection}", inm, general, raw)
+        if "/" in name:
+            return None
+        check_name(name, "document id")
+        entry = self.cache.document(f"doc:{collection}", name)
+        if entry is None:
+            return None  # the 404 is the application's
+        if general or entry.live or (inm is not None and inm != entry.etag):
+            conditions = Conditions.from_headers(raw)
+            reply = respond(method, conditions, entry.representation)
+            if reply.status != 200:
+                return self._reply(reply, conditions)
+            body = self._body_of(entry, f"doc:{collection}", name)
+            if body is None:
+                return None
+            sent = b"" if method == "HEAD" else body
+            return 200, self._dated(_raw(reply.headers)), sent, outcome(conditions, reply.decision)
+        if inm is not None:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        body = self._body_of(entry, f"doc:{collection}", name)
+        if body is None:
+            return None
+        return 200, self._dated(entry.full), b"" if method == "HEAD" else body, _ABSENT
+
+    def _body_of(self, entry: DocumentEntry, space: str, name: str) -> bytes | None:
+        """The entry's body; one too large to keep is read again (``None`` if it changed)."""
+        if entry.body is not None:
+            return entry.body
+        assert self.cache is not None
+        found = self.cache.read_document(space, name)
+        if found is None or str(found[0].etag).encode("latin-1") != entry.etag:
+            return None
+        return found[1]
+
+    @staticmethod
+    def _dated(headers: Headers) -> Headers:
+        return [*headers, (b"date", http_date_now())]
+
+    def _reply(self, reply: Reply, conditions: Conditions) -> Answer:
+        """A 304, 412 or 428 of the responder, as the application sends it."""
+        return (
+            reply.status,
+            self._dated(_raw(reply.headers)),
+            reply.body,
+            outcome(conditions, reply.decision),
+        )
+
+    def _collection(
+        self, method: str, space: str, inm: bytes | None, general: bool, raw: Headers
+    ) -> Answer | None:
+        """A collection's 304 (or 412) from its state alone; a 200 needs the listing."""
+        if inm is None and not general:
+            return None
+        assert self.cache is not None
+        entry = self.cache.scope(space)
+        if not general and not entry.live and inm == entry.etag:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        conditions = Conditions.from_headers(raw)
+        reply = respond(method, conditions, entry.representation)
+        if reply.status == 200:
+            return None
+        return self._reply(reply, conditions)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _put_target(self, scope: Scope) -> tuple[str, str] | None:
+        """The space and name of a plain JSON PUT of a document, or ``None``."""
+        collection, slash, name = scope["path"][5:].partition("/")
+        if not slash or "/" in name:
+            return None
+        scanned = self._scan(scope["headers"])
+        if scanned is None or scanned[2]:
+            return None
+        if not any(field == b"content-type" for field, _ in scope["headers"]):
+            return None
+        for field, value in scope["headers"]:
+            # A declared length past the limit is the application's 413, before any reading.
+            if field == b"content-length" and not (
+                value.isdigit() and int(value) <= self.settings.max_json_body
+            ):
+                return None
+        try:
+            return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
+        except Problem:
+            return None
+
+    async def _put(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """A JSON document's PUT, written in the event loop when SQLite's lock is free.
+
+        The write is :meth:`Store.write`'s (preconditions checked inside the
+        write transaction); only the way there is shorter.  Whatever the fast
+        path does not answer (a refusal, a body that is too large, not JSON or
+        cut short) goes to the application with the body it already read.
+        """
+        target = self._put_target(scope)
+        if target is None:
+            await self.app(scope, receive, send)
+            return
+        messages, data = await _body(receive, self.settings.max_json_body)
+        if data is not None:
+            try:
+                parse_json(data)
+            except Problem:
+                data = None
+        if data is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        content = Content.of(data, "application/json")
+        conditions = Conditions.from_headers(scope["headers"])
+        request = WriteRequest(
+            "PUT", target[0], target[1], conditions, lambda _: content, self.require
+        )
+        result = self.store.try_write(request)
+        if result is None:  # another writer holds the lock: wait for it off the loop
+            result = await run_in_threadpool(self.store.write, request)
+        if result.decision.status is not None or result.after is None:
+            # Refused: nothing was written; the application answers (and decides again).
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        cache = self.policy.headers(target[0], self.authenticated)
+        status, headers = _written(scope["path"], result, len(data), cache)
+        self.answered += 1
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+        if self.access_log:
+            ms = (time.perf_counter() - started) * 1000
+            ACCESS.record("PUT", scope["path"], status, outcome(conditions, result.decision), ms)
+
+
+def _written(
+    path: str, result: WriteResult, length: int, cache: CacheFields = DEFAULT_HEADERS
+) -> tuple[int, Headers]:
+    """A successful document PUT's status and headers, as the application's ``_finish``."""
+    from ifmatch.service.app import JSON_TYPE, _validators
+
+    assert result.after is not None
+    headers = _validators(result.after, cache)
+    if result.created:
+        headers["Location"] = quote(path)
+    raw = _raw(list(headers.items()))
+    raw += [
+        (b"content-length", str(length).encode()),
+        (b"content-type", JSON_TYPE.encode()),
+        (b"date", http_date_now()),
+    ]
+    return (201 if result.created else 200), raw
+
+
+async def _body(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
+    """The request's messages, and its whole body (``None`` past ``limit`` or cut short)."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return messages, None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return messages, b"".join(chunks)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives ``messages`` again, then what comes next."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed

@@ -1,0 +1,116 @@
+"""An in-process cache of validators that is never stale, for SQLite.
+
+The fast path (:mod:`ifmatch.service.fastpath`) answers a conditional GET
+from what it last read of a document or a collection, plus header bytes
+prepared once per version.  What makes a cached entry safe to use is
+SQLite's ``PRAGMA data_version``: read on one connection, it changes
+whenever *any other* connection has committed to the database file since
+the last time it was read on that connection, whether in this thread,
+another thread, another worker process or another program on the same file.
+
+So every request first reads ``data_version`` on the cache's own connection
+(a read of the WAL index in shared memory, about 2 µs) and drops every entry
+when it moved.  Entries are only ever filled from reads made *after* the
+``data_version`` they are tagged with, so an entry can be newer than its tag,
+never older: a write that has committed before a request began is always
+seen by that request.  The cache's connection never writes, so its own
+writes cannot hide from it.  Invalidation is whole-cache and exact, not
+per-key: simple enough to be obviously right, and reads of a store that
+does not change for a moment are served from memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from ifmatch.service.store import Meta, ScopeState
+
+#: Entries held at most; a full cache is emptied and refilled (reads are microseconds).
+MAX_ENTRIES = 8192
+#: Bodies up to this size are kept with their entry; larger ones are re-read for a 200.
+MAX_BODY = 256 * 1024
+_BUSY_TIMEOUT_MS = 5000
+
+Entry = TypeVar("Entry")
+Scoped = TypeVar("Scoped")
+
+
+class SQLiteValidators(Generic[Entry, Scoped]):
+    """Documents and collection states of one SQLite file, cached per ``data_version``.
+
+    ``document_entry`` and ``scope_entry`` turn what was read (and its space) into
+    what the caller keeps (for the fast path: the prepared header bytes).  Use it from
+    one thread at a time (the event loop's).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        document_entry: Callable[[str, Meta, bytes | None], Entry],
+        scope_entry: Callable[[str, ScopeState], Scoped],
+    ) -> None:
+        self._connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+        )
+        self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._document_entry, self._scope_entry = document_entry, scope_entry
+        self._version = -1
+        self._documents: dict[tuple[str, str], Entry] = {}
+        self._scopes: dict[str, Scoped] = {}
+
+    def refresh(self) -> None:
+        """Drop every entry if anything committed since the last call (call once per request)."""
+        version = self._connection.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._version = version
+            self._documents.clear()
+            self._scopes.clear()
+
+    def document(self, space: str, name: str) -> Entry | None:
+        """The entry of a document (``None`` when it does not exist), from memory if cached."""
+        key = (space, name)
+        entry = self._documents.get(key)
+        if entry is not None:
+            return entry
+        found = self.read_document(space, name)
+        if found is None:
+            return None
+        meta, body = found
+        entry = self._document_entry(space, meta, body if len(body) <= MAX_BODY else None)
+        if len(self._documents) >= MAX_ENTRIES:
+            self._documents.clear()
+        self._documents[key] = entry
+        return entry
+
+    def read_document(self, space: str, name: str) -> tuple[Meta, bytes] | None:
+        """The document's metadata and body, read now (not from the cache)."""
+        row = self._connection.execute(
+            "SELECT version, modified_us, changed_within_second, content_type, length, data"
+            " FROM resources WHERE space = ? AND name = ?",
+            (space, name),
+        ).fetchone()
+        if row is None:
+            return None
+        return Meta(row[0], row[1], bool(row[2]), row[3], row[4]), bytes(row[5])
+
+    def scope(self, space: str) -> Scoped:
+        """The entry of a collection's state (its counter is its validator)."""
+        entry = self._scopes.get(space)
+        if entry is not None:
+            return entry
+        row = self._connection.execute(
+            "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
+            (space,),
+        ).fetchone()
+        state = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
+        entry = self._scope_entry(space, state)
+        if len(self._scopes) >= MAX_ENTRIES:
+            self._scopes.clear()
+        self._scopes[space] = entry
+        return entry
+
+    def close(self) -> None:
+        """Close the cache's connection."""
+        self._connection.close()
