@@ -22,20 +22,20 @@ This module only moves ASGI messages:
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ifmatch.guard import PreconditionError
-from ifmatch.hashing import DEFAULT_HEX_DIGITS
+from ifmatch.hashing import DEFAULT_HEX_DIGITS, weak_etag_bytes
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
-    HASH_PLAN,
-    PASS_PLAN,
+    HASH_BODY,
+    LEAVE_ALONE,
     PRECONDITION_NAMES,
-    Action,
-    Exchange,
+    Handling,
     HashChoice,
-    Plan,
+    ReadContext,
     TaggingPolicy,
     Verdict,
     reply_raw_headers,
@@ -115,68 +115,72 @@ class ConditionalMiddleware:
             return
         exchange = self._get
         if conditional:
-            exchange = self.policy.exchange_raw(method, headers)
+            exchange = self.policy.context_raw(method, headers)
         # The usual response, a 200 without validators in one body message, is tagged (or
-        # answered with a 304/412) by this closure, which measured cheaper than a _Responder;
-        # a response of any other shape is handed to one.
-        state: Message | _Responder | None = None  # None, the held start, _SENT or a _Responder
+        # answered with a 304/412) by this closure, which measured cheaper than a _Responder:
+        # its moves are the rows of TRANSITIONS marked "fast path".  A response of any other
+        # shape is handed, in the phase it reached, to a _Responder.
+        phase = START
+        held: Message | None = None  # the start, while HOLD
+        responder: _Responder | None = None
 
         async def tagging_send(message: Message) -> None:
-            nonlocal state
-            kind = message["type"]
-            if state is None:
-                if kind == "http.response.start":
-                    fields = message.get("headers")
-                    if (type(fields) is list
-                            and exchange.inspect_raw(message["status"], fields) is HASH_PLAN):
-                        state = message
-                        return
-            elif state is _SENT:
-                if kind != "http.response.body" and kind != "http.response.start":
-                    await send(message)  # e.g. trailers; a second response is dropped
-                return
-            elif (not isinstance(state, _Responder) and kind == "http.response.body"
-                  and not message.get("more_body")
-                  and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
-                start = state
-                state = _SENT
-                policy = exchange.policy
-                new = policy.one_shot
-                if new is None:
-                    hashed = policy.hex_of(body)
-                else:
-                    hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
-                if exchange.conditional:
-                    verdict = exchange.decide(HASH_PLAN, hashed)
-                    if verdict.status != 200:
-                        start["status"] = verdict.status
-                        start["headers"] = reply_raw_headers(start["headers"], verdict)
-                        await send(start)
-                        await send({"type": "http.response.body", "body": verdict.body or b"",
-                                    "more_body": False})
-                        return
-                # Hex digits are etagc (RFC 9110 §8.8.3): the weak ETag is built directly.
-                start["headers"] = [*start["headers"], (b"etag", f'W/"{hashed}"'.encode())]
-                await send(start)
-                await send(message)
-                return
-            if not isinstance(state, _Responder):
-                state = _Responder(exchange, send, False, state)
-            await state.send(message)
+            nonlocal phase, held, responder
+            if responder is None:
+                kind = message["type"]
+                if phase is START:
+                    if kind == "http.response.start":
+                        fields = message.get("headers")
+                        if (type(fields) is list
+                                and exchange.inspect_raw(message["status"], fields) is HASH_BODY):
+                            held, phase = message, HOLD  # (START, START_HASH) -> HOLD
+                            return
+                elif phase is DONE or phase is ANSWERED:
+                    if (phase is DONE and kind != "http.response.body"
+                            and kind != "http.response.start"):
+                        await send(message)  # e.g. trailers; a second response is dropped
+                    return
+                elif (kind == "http.response.body" and not message.get("more_body")
+                      and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
+                    # HOLD, and the whole body in one message: the measured fast path.
+                    start = held
+                    assert start is not None
+                    held = None
+                    policy = exchange.policy
+                    new = policy.one_shot
+                    if new is None:
+                        hashed = policy.hex_of(body)
+                    else:
+                        hashed = new(body).hexdigest()[:DEFAULT_HEX_DIGITS]  # hex_of, inline
+                    if exchange.conditional:
+                        verdict = exchange.decide(HASH_BODY, hashed)
+                        if verdict.status != 200:
+                            phase = ANSWERED  # (HOLD, LAST_REFUSED) -> ANSWERED
+                            start["status"] = verdict.status
+                            start["headers"] = reply_raw_headers(start["headers"], verdict)
+                            await send(start)
+                            await send({"type": "http.response.body", "body": verdict.body or b"",
+                                        "more_body": False})
+                            return
+                    phase = DONE  # (HOLD, LAST_TAGGED) -> DONE
+                    start["headers"] = [*start["headers"], (b"etag", weak_etag_bytes(hashed))]
+                    await send(start)
+                    await send(message)
+                    return
+                responder = _Responder(exchange, send, False, held)
+            await responder.send(message)
 
         try:
             await self.app(scope, receive, tagging_send)
         except PreconditionError as error:
-            if state is not None and (
-                not isinstance(state, _Responder) or state.start is not None or state.started
-            ):
-                raise
+            if (phase if responder is None else responder.phase) is not START:
+                raise  # the response has begun: the error is the app's own bug
             await send_error(send, error)
             return
-        if state is not None and state is not _SENT:  # the app returned before its last body
-            if not isinstance(state, _Responder):
-                state = _Responder(exchange, send, False, state)
-            await state.finish()
+        if responder is None and phase is HOLD:  # the app returned before its last body
+            responder = _Responder(exchange, send, False, held)
+        if responder is not None:
+            await responder.finish()
 
     async def _head_request(
         self, scope: Scope, receive: Receive, send: Send, headers: RawHeaders, conditional: bool
@@ -185,7 +189,7 @@ class ConditionalMiddleware:
         exchange = self._head
         drop_body = self.head_as_get
         if conditional:
-            exchange = self.policy.exchange_raw("HEAD", headers, hashable=exchange.hashable)
+            exchange = self.policy.context_raw("HEAD", headers, hashable=exchange.hashable)
         inner_scope = scope
         if drop_body:
             inner_scope = dict(scope)
@@ -194,12 +198,11 @@ class ConditionalMiddleware:
         try:
             await self.app(inner_scope, receive, responder.send)
         except PreconditionError as error:
-            if responder.start is not None or responder.started:
+            if responder.phase is not START:
                 raise
             await send_error(send, error, head=True)
             return
-        if responder.start is not None:
-            await responder.finish()
+        await responder.finish()
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -217,200 +220,200 @@ class ConditionalMiddleware:
             await send_error(send, error, scope["method"] == "HEAD")
 
 
+class Phase(enum.Enum):
+    """Where one response is, as the middleware sees it; :data:`TRANSITIONS` says how it moves."""
+
+    START = "nothing sent yet"
+    HOLD = "the start is held while the body is buffered, to be hashed"
+    STREAM = "the start went downstream; body messages pass through"
+    DONE = "the last body message went downstream; any further body is dropped"
+    ANSWERED = "a 304 or 412 replaced the app's response; all it still sends is dropped"
+
+
+START, HOLD, STREAM, DONE, ANSWERED = Phase  # module names: cheaper than Phase.START
+
+# What moves a response from one phase to the next.
+START_UNTOUCHED = "a start to leave alone (not a GET/HEAD 200, no-store, unreadable validators)"
+START_DECIDED = "a start with the app's own ETag, decided at once: a 200 streams on"
+START_REFUSED = "a start with the app's own ETag, decided at once: a 304 or 412"
+START_HASH = "a 200 start without an ETag: hold it, buffer the body"
+LAST_TAGGED = "the last body message of a held 200, within max_buffer: tagged and sent"
+LAST_REFUSED = "the last body message of a held 200, within max_buffer: a 304 or 412"
+UNTAGGED = "the held body passed max_buffer, or another message came: sent untagged"
+LAST_BODY = "the last body message passed through"
+
+#: The phase machine as data (as h11's ``_state.py``): (phase, event) -> next phase.  A
+#: pair not listed is a bug in the middleware (KeyError), never something an app can cause:
+#: whatever an app sends in DONE or ANSWERED is dropped without a transition.  The closure
+#: in :meth:`ConditionalMiddleware.__call__` makes the rows marked "fast path" itself.
+TRANSITIONS: dict[tuple[Phase, str], Phase] = {
+    (START, START_UNTOUCHED): STREAM,
+    (START, START_DECIDED): STREAM,
+    (START, START_REFUSED): ANSWERED,
+    (START, START_HASH): HOLD,  # fast path
+    (HOLD, LAST_TAGGED): DONE,  # fast path
+    (HOLD, LAST_REFUSED): ANSWERED,  # fast path
+    (HOLD, UNTAGGED): STREAM,
+    (STREAM, LAST_BODY): DONE,
+}
+
 RawHeaders = list[tuple[bytes, bytes]]
-#: Marks the usual response as gone downstream (compared by identity; never sent).
-_SENT: Message = {}
 # Module constants: looking a member up on the Enum class costs more than the rest of a test.
-_PASS, _DECIDE, _HASH = Action.PASS, Action.DECIDE, Action.HASH
+_PASS, _DECIDE, _HASH = Handling.PASS, Handling.DECIDE, Handling.HASH
+_EMPTY_LAST = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class _Responder:
     """The ``send`` the app sees for a HEAD, or for a GET whose response is not the usual one.
 
     Holds, hashes and decides for every response shape: streamed bodies, app validators,
-    content codings, bodies past ``max_buffer``, and HEAD's dropped body.
+    content codings, bodies past ``max_buffer``, and HEAD's dropped body.  Its state is
+    :attr:`phase`, moved only by :meth:`_go` along :data:`TRANSITIONS`.
     """
 
     # Slotted: one is made per request, and setting every field of a slotted instance
     # measured cheaper than a dict-backed one with class defaults.
-    __slots__ = ("buffer", "done", "downstream", "drop_body", "exchange", "headers", "plan",
-                 "size", "start", "started", "swallow")
+    __slots__ = ("buffer", "downstream", "drop_body", "exchange", "headers", "phase", "plan",
+                 "size", "start")
 
     headers: RawHeaders  # the held start's headers (set with ``start``)
 
     def __init__(
-        self, exchange: Exchange, send: Send, drop_body: bool, held: Message | None = None
+        self, exchange: ReadContext, send: Send, drop_body: bool, held: Message | None = None
     ) -> None:
-        """``held``: a start the usual path of a GET held, whose plan was :data:`HASH_PLAN`."""
+        """``held``: a start the usual path of a GET held (phase HOLD, plan HASH_BODY)."""
         self.exchange = exchange
         self.downstream = send
         self.drop_body = drop_body
         self.buffer: list[bytes] = []
-        self.start: Message | None = held  # a response start held back
-        self.started = False  # a start went downstream
-        self.plan = PASS_PLAN if held is None else HASH_PLAN
-        if held is not None:
-            self.headers = held["headers"]
         self.size = 0  # bytes in buffer
-        self.swallow = False  # the reply was a 304/412: drop what the app still sends
-        self.done = False  # the last body message went downstream
+        self.start: Message | None = held  # the response start, while HOLD
+        if held is None:
+            self.phase, self.plan = START, LEAVE_ALONE
+        else:
+            self.phase, self.plan = HOLD, HASH_BODY
+            self.headers = held["headers"]
+
+    def _go(self, event: str) -> None:
+        self.phase = TRANSITIONS[self.phase, event]
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
+        phase = self.phase
         if kind == "http.response.body":
-            plan = self.plan
-            if (plan.action is _HASH and self.start is not None and not self.buffer
-                    and not message.get("more_body")):
-                await self._whole_body(plan, message)
-            elif plan.action is _PASS and not self.drop_body:
-                if not self.done:  # streaming through: the hot path of a passed response
-                    self.done = not message.get("more_body", False)
-                    await self.downstream(message)
-            else:
-                await self._on_body(message)
+            if phase is STREAM:  # the hot path of a passed response
+                more = message.get("more_body", False)
+                if not more:
+                    self._go(LAST_BODY)
+                if self.drop_body:
+                    message = {"type": "http.response.body", "body": b"", "more_body": more}
+                await self.downstream(message)
+            elif phase is HOLD:
+                await self._hold(message)
+            elif phase is START:
+                await self.downstream(message)  # a body before any start: the server's to refuse
+            # DONE, ANSWERED: dropped
         elif kind == "http.response.start":
-            self.start = message
-            headers = message.get("headers")
-            if type(headers) is not list:
-                headers = [] if headers is None else list(headers)
-            self.headers = headers
-            self.plan = plan = self.exchange.inspect_raw(message["status"], headers)
-            if plan is HASH_PLAN:
-                return  # the usual 200, held for its body
-            if plan.action is _PASS:
-                await self._send_start(message)
-            elif plan.action is _DECIDE:
-                await self._reply(self.exchange.decide(plan), streaming=True)
-        elif not self.swallow:
-            if self.plan.action is _HASH:
-                self.plan = PASS_PLAN
-            await self._flush_pending()
+            if phase is START:
+                await self._start(message)
+            # a second start is dropped: the first response is under way or answered
+        elif phase is not ANSWERED:  # trailers, pathsend, ...
+            if phase is HOLD:
+                self.plan = LEAVE_ALONE
+                await self._untagged(more=True)
             if self.drop_body and kind == "http.response.pathsend":
-                await self._send_body(b"", False)
+                if self.phase is STREAM:
+                    await self._send_body(b"", False)  # HEAD: the file's bytes are not sent
             else:
                 await self.downstream(message)
 
-    async def _whole_body(self, plan: Plan, message: Message) -> None:
-        """Tag a body that came in one message, and send it with its ETag (or the 304)."""
-        body = message.get("body", b"")
-        exchange = self.exchange
-        if len(body) > exchange.policy.max_buffer:
-            await self._on_body(message)  # past the limit even whole: untagged, as for WSGI
-            return
-        hashed = exchange.tag_body(plan, body)
-        start = self.start
-        verdict = exchange.decide(plan, hashed)
-        if start is None or verdict.status != 200 or plan.weaken or verdict.etag is None:
-            self.buffer = [body]
-            await self._reply(verdict, streaming=False)
-            return
-        await self._send_tagged(start, verdict.etag.encode("latin-1"), message)
-
-    async def _send_tagged(self, start: Message, etag: bytes, message: Message) -> None:
-        """Send the held start with ``etag`` added, then the (last) body message."""
-        start["headers"] = [*self.headers, (b"etag", etag)]
-        self.start = None
-        self.started = self.done = True
-        await self.downstream(start)
-        if self.drop_body:
-            message = {"type": "http.response.body", "body": b"", "more_body": False}
-        await self.downstream(message)
-
-    async def _on_body(self, message: Message) -> None:
-        if self.swallow or self.done:
-            return
-        more = message.get("more_body", False)
-        if self.plan.action is not _HASH:
-            if self.drop_body:
-                message = {"type": "http.response.body", "body": b"", "more_body": more}
-            self.done = not more
+    async def _start(self, message: Message) -> None:
+        headers = message.get("headers")
+        if type(headers) is not list:
+            headers = [] if headers is None else list(headers)
+        self.headers = headers
+        self.plan = plan = self.exchange.inspect_raw(message["status"], headers)
+        if plan.handling is _PASS:
+            self._go(START_UNTOUCHED)
             await self.downstream(message)
-            return
+        elif plan.handling is _DECIDE:
+            self.start = message
+            await self._answer(self.exchange.decide(plan), None)
+        else:
+            self.start = message
+            self._go(START_HASH)
+
+    async def _hold(self, message: Message) -> None:
+        """A body message while HOLD: buffer it; at the last one, tag and answer."""
+        more = message.get("more_body", False)
         chunk = message.get("body", b"")
         self.buffer.append(chunk)
         self.size += len(chunk)
         if self.size > self.exchange.policy.max_buffer:
             # Too big to hold (even as the last message, as for WSGI): send what we have and
             # stream the rest untagged.
-            self.plan = PASS_PLAN
-            await self._flush_pending(more)
+            self.plan = LEAVE_ALONE
+            await self._untagged(more)
             return
         if more:
             return
+        await self._answer_held()
+
+    async def _answer_held(self) -> None:
         body = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
         self.buffer = []
-        hashed = self.exchange.tag(self.plan, [body])
-        verdict = self.exchange.decide(self.plan, hashed)
-        if verdict.status == 200 and not self.plan.weaken:
-            # The common case, kept short: add the ETag, send the held start and the body.
-            start = self.start
-            assert start is not None
-            assert verdict.etag is not None
-            last = {"type": "http.response.body", "body": body, "more_body": False}
-            await self._send_tagged(start, verdict.etag.encode("latin-1"), last)
-            return
-        self.buffer = [body]
-        await self._reply(verdict, streaming=False)
+        exchange = self.exchange
+        verdict = exchange.decide(self.plan, exchange.tag_body(self.plan, body))
+        await self._answer(verdict, body)
 
-    async def _reply(self, verdict: Verdict, *, streaming: bool) -> None:
-        """Send the held start as the verdict says; then its body, unless it streams on."""
+    async def _answer(self, verdict: Verdict, body: bytes | None) -> None:
+        """Send the held start as the verdict says, then ``body`` (``None``: it streams on)."""
         start = self.start
         assert start is not None
+        self.start = None
         status = verdict.status
         if status == 200 and verdict.etag is not None and not self.plan.weaken:
             start["headers"] = [*self.headers, (b"etag", verdict.etag.encode("latin-1"))]
         elif status != 200 or verdict.etag is not None:
             start["status"] = status
             start["headers"] = reply_raw_headers(self.headers, verdict)
-        self.start = None
-        self.started = True
-        await self.downstream(start)
-        if status == 200:
-            if streaming:
-                return
-            body = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
-            self.buffer = []
-        else:
-            self.swallow = True
+        if status != 200:
+            self._go(START_REFUSED if body is None else LAST_REFUSED)
             body = verdict.body or b""
-        # No body went downstream before this start: this one is the whole of it.
-        self.done = True
-        await self.downstream(
-            {"type": "http.response.body", "body": b"" if self.drop_body else body,
-             "more_body": False}
-        )
-
-    async def _flush_pending(self, more: bool = True) -> None:
-        """Send a held start and what was buffered for it, untagged (``more``: a body follows)."""
-        if self.start is None or self.plan.action is not _PASS:
+        elif body is None:
+            self._go(START_DECIDED)
+        else:
+            self._go(LAST_TAGGED)
+        await self.downstream(start)
+        if self.phase is STREAM:
             return
-        await self._send_start(self.start)
+        # No body went downstream before this start: this one is the whole of it.
+        if self.drop_body:
+            await self.downstream(_EMPTY_LAST.copy())
+        else:
+            await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _untagged(self, more: bool) -> None:
+        """Send the held start and what was buffered for it, untagged (``more``: a body follows)."""
+        start = self.start
+        assert start is not None
+        self.start = None
+        self._go(UNTAGGED)
+        await self.downstream(start)
         if self.buffer or not more:
             body = b"".join(self.buffer)
             self.buffer = []
             await self._send_body(body, more)
 
-    async def _send_start(self, message: Message) -> None:
-        self.start = None
-        self.started = True
-        await self.downstream(message)
-
     async def _send_body(self, body: bytes, more: bool) -> None:
-        if self.done:
-            return
         if not more:
-            self.done = True
+            self._go(LAST_BODY)
         await self.downstream(
             {"type": "http.response.body", "body": b"" if self.drop_body else body,
              "more_body": more}
         )
 
     async def finish(self) -> None:
-        """Close a response the app left open (it returned without a final body message)."""
-        if self.start is None:
-            return
-        if self.plan.action is _HASH:
-            hashed = self.exchange.tag(self.plan, self.buffer)
-            await self._reply(self.exchange.decide(self.plan, hashed), streaming=False)
-        else:
-            await self._send_start(self.start)
+        """Close a held response the app left open (it returned without a final body message)."""
+        if self.phase is HOLD:
+            await self._answer_held()

@@ -32,8 +32,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 
 from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
+from ifmatch.hashing import weak_etag
 from ifmatch.preconditions import Resource
-from ifmatch.tagging import Action, TaggingPolicy, reply_headers
+from ifmatch.tagging import Handling, TaggingPolicy, reply_headers
 
 View = Callable[..., HttpResponseBase]
 
@@ -65,7 +66,7 @@ _META_FIELDS = (
 
 _PRECONDITION_KEYS = tuple(key for key, _ in _META_FIELDS[:4])
 # Module constants: looking a member up on the Enum class costs more than the test itself.
-_PASS, _HASH = Action.PASS, Action.HASH
+_PASS, _HASH = Handling.PASS, Handling.HASH
 
 
 def _request_headers(request: HttpRequest) -> list[tuple[str, str]]:
@@ -139,18 +140,18 @@ class ConditionalMiddleware:
         )
         meta = request.META
         if policy.coding_outside or any(map(meta.__contains__, _PRECONDITION_KEYS)):
-            exchange = policy.exchange(method, _request_headers(request), hashable=hashable)
+            exchange = policy.context(method, _request_headers(request), hashable=hashable)
         else:
             exchange = self._unconditional[method, hashable]
         headers = response_fields(response)
         plan = exchange.inspect_text(response.status_code, headers)
-        if plan.action is _PASS:
+        if plan.handling is _PASS:
             return response
         hashed = None
-        if plan.action is _HASH:
+        if plan.handling is _HASH:
             hashed = exchange.tag_body(plan, content)
             if not exchange.conditional:
-                response.headers["ETag"] = f'W/"{hashed}"'  # nothing to evaluate: the usual 200
+                response.headers["ETag"] = weak_etag(hashed)  # nothing to evaluate: the usual 200
                 return response
         verdict = exchange.decide(plan, hashed)
         if verdict.status == 200:

@@ -35,6 +35,24 @@ class Hash(Protocol):
 HashFactory = Callable[[], Hash]
 
 
+def weak_etag(opaque: str) -> str:
+    """``W/"<opaque>"``: the field value of a weak tag whose opaque part is already valid.
+
+    The one place a hashed body's tag is spelled out (the middleware's hot
+    paths skip :class:`~ifmatch.ETag`'s validation: hex digits are always
+    ``etagc``, §8.8.3).
+
+    >>> weak_etag("3f2a")
+    'W/"3f2a"'
+    """
+    return f'W/"{opaque}"'
+
+
+def weak_etag_bytes(opaque: str) -> bytes:
+    """:func:`weak_etag` as the bytes an ASGI header carries."""
+    return weak_etag(opaque).encode("ascii")
+
+
 def _sha256() -> Hash:
     return hashlib.sha256()
 

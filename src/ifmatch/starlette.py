@@ -37,19 +37,20 @@ def error_response(error: PreconditionError) -> Response:
     return Response(reply.body, reply.status, headers=dict(reply.headers))
 
 
-async def _handler(request: Request, exc: Exception) -> Response:
+async def handle_precondition_error(request: Request, exc: Exception) -> Response:
+    """The exception handler :func:`install` registers (FastAPI's ``install`` too)."""
     assert isinstance(exc, PreconditionError)
     return error_response(exc)
 
 
 def install(app: Starlette) -> None:
     """Render :class:`PreconditionError` raised anywhere in ``app`` as its 304/412/428."""
-    app.add_exception_handler(PreconditionError, _handler)
+    app.add_exception_handler(PreconditionError, handle_precondition_error)
 
 
 #: For ``Starlette(exception_handlers=EXCEPTION_HANDLERS)``.
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-    PreconditionError: _handler
+    PreconditionError: handle_precondition_error
 }
 
 

@@ -41,7 +41,7 @@ from ifmatch.conditions import Conditions
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
-from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory
+from ifmatch.hashing import DEFAULT_HEX_DIGITS, ContentHasher, Hash, HashFactory, weak_etag
 from ifmatch.notmodified import not_modified_headers
 from ifmatch.preconditions import Outcome, Resource, evaluate
 from ifmatch.problem import decision_problem
@@ -117,7 +117,7 @@ def resolve_hash(hash: str | HashFactory) -> HashFactory:
     return factory
 
 
-class Action(enum.Enum):
+class Handling(enum.Enum):
     """What a middleware does next with the response it is holding."""
 
     PASS = enum.auto()  # send it on untouched
@@ -125,18 +125,18 @@ class Action(enum.Enum):
     HASH = enum.auto()  # buffer the body (up to the limit), hash it, then decide
 
 
-class Plan(NamedTuple):
+class Inspection(NamedTuple):
     """The validators found in the app's response and what to do with them."""
 
-    action: Action
+    handling: Handling
     etag: ETag | None = None
     last_modified: str | None = None  # raw; parsed only when a request asks about it
     coding: str | None = None
     weaken: bool = False
 
 
-PASS_PLAN = Plan(Action.PASS)
-HASH_PLAN = Plan(Action.HASH)
+LEAVE_ALONE = Inspection(Handling.PASS)
+HASH_BODY = Inspection(Handling.HASH)
 
 
 class Verdict(NamedTuple):
@@ -188,13 +188,13 @@ class TaggingPolicy:
         ContentHasher(factory).etag()  # fails now if the hash is too short for an ETag
         return cls(factory, max_buffer, coding_outside)
 
-    def exchange(
+    def context(
         self,
         method: str,
         headers: Iterable[tuple[str | bytes, str | bytes]],
         *,
         hashable: bool = True,
-    ) -> Exchange:
+    ) -> ReadContext:
         """Start handling one GET/HEAD request, given its headers (str or bytes pairs).
 
         ``hashable=False`` says the body will not be the representation (a
@@ -210,12 +210,12 @@ class TaggingPolicy:
             elif key == "accept-encoding":
                 accept.append(_text(value))
         downstream = self.coding_outside and accepts_coding(", ".join(accept))
-        return Exchange(self, method.upper(), tuple(fields), bool(fields), downstream, hashable)
+        return ReadContext(self, method.upper(), tuple(fields), bool(fields), downstream, hashable)
 
-    def exchange_raw(
+    def context_raw(
         self, method: str, headers: Iterable[tuple[bytes, bytes]], *, hashable: bool = True
-    ) -> Exchange:
-        """:meth:`exchange` for ASGI's byte-string pairs, whose names are lower-case."""
+    ) -> ReadContext:
+        """:meth:`context` for ASGI's byte-string pairs, whose names are lower-case."""
         pairs = headers if isinstance(headers, list) else list(headers)
         fields = tuple(
             [(_RAW_CONDITIONAL[name], value.decode("latin-1"))
@@ -225,15 +225,15 @@ class TaggingPolicy:
             b", ".join([value for name, value in pairs if name == b"accept-encoding"])
             .decode("latin-1")
         )
-        return Exchange(self, method.upper(), fields, bool(fields), downstream, hashable)
+        return ReadContext(self, method.upper(), fields, bool(fields), downstream, hashable)
 
-    def unconditional(self, method: str, *, hashable: bool = True) -> Exchange:
+    def unconditional(self, method: str, *, hashable: bool = True) -> ReadContext:
         """The exchange of a request with no precondition field and no Accept-Encoding to heed.
 
-        What :meth:`exchange` returns for such a request; it holds no per-request state,
+        What :meth:`context` returns for such a request; it holds no per-request state,
         so a middleware may build it once and reuse it.
         """
-        return Exchange(self, method.upper(), (), False, False, hashable)
+        return ReadContext(self, method.upper(), (), False, False, hashable)
 
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
@@ -243,7 +243,7 @@ _REQUEST_NAMES = {name.encode(): name for name in (*_CONDITIONAL, "accept-encodi
 _RAW_CONDITIONAL = {name.encode(): name for name in _CONDITIONAL}
 #: The request fields the middleware evaluates, as ASGI names them (lower-case bytes).
 PRECONDITION_NAMES = frozenset(_RAW_CONDITIONAL)
-#: The response fields the middleware reads, in the order :meth:`Exchange.inspect` unpacks them.
+#: The response fields the middleware reads, in the order :meth:`ReadContext.inspect` unpacks them.
 _SLOTS = {
     name: index
     for index, name in enumerate(
@@ -260,7 +260,7 @@ _COMBINED_SLOTS = _VALIDATOR_SLOTS | {_SLOTS["cache-control"], _SLOTS["content-e
 
 
 @dataclass(slots=True)
-class Exchange:
+class ReadContext:
     """One GET/HEAD request going through the middleware."""
 
     policy: TaggingPolicy
@@ -272,10 +272,12 @@ class Exchange:
     coded_downstream: bool  # a compressor outside may code the body (coding_outside)
     hashable: bool = True
 
-    def inspect(self, status: int, headers: Iterable[tuple[str | bytes, str | bytes]]) -> Plan:
+    def inspect(
+        self, status: int, headers: Iterable[tuple[str | bytes, str | bytes]]
+    ) -> Inspection:
         """Read the app's response head (str or bytes pairs) and choose pass, decide or hash."""
         if status != 200:
-            return PASS_PLAN
+            return LEAVE_ALONE
         found: list[str | None] = [None] * len(_SLOTS)
         for name, value in headers:
             if isinstance(name, bytes):
@@ -293,12 +295,12 @@ class Exchange:
             elif slot in _VALIDATOR_SLOTS:
                 # A validator sent twice cannot be read: §5.3 allows no combining, and
                 # choosing either value could give a wrong 304.  Leave the response alone.
-                return PASS_PLAN
+                return LEAVE_ALONE
             else:
                 found[slot] = f"{previous}, {text}"  # one list field on several lines (§5.3)
         return self._plan(*found)
 
-    def inspect_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> Plan:
+    def inspect_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> Inspection:
         """:meth:`inspect` for ASGI's byte-string pairs, with a fast path for the usual 200.
 
         The usual response to hash has, of the fields that matter, only a
@@ -307,7 +309,7 @@ class Exchange:
         case, as ASGI asks it to be) sends the head to :meth:`inspect`.
         """
         if status != 200:
-            return PASS_PLAN
+            return LEAVE_ALONE
         media_type = length = None
         for name, value in headers:
             if name == b"content-type":
@@ -321,19 +323,19 @@ class Exchange:
             and len(media_type) >= 17
             and media_type[:17].lower() == b"text/event-stream"
         ):
-            return PASS_PLAN
+            return LEAVE_ALONE
         if (
             length is not None
             and len(length) >= self.policy.length_digits
             and _length(length) > self.policy.max_buffer
         ):
-            return PASS_PLAN
-        return HASH_PLAN
+            return LEAVE_ALONE
+        return HASH_BODY
 
-    def inspect_text(self, status: int, headers: Iterable[tuple[str, str]]) -> Plan:
+    def inspect_text(self, status: int, headers: Iterable[tuple[str, str]]) -> Inspection:
         """:meth:`inspect` for str pairs (WSGI, Django), with :meth:`inspect_raw`'s fast path."""
         if status != 200:
-            return PASS_PLAN
+            return LEAVE_ALONE
         media_type = length = None
         for name, value in headers:
             key = name.lower()
@@ -348,14 +350,14 @@ class Exchange:
             and len(media_type) >= 17
             and media_type[:17].lower() == "text/event-stream"
         ):
-            return PASS_PLAN
+            return LEAVE_ALONE
         if (
             length is not None
             and len(length) >= self.policy.length_digits
             and _length(length) > self.policy.max_buffer
         ):
-            return PASS_PLAN
-        return HASH_PLAN
+            return LEAVE_ALONE
+        return HASH_BODY
 
     def _plan(
         self,
@@ -365,10 +367,10 @@ class Exchange:
         coding: str | None,
         media_type: str | None,
         length: str | None,
-    ) -> Plan:
+    ) -> Inspection:
         """The rules of the module docstring applied to a 200's fields (``None`` = absent)."""
         if control is not None and "no-store" in _tokens(control):
-            return PASS_PLAN
+            return LEAVE_ALONE
         if coding is not None:
             coding = coding.strip().lower()
             if coding in ("", "identity"):
@@ -377,20 +379,20 @@ class Exchange:
             try:
                 etag = ETag.parse(raw_etag)
             except HeaderParseError:
-                return PASS_PLAN
+                return LEAVE_ALONE
             weaken = not etag.weak and (coding is not None or self.coded_downstream)
-            return Plan(Action.DECIDE, etag, modified, coding, weaken)
+            return Inspection(Handling.DECIDE, etag, modified, coding, weaken)
         if (
             not self.hashable
             or (media_type is not None and media_type[:17].lower() == "text/event-stream")
             or (length is not None and _length(length) > self.policy.max_buffer)
         ):
-            return PASS_PLAN
+            return LEAVE_ALONE
         if modified is None and coding is None:
-            return HASH_PLAN
-        return Plan(Action.HASH, None, modified, coding)
+            return HASH_BODY
+        return Inspection(Handling.HASH, None, modified, coding)
 
-    def tag(self, plan: Plan, body: list[bytes]) -> str:
+    def tag(self, plan: Inspection, body: list[bytes]) -> str:
         """The opaque part of the weak ETag of a buffered body (decoded if gzip/deflate)."""
         if plan.coding is not None:
             body = _decoded(body, plan.coding) or body
@@ -399,7 +401,7 @@ class Exchange:
             digest.update(chunk)
         return digest.hexdigest()[:DEFAULT_HEX_DIGITS]
 
-    def tag_body(self, plan: Plan, body: bytes) -> str:
+    def tag_body(self, plan: Inspection, body: bytes) -> str:
         """:meth:`tag` for a body held as one byte string (the usual case)."""
         if plan.coding is not None:
             return self.tag(plan, [body])
@@ -427,14 +429,14 @@ class Exchange:
         if value is None:
             return False
         value = value.strip(" \t")
-        return value == f'W/"{hashed}"' or value == f'"{hashed}"'
+        return value == weak_etag(hashed) or value == f'"{hashed}"'
 
     @property
     def conditions(self) -> Conditions:
         """The request's preconditions, gathered by the core (RFC 9110 §13.1)."""
         return Conditions.from_headers(self.fields) if self.fields else _NO_CONDITIONS
 
-    def decide(self, plan: Plan, hashed: str | None = None) -> Verdict:
+    def decide(self, plan: Inspection, hashed: str | None = None) -> Verdict:
         """Evaluate the request against the response's validators (§13.2.2).
 
         ``hashed`` is :meth:`tag`'s result for a body without an ETag.
@@ -445,7 +447,7 @@ class Exchange:
         else:
             if hashed is None:
                 raise ValueError("a response without an ETag needs its body's hash")
-            new = f'W/"{hashed}"'
+            new = weak_etag(hashed)
             if not self.conditional:
                 return Verdict(200, new)  # the common case: nothing to evaluate
             if self._sends_back(hashed):

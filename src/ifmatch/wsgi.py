@@ -14,26 +14,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from ifmatch.guard import PreconditionError
+from ifmatch.hashing import weak_etag
 from ifmatch.phrases import status_line
 from ifmatch.tagging import (
     DEFAULT_MAX_BUFFER,
-    Action,
+    Handling,
     HashChoice,
     Headers,
+    Inspection,
+    ReadContext,
     TaggingPolicy,
     Verdict,
     reply_headers,
 )
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Callable[[bytes], object]]
+
+
+class StartResponse(Protocol):
+    """PEP 3333 ``start_response`` (the one type for it: :mod:`ifmatch.wsgi_files` uses it too)."""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]: ...
+
+
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # Module constants: looking a member up on the Enum class costs more than the test itself.
-_PASS, _DECIDE = Action.PASS, Action.DECIDE
+_PASS, _DECIDE = Handling.PASS, Handling.DECIDE
+
 
 def error_response(
     error: PreconditionError, start_response: StartResponse, head: bool = False
@@ -57,12 +70,6 @@ _PRECONDITION_KEYS = tuple(key for key, _ in _ENVIRON_FIELDS[:4])
 
 def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return [(name, str(environ[key])) for key, name in _ENVIRON_FIELDS if key in environ]
-
-
-def _close(iterable: Iterable[bytes]) -> None:
-    close = getattr(iterable, "close", None)
-    if close is not None:
-        close()
 
 
 class ConditionalMiddleware:
@@ -92,80 +99,50 @@ class ConditionalMiddleware:
         if method != "GET" and method != "HEAD":
             method = str(method).upper()
             if method != "GET" and method != "HEAD":
-                try:
-                    return self.app(environ, start_response)
-                except PreconditionError as error:
-                    return error_response(error, start_response)
+                return self._guarded(environ, start_response)
         head = method == "HEAD"
-        exchange = self._head if head else self._get
-        # Most requests carry no precondition: they never build their conditions.
-        if self.policy.coding_outside or any(map(environ.__contains__, _PRECONDITION_KEYS)):
-            exchange = self.policy.exchange(
-                method, _request_headers(environ), hashable=exchange.hashable
-            )
+        exchange = self._context(environ, method, head)
         inner = environ
         drop_body = head and self.head_as_get
         if drop_body:
             inner = dict(environ)
             inner["REQUEST_METHOD"] = "GET"
-
-        captured: tuple[str, Headers] | None = None  # the app's status and headers
-        pulled: list[bytes] = []  # the body so far: what the app passed to write() (PEP 3333)
-        forwarding = False  # the server's start_response was called: later calls are its
-
-        def capture(
-            status: str, headers: Headers, exc_info: ExcInfo | None = None
-        ) -> Callable[[bytes], object]:
-            nonlocal captured
-            if forwarding:
-                # The response is under way: a late call (an error while streaming, with
-                # exc_info) is the server's to handle, as PEP 3333 describes.
-                return start_response(status, headers, exc_info)
-            # Nothing was sent yet, so a second call (with exc_info) replaces the first.
-            # The app's header list is never changed: every answer builds its own.
-            captured = (status, headers if type(headers) is list else list(headers))
-            return pulled.append
-
+        response = _Response(start_response, drop_body)
         try:
-            result = self.app(inner, capture)
+            result = self.app(inner, response.start_response)
         except PreconditionError as error:
             return error_response(error, start_response, head)
-        chunks = iter(result)
-        # PEP 3333: start_response may be called as late as the first non-empty chunk.
-        while captured is None:
-            try:
-                pulled.append(next(chunks))
-            except StopIteration:
-                break
-            except BaseException:
-                _close(result)
-                raise
-        if captured is None:
-            _close(result)
-            raise RuntimeError("the WSGI app returned without calling start_response")
-        held = captured
-        status, headers = held
-        code = int(status[:3])  # PEP 3333: the status starts with its three digits
-        plan = exchange.inspect_text(code, headers)
+        chunks = response.started(result)
+        status, headers = response.head()
+        plan = exchange.inspect_text(int(status[:3]), headers)  # PEP 3333: 3 digits first
+        if plan.handling is _PASS:
+            return response.untouched(chunks)
+        if plan.handling is _DECIDE:
+            return response.decided(exchange.decide(plan), chunks)
+        return self._tag(response, exchange, plan, chunks)
 
-        if plan.action is _PASS:
-            forwarding = True
-            start_response(status, headers)
-            if drop_body:
-                _close(result)
-                return []
-            if not pulled:
-                return result
-            return _chain(pulled, chunks, result)
-        if plan.action is _DECIDE:
-            verdict = exchange.decide(plan)
-            forwarding = True
-            start_response(*_reply(status, headers, verdict))
-            if verdict.status != 200 or drop_body:
-                _close(result)
-                return [] if drop_body or verdict.body is None else [verdict.body]
-            return _chain(pulled, chunks, result)
+    def _guarded(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A method other than GET/HEAD: untouched, unless the app raises a guard's error."""
+        try:
+            return self.app(environ, start_response)
+        except PreconditionError as error:
+            return error_response(error, start_response)
 
+    def _context(self, environ: dict[str, Any], method: str, head: bool) -> ReadContext:
+        """The request's exchange: a shared one unless it carries a precondition to evaluate."""
+        exchange = self._head if head else self._get
+        # Most requests carry no precondition: they never build their conditions.
+        if self.policy.coding_outside or any(map(environ.__contains__, _PRECONDITION_KEYS)):
+            exchange = self.policy.context(
+                method, _request_headers(environ), hashable=exchange.hashable
+            )
+        return exchange
+
+    def _tag(
+        self, response: _Response, exchange: ReadContext, plan: Inspection, chunks: Iterator[bytes]
+    ) -> Iterable[bytes]:
+        """A 200 without an ETag: buffer its body (up to max_buffer), hash it, then decide."""
+        pulled = response.pulled
         size = sum(map(len, pulled)) if pulled else 0
         limit = self.policy.max_buffer
         try:
@@ -173,36 +150,123 @@ class ConditionalMiddleware:
                 pulled.append(chunk)
                 size += len(chunk)
                 if size > limit:
-                    forwarding = True
-                    start_response(status, headers)  # too big: stream the rest untagged
-                    if drop_body:
-                        _close(result)
-                        return []
-                    return _chain(pulled, chunks, result)
+                    return response.untouched(chunks)  # too big: stream the rest untagged
         except BaseException:
-            _close(result)
+            response.close()
             raise
-        _close(result)
-        if captured is not held:
+        response.close()
+        if response.replaced():
             # The app replaced its response while we held it (start_response with
             # exc_info, PEP 3333): send the replacement as it is.
-            forwarding = True
-            start_response(*captured)
-            return [] if drop_body else pulled
+            return response.forward(*response.head())
         if len(pulled) == 1:
             hashed = exchange.tag_body(plan, pulled[0])
         else:
             hashed = exchange.tag(plan, pulled)
-        forwarding = True
+        status, headers = response.head()
         if not exchange.conditional:
             # Nothing to evaluate (the usual request): the 200 with its weak ETag.
-            start_response(status, [*headers, ("etag", f'W/"{hashed}"')])
-            return [] if drop_body else pulled
+            return response.forward(status, [*headers, ("etag", weak_etag(hashed))])
         verdict = exchange.decide(plan, hashed)
-        start_response(*_reply(status, headers, verdict))
-        if drop_body:
+        body = pulled if verdict.status == 200 else [verdict.body or b""]
+        return response.forward(*_reply(status, headers, verdict), body)
+
+
+class _Response:
+    """One response on its way through the middleware: what the app started, and its body.
+
+    Its :meth:`start_response` is the one the app calls; the server's is called once,
+    when the middleware knows what to send (:meth:`forward`).  After that, a late call
+    from the app (an error while streaming, with ``exc_info``) goes to the server, as
+    PEP 3333 describes.
+    """
+
+    __slots__ = ("captured", "drop_body", "forwarding", "held", "pulled", "result", "server")
+
+    def __init__(self, start_response: StartResponse, drop_body: bool) -> None:
+        self.server = start_response
+        self.forwarding = False  # the server's start_response was called: later calls are its
+        self.drop_body = drop_body
+        self.captured: tuple[str, Headers] | None = None  # the app's status and headers
+        self.held: tuple[str, Headers] | None = None  # what the decision was made on
+        self.pulled: list[bytes] = []  # the body so far, with what the app passed to write()
+        self.result: Iterable[bytes] = ()
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if self.forwarding:
+            # The response is under way: a late call (an error while streaming, with
+            # exc_info) is the server's to handle, as PEP 3333 describes.
+            return self.server(status, headers, exc_info)
+        # Nothing was sent yet, so a second call (with exc_info) replaces the first.
+        # The app's header list is never changed: every answer builds its own.
+        self.captured = (status, headers if type(headers) is list else list(headers))
+        return self.pulled.append
+
+    def started(self, result: Iterable[bytes]) -> Iterator[bytes]:
+        """The app's body iterator, pulled until it has called start_response (PEP 3333)."""
+        self.result = result
+        chunks = iter(result)
+        while self.captured is None:
+            try:
+                self.pulled.append(next(chunks))
+            except StopIteration:
+                break
+            except BaseException:
+                self.close()
+                raise
+        if self.captured is None:
+            self.close()
+            raise RuntimeError("the WSGI app returned without calling start_response")
+        self.held = self.captured
+        return chunks
+
+    def head(self) -> tuple[str, Headers]:
+        """The status and headers the app gave (the latest, if it replaced them)."""
+        assert self.captured is not None
+        return self.captured
+
+    def replaced(self) -> bool:
+        """Whether the app called start_response again after the decision was made on it."""
+        return self.captured is not self.held
+
+    def close(self) -> None:
+        """Close the app's iterable (PEP 3333: in every case)."""
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()
+
+    def forward(
+        self, status: str, headers: Headers, body: list[bytes] | None = None
+    ) -> list[bytes]:
+        """Start the server's response; the body is what was pulled, or ``body``."""
+        self._start(status, headers)
+        if self.drop_body:
             return []
-        return pulled if verdict.status == 200 else [verdict.body or b""]
+        return self.pulled if body is None else body
+
+    def _start(self, status: str, headers: Headers) -> None:
+        self.forwarding = True
+        self.server(status, headers)
+
+    def untouched(self, chunks: Iterator[bytes]) -> Iterable[bytes]:
+        """Send the app's response as it is: what was pulled, then the rest as it comes."""
+        self._start(*self.head())
+        if self.drop_body:
+            self.close()
+            return []
+        if not self.pulled:
+            return self.result
+        return _chain(self.pulled, chunks, self)
+
+    def decided(self, verdict: Verdict, chunks: Iterator[bytes]) -> Iterable[bytes]:
+        """The app gave its own ETag: the verdict's response, its body streaming if a 200."""
+        self._start(*_reply(*self.head(), verdict))
+        if verdict.status != 200 or self.drop_body:
+            self.close()
+            return [] if self.drop_body or verdict.body is None else [verdict.body]
+        return _chain(self.pulled, chunks, self)
 
 
 def _reply(status: str, headers: Headers, verdict: Verdict) -> tuple[str, Headers]:
@@ -211,13 +275,13 @@ def _reply(status: str, headers: Headers, verdict: Verdict) -> tuple[str, Header
     return line, reply_headers(headers, verdict)
 
 
-def _chain(first: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:
+def _chain(first: list[bytes], rest: Iterator[bytes], response: _Response) -> Iterator[bytes]:
     """Yield what was pulled ahead, then the rest, and close the app's iterable at the end."""
     try:
         yield from first
         yield from rest
     finally:
-        _close(result)
+        response.close()
 
 
 __all__ = ["ConditionalMiddleware", "error_response", "status_line"]

@@ -13,9 +13,8 @@ server's mount option); ``PATH_INFO`` is what is looked up below the root.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ifmatch.files import (
     ALLOWED_METHODS,
@@ -27,17 +26,9 @@ from ifmatch.files import (
     method_not_allowed,
 )
 from ifmatch.ranges import ByteRange
+from ifmatch.wsgi import StartResponse
 
 Environ = dict[str, Any]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
-
-class StartResponse(Protocol):
-    """PEP 3333 ``start_response``."""
-
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
-    ) -> Callable[[bytes], object]: ...
 
 
 _CONDITION_KEYS = (

@@ -1,22 +1,40 @@
 """The middleware's decision equals the core's, whatever the request sends.
 
-:meth:`Exchange.decide` takes a shortcut for the usual revalidation
+:meth:`ReadContext.decide` takes a shortcut for the usual revalidation
 (``If-None-Match`` holding exactly the tag); these properties check that
 the shortcut and the header scan never disagree with :func:`ifmatch.evaluate`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifmatch import Conditions, ETag, Resource, evaluate, not_modified_headers
-from ifmatch.tagging import Action, TaggingPolicy, _date, _not_modified
+from ifmatch import (
+    Conditions,
+    ETag,
+    HeaderParseError,
+    Resource,
+    evaluate,
+    not_modified_headers,
+    parse_http_date,
+)
+from ifmatch.tagging import Handling, TaggingPolicy, Verdict, reply_headers, reply_raw_headers
 
 HEX = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 DATES = st.sampled_from(
     ["Mon, 01 Jan 2024 00:00:00 GMT", "Sat, 01 Jan 2000 00:00:00 GMT", "not a date"]
 )
+
+
+def _readable_date(value: str | None) -> datetime | None:
+    """A Last-Modified as the middleware reads it: unreadable counts as absent (§13.1.3)."""
+    try:
+        return None if value is None else parse_http_date(value)
+    except HeaderParseError:
+        return None
 
 
 @st.composite
@@ -39,17 +57,16 @@ def test_decide_agrees_with_evaluate(data: st.DataObject, tag: str, method: str)
         headers["If-Unmodified-Since"] = data.draw(DATES)
     modified = data.draw(st.none() | DATES)
 
-    exchange = TaggingPolicy.build().exchange(method, list(headers.items()))
+    exchange = TaggingPolicy.build().context(method, list(headers.items()))
     response = [("Content-Type", "text/plain")]
     if modified:
         response.append(("Last-Modified", modified))
     plan = exchange.inspect(200, response)
-    assert plan.action is Action.HASH
+    assert plan.handling is Handling.HASH
     verdict = exchange.decide(plan, tag)
 
-    expected = evaluate(
-        method, Conditions.from_headers(headers), Resource(ETag(tag, weak=True), _date(modified))
-    )
+    resource = Resource(ETag(tag, weak=True), _readable_date(modified))
+    expected = evaluate(method, Conditions.from_headers(headers), resource)
     assert verdict.status == (expected.status or 200)
     assert verdict.etag == f'W/"{tag}"'
 
@@ -83,7 +100,7 @@ def test_raw_inspection_agrees_with_str_inspection(
     """The byte-pair and str fast paths plan exactly what the general scan plans."""
     policy = TaggingPolicy.build(max_buffer=max_buffer, coding_outside=conditional)
     request = [("If-None-Match", '"a"'), ("Accept-Encoding", "gzip")] if conditional else []
-    exchange = policy.exchange(method, request, hashable=hashable)
+    exchange = policy.context(method, request, hashable=hashable)
     raw = [((name.lower() if lower else name).encode(), value.encode()) for name, value in fields]
     assert exchange.inspect_raw(status, raw) == exchange.inspect(status, fields)
     text = [(name.lower() if lower else name, value) for name, value in fields]
@@ -93,7 +110,7 @@ def test_raw_inspection_agrees_with_str_inspection(
 def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() -> None:
     policy = TaggingPolicy.build()
     for method, hashable in [("GET", True), ("HEAD", True), ("HEAD", False)]:
-        plain = policy.exchange(method, [(b"accept", b"*/*")], hashable=hashable)
+        plain = policy.context(method, [(b"accept", b"*/*")], hashable=hashable)
         assert policy.unconditional(method, hashable=hashable) == plain
 
 
@@ -106,10 +123,11 @@ NAMES_304 = st.sampled_from(
 @given(st.lists(st.tuples(NAMES_304, st.binary(max_size=8)), max_size=8))
 def test_memoized_304_headers_are_the_cores(headers: list[tuple[bytes, bytes]]) -> None:
     """The 304 reuses the core's choice per name sequence: same result as the core."""
-    assert _not_modified(headers) == not_modified_headers(headers)
-    assert _not_modified(headers) == not_modified_headers(headers)  # from the memo
+    verdict = Verdict(304)
+    assert reply_raw_headers(headers, verdict) == not_modified_headers(headers)
+    assert reply_raw_headers(headers, verdict) == not_modified_headers(headers)  # from the memo
     text = [(name.decode(), value.decode("latin-1")) for name, value in headers]
-    assert _not_modified(text) == not_modified_headers(text)
+    assert reply_headers(text, verdict) == not_modified_headers(text)
 
 
 REQUEST_FIELDS = st.sampled_from(
@@ -129,9 +147,9 @@ def test_raw_exchange_is_the_general_one(
     headers: list[tuple[bytes, bytes]], coding_outside: bool, method: str
 ) -> None:
     policy = TaggingPolicy.build(coding_outside=coding_outside)
-    expected = policy.exchange(method, headers)
-    assert policy.exchange_raw(method, headers) == expected
-    assert policy.exchange_raw(method, iter(headers)) == expected
+    expected = policy.context(method, headers)
+    assert policy.context_raw(method, headers) == expected
+    assert policy.context_raw(method, iter(headers)) == expected
     # If-Range and Range concern ranges, which the middleware leaves to the app.
     evaluated = [pair for pair in headers if pair[0] != b"if-range"]
     assert expected.conditions == Conditions.from_headers(evaluated)

@@ -20,9 +20,9 @@ import pytest
 
 from ifmatch import ETag
 from ifmatch.service.app import create_app
+from ifmatch.service.backends import open_store
 from ifmatch.service.http import MAX_JSON_DEPTH
 from ifmatch.service.settings import Settings
-from ifmatch.service.store import open_store
 from tests.security.raw import Pairs, Reply
 
 LIMIT = 64 * 1024

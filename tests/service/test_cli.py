@@ -62,7 +62,7 @@ def test_newer_schema_fails_before_serving(
 ) -> None:
     import sqlite3
 
-    from ifmatch.service.store import open_store
+    from ifmatch.service.backends import open_store
 
     path = tmp_path / "db.sqlite"
     open_store(f"sqlite:///{path}").close()

@@ -225,8 +225,8 @@ class _Spy(Store):
 
 def test_ranges_read_only_the_needed_spans(db_url: str) -> None:
     from ifmatch.service.app import create_app
+    from ifmatch.service.backends import open_store
     from ifmatch.service.settings import Settings
-    from ifmatch.service.store import open_store
 
     spy = _Spy(open_store(db_url, pool_size=2))
     with TestClient(create_app(Settings(db=db_url), spy)) as client:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ifmatch import Conditions, Outcome
-from ifmatch.service.store import Content, Current, WriteRequest, open_store
+from ifmatch.service.backends import open_store
+from ifmatch.service.store import Content, Current, WriteRequest
 
 
 def _put(

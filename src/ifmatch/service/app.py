@@ -41,11 +41,12 @@ from ifmatch import (
     Resource,
     evaluate,
     format_http_date,
+    patch,
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
-from ifmatch.service import patch
 from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.backends import open_store
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
 from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
@@ -81,7 +82,6 @@ from ifmatch.service.store import (
     Store,
     WriteRequest,
     WriteResult,
-    open_store,
 )
 
 _LOG = logging.getLogger("ifmatch.service")

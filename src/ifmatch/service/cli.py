@@ -147,7 +147,7 @@ def main(command: str, argv: list[str]) -> int:
     except PolicyError as error:
         print(f"ifmatch serve: --cache-control {error}", file=sys.stderr)
         return 2
-    from ifmatch.service.store import open_store
+    from ifmatch.service.backends import open_store
 
     try:
         open_store(settings.db, pool_size=1).close()

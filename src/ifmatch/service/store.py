@@ -292,15 +292,3 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     tx.put(request.name, meta, content)
     return WriteResult(decision, before, meta)
 
-
-def open_store(url: str, *, pool_size: int = 10) -> Store:
-    """The store a ``--db`` URL names: ``sqlite:///PATH`` or ``postgresql://...``."""
-    if url.startswith("sqlite:///"):
-        from ifmatch.service.sqlite import SQLiteStore
-
-        return SQLiteStore(url.removeprefix("sqlite:///"))
-    if url.startswith(("postgresql://", "postgres://")):
-        from ifmatch.service.postgres import PostgresStore
-
-        return PostgresStore(url, pool_size=pool_size)
-    raise ValueError(f"--db must be sqlite:///PATH or postgresql://..., not {url!r}")
