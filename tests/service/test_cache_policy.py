@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from ifmatch.service.app import create_app
 from ifmatch.service.cachepolicy import CachePolicy, PolicyError
+from ifmatch.service.settings import Settings
 from tests.service.conftest import TestClient
 
 NOTES = "notes=max-age=0, must-revalidate, s-maxage=60"
@@ -116,3 +119,27 @@ def test_an_authenticated_response_is_private_unless_public(
     again = client.get("/api/pub/a", headers={**auth, "If-None-Match": shared.headers["ETag"]})
     assert again.status_code == 304
     assert again.headers["Vary"] == "Authorization"
+
+
+def test_the_fast_path_sends_the_policy_too(tmp_path: Path) -> None:
+    settings = Settings(db=f"sqlite:///{tmp_path / 'fast.db'}", cache_control=(NOTES,))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        etag = client.put("/api/notes/a", json={}).headers["ETag"]
+        before = app.fast.answered
+        got = client.get("/api/notes/a")
+        same = client.get("/api/notes/a", headers={"If-None-Match": etag})
+        listing = client.get("/api/notes", headers={"If-None-Match": '"c1"'})
+        assert app.fast.answered == before + 3  # answered by the fast path, not the application
+        for response in (got, same, listing):
+            assert response.headers["Cache-Control"] == "max-age=0, must-revalidate, s-maxage=60"
+        # Credentials the service does not check: the application answers, privately.
+        private = client.get("/api/notes/a", headers={"Authorization": "Bearer x"})
+        assert app.fast.answered == before + 3
+        assert private.headers["Cache-Control"] == "private, max-age=0, must-revalidate"
+    token = Settings(db=settings.db, cache_control=(NOTES,), token="s3cret")
+    app = create_app(token)
+    with TestClient(app) as client:
+        answer = client.get("/api/notes/a", headers={"Authorization": "Bearer s3cret"})
+        assert app.fast.answered == 1
+        assert answer.headers["Cache-Control"] == "private, max-age=0, must-revalidate"
