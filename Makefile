@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench deploy fuzz
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests
 
 unit: $(STAMP)
 	bash scripts/system-deps.sh

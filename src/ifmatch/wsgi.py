@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
+from wsgiref.types import StartResponse as StartResponse  # re-exported: the one name for it
+from wsgiref.types import WSGIApplication
 
 from ifmatch.guard import PreconditionError
 from ifmatch.hashing import weak_etag
@@ -31,18 +33,10 @@ from ifmatch.tagging import (
     reply_headers,
 )
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
-
-class StartResponse(Protocol):
-    """PEP 3333 ``start_response`` (the one type for it: :mod:`ifmatch.wsgi_files` uses it too)."""
-
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+#: PEP 3333's types as the standard library spells them (``wsgiref.types``, Python 3.11), so
+#: that a Flask, Werkzeug or Django WSGI app type-checks where ours is expected and back.
+WSGIApp = WSGIApplication
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
 # Module constants: looking a member up on the Enum class costs more than the test itself.
 _PASS, _DECIDE = Handling.PASS, Handling.DECIDE

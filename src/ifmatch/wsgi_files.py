@@ -14,7 +14,7 @@ server's mount option); ``PATH_INFO`` is what is looked up below the root.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from ifmatch.files import (
     ALLOWED_METHODS,
@@ -26,9 +26,8 @@ from ifmatch.files import (
     method_not_allowed,
 )
 from ifmatch.ranges import ByteRange
-from ifmatch.wsgi import StartResponse
 
-Environ = dict[str, Any]
+Environ = WSGIEnvironment
 
 
 _CONDITION_KEYS = (

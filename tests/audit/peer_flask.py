@@ -14,6 +14,7 @@ import sys
 
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ifmatch.wsgi import ConditionalMiddleware
 
@@ -28,7 +29,7 @@ def create_app(file: str) -> DispatcherMiddleware:
         return send_file(file)
 
     @app.get("/doc")
-    def serve_doc() -> Response:
+    def serve_doc() -> WerkzeugResponse:
         response = jsonify(DOCUMENT)
         response.add_etag()
         return response.make_conditional(request)

@@ -3,11 +3,12 @@ and every id documented in docs/audit.md."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ifmatch.audit import ALL_CHECKS, READ_CHECKS, WRITE_CHECKS, Check, Level
+from ifmatch.audit import ALL_CHECKS, READ_CHECKS, WRITE_CHECKS, Check, Finding, Level
 from ifmatch.audit.reads import READ_PROBES
 from ifmatch.audit.writes import WRITE_PROBES
 
@@ -39,12 +40,13 @@ def test_each_check_has_section_fix_and_docs(check: Check) -> None:
 )
 def test_finding_titles_and_json(level: Level, title_from: str, fix_in_json: bool) -> None:
     check = ALL_CHECKS[0]
-    finding = {
+    makers: dict[Level, Callable[[str], Finding]] = {
         Level.PASS: check.passed,
         Level.SKIP: check.skipped,
         Level.WARN: check.warned,
         Level.FAIL: check.failed,
-    }[level]("evidence")
+    }
+    finding = makers[level]("evidence")
     assert finding.title == getattr(check, title_from)
     assert finding.to_json()["fix"] == (check.fix if fix_in_json else None)
     assert finding.to_json()["level"] == level.value

@@ -228,7 +228,8 @@ def test_an_asgi_app_in_process_through_a2wsgi(tmp_path: Path) -> None:
         return FileResponse(tmp_path / "data.txt")
 
     app = Starlette(routes=[Route("/file", serve)])
-    transport = httpx.WSGITransport(app=ASGIMiddleware(app))
+    wsgi_app: Any = ASGIMiddleware(app)  # type: ignore[arg-type]  # a2wsgi's ASGI type is narrower than Starlette's
+    transport = httpx.WSGITransport(app=wsgi_app)
     report = run_audit("http://app.test/file", transport=transport)
     assert report.ids(Level.FAIL) == {"inm-current", "inm-list", "inm-weak", "inm-star"}
     assert report.ids(Level.WARN) == {"ims-current"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ class Interrupted(Exception):
     """Raised by the progress callback to cut a download short."""
 
 
-def stop_after(limit: int) -> object:
+def stop_after(limit: int) -> Callable[[int, int | None], None]:
     def progress(done: int, total: int | None) -> None:
         if done >= limit:
             raise Interrupted

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from ifmatch.client import CachingTransport, Entry, MemoryStorage, SQLiteStorage, was_revalidated
+from ifmatch.client import (
+    CachingTransport,
+    Entry,
+    MemoryStorage,
+    RedisStorage,
+    SQLiteStorage,
+    was_revalidated,
+)
+from tests.client.redis_server import redis_url, unique_prefix
 from tests.client.support import Scripted
 
 
@@ -153,3 +166,98 @@ def test_sqlite_is_safe_from_two_processes(tmp_path: Path) -> None:
     assert len(storage) == 301
     assert storage.variants("http://h/shared")[0].body in {b"p", b"q"}
     storage.close()
+
+
+# -- every storage: expiry, byte budget, async methods -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_base() -> Iterator[str]:
+    with redis_url() as url:
+        yield url
+
+
+def any_storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+                max_bytes: int | None = None) -> Any:
+    if kind == "memory":
+        return MemoryStorage(max_bytes=max_bytes or 64 * 1024 * 1024)
+    if kind == "sqlite":
+        sqlite = SQLiteStorage(tmp_path / "c.sqlite", max_bytes=max_bytes)
+        request.addfinalizer(sqlite.close)
+        return sqlite
+    redis = RedisStorage(request.getfixturevalue("redis_base"), prefix=unique_prefix(),
+                         max_bytes=max_bytes)
+    request.addfinalizer(redis.clear)
+    return redis
+
+
+KINDS = ["memory", "sqlite", "redis"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_entries_expire_on_their_own(kind: str, tmp_path: Path,
+                                     request: pytest.FixtureRequest) -> None:
+    storage = any_storage(kind, tmp_path, request)
+    now = time.time()
+    storage.store("http://h/old", replace(entry(b"old"), expires_at=now - 1))
+    storage.store("http://h/new", replace(entry(b"new"), expires_at=now + 60))
+    assert storage.variants("http://h/old") == []
+    assert [e.body for e in storage.variants("http://h/new")] == [b"new"]
+    if kind == "redis":
+        ttl = storage.client.pttl(storage._key("http://h/new", ""))
+        assert 0 < ttl <= 60_000, "Redis itself forgets the entry"
+    if kind == "sqlite":
+        assert len(storage) == 1, "the expired row is deleted, not only skipped"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_byte_budget_holds(kind: str, tmp_path: Path,
+                               request: pytest.FixtureRequest) -> None:
+    one = entry(b"x" * 1000)
+    storage = any_storage(kind, tmp_path, request, max_bytes=3 * one.size + 10)
+    for index in range(10):
+        storage.store(f"http://h/{index}", replace(entry(b"x" * 1000), stored_at=1000 + index))
+    assert storage.used_bytes <= storage.max_bytes
+    assert [bool(storage.variants(f"http://h/{i}")) for i in range(10)] == [False] * 7 + [True] * 3
+    storage.store("http://h/huge", entry(b"h" * 10_000))
+    assert storage.variants("http://h/huge") == []
+    assert storage.variants("http://h/9") != [], "an entry over the budget evicts nothing"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_async_methods_match_the_sync_ones(kind: str, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    storage = any_storage(kind, tmp_path, request)
+    english = entry(b"hello", (("accept-language", "en"),))
+    french = entry(b"bonjour", (("accept-language", "fr"),))
+
+    async def scenario() -> None:
+        await storage.astore("http://h/x", english)
+        await storage.astore("http://h/x", french)
+        assert {e.body for e in await storage.avariants("http://h/x")} == {b"hello", b"bonjour"}
+        await storage.aremove("http://h/x", french.variant)
+        assert [e.body for e in await storage.avariants("http://h/x")] == [b"hello"]
+        await storage.aremove("http://h/x")
+        assert await storage.avariants("http://h/x") == []
+        if kind == "redis":
+            await storage.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_sqlite_file_from_before_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE entries (url TEXT NOT NULL, variant TEXT NOT NULL, status INTEGER "
+            "NOT NULL, headers TEXT NOT NULL, vary TEXT NOT NULL, body BLOB NOT NULL, size "
+            "INTEGER NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (url, variant))")
+        connection.execute("INSERT INTO entries VALUES ('http://h/x', '', 200, "
+                           "'[[\"etag\", \"\\\"x\\\"\"]]', '[]', x'6869', 10, 1.0)")
+    storage = SQLiteStorage(path)
+    try:
+        assert [e.body for e in storage.variants("http://h/x")] == [b"hi"]
+        storage.store("http://h/y", replace(entry(b"y"), expires_at=time.time() + 60))
+        assert storage.variants("http://h/y")[0].expires_at is not None
+    finally:
+        storage.close()

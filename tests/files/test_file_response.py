@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -21,7 +22,7 @@ from tests.files.conftest import BIG, FILES, Call, Site, asgi_caller, wsgi_calle
 @pytest.fixture(params=["asgi", "wsgi"])
 def response_app(request: pytest.FixtureRequest, site: Site) -> Iterator[Call]:
     """A FileResponse of big.bin with a download name and Cache-Control."""
-    options = {
+    options: dict[str, Any] = {
         "filename": 'r\u00e9sum\u00e9 "2024".bin',
         "headers": {"Cache-Control": "max-age=60"},
     }

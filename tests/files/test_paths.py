@@ -7,8 +7,9 @@ property checks that no string whatever resolves outside the root.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -18,6 +19,7 @@ from ifmatch import asgi_files, files, wsgi_files
 from ifmatch.files import OpenedFile, open_file, resolve_under, safe_parts
 from ifmatch.ranges import ByteRange
 from tests.files.conftest import FILES, SECRET, Call, Site
+from tests.support.wsgi import recorder
 
 # fmt: off
 ESCAPES = [
@@ -188,8 +190,8 @@ def _asgi_get(root: Path, path: str) -> tuple[int, bytes]:
         await asyncio.sleep(3600)  # as a server does: block until the client goes away
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
     asyncio.run(app(scope, receive, send))
@@ -202,7 +204,7 @@ def _wsgi_get(root: Path, path: str) -> tuple[int, bytes]:
     statuses: list[str] = []
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path.encode("utf-8", "surrogatepass")
                .decode("latin-1")}  # fmt: skip
-    iterable = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    iterable = app(environ, recorder(lambda status, headers: statuses.append(status)))
     try:
         body = b"".join(iterable)
     finally:

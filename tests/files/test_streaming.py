@@ -19,6 +19,7 @@ from ifmatch import asgi_files, files, wsgi_files
 from ifmatch.files import CHUNK_SIZE, FileChangedError, OpenedFile
 from ifmatch.ranges import ByteRange
 from tests.files.conftest import BIG, FILES, MTIME_NS, Site
+from tests.support.wsgi import recorder
 
 Message = dict[str, Any]
 
@@ -63,7 +64,7 @@ def body_of(messages: list[Message]) -> bytes:
     return b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
 
 
-PATHSEND = {"http.response.pathsend": {}}
+PATHSEND: dict[str, Any] = {"http.response.pathsend": {}}
 
 
 def test_pathsend_for_a_whole_file(site: Site) -> None:
@@ -153,7 +154,7 @@ def test_in_place_change_aborts_a_wsgi_206(fresh_site: Site, keep_mtime: bool) -
     """A 206 is never completed from two versions: the iterator raises instead."""
     app = wsgi_files.StaticFiles(fresh_site.root)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/big.bin", "HTTP_RANGE": "bytes=0-"}
-    iterable = app(environ, lambda status, headers, exc_info=None: None)
+    iterable = app(environ, recorder())
     chunks = iter(iterable)
     assert next(chunks) == BIG[:CHUNK_SIZE]
     _rewrite_in_place(fresh_site.root / "big.bin", keep_mtime)
@@ -288,11 +289,11 @@ def test_wsgi_body_closes_the_file_even_if_never_iterated(site: Site) -> None:
     app = wsgi_files.StaticFiles(site.root)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/hello.txt"}
     before = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else None
-    iterable = app(environ, lambda status, headers, exc_info=None: None)
+    iterable = app(environ, recorder())
     iterable.close()  # type: ignore[attr-defined]
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before
-    assert b"".join(app(environ, lambda *a: None)) == FILES["hello.txt"]
+    assert b"".join(app(environ, recorder())) == FILES["hello.txt"]
 
 
 def test_asgi_closes_the_file(site: Site) -> None:

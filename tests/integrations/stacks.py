@@ -14,7 +14,7 @@ Endpoints (all behind the stack's ifmatch middleware, max_buffer 16 KiB):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -250,7 +250,7 @@ def bare_asgi_app() -> Any:
     """A raw ASGI callable; the write guard raises, the middleware renders."""
     from ifmatch.asgi import ConditionalMiddleware
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from ifmatch.guard import PreconditionFailed
 from ifmatch.preconditions import Decision, Outcome, Resource
 from ifmatch.tagging import accepts_coding, resolve_hash
 from ifmatch.wsgi import ConditionalMiddleware as WsgiMiddleware
+from tests.support.wsgi import recorder
 
 Message = dict[str, Any]
 
@@ -485,8 +486,8 @@ def test_request_headers_as_a_one_shot_iterable_are_read_whole() -> None:
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: Message) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app(scope, receive, send))
     assert start_of(sent) == (304, {"etag": tag})
@@ -653,8 +654,8 @@ def test_app_header_lists_are_never_changed(request_headers: dict[str, str]) -> 
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/",
                **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request_headers.items()}}
     answered: list[str] = []
-    list(WsgiMiddleware(wsgi_app)(environ, lambda status, headers, exc_info=None:
-                                  answered.append(status)))
+    list(WsgiMiddleware(wsgi_app)(environ, recorder(lambda status, headers:
+                                                    answered.append(status))))
     assert answered[0][:3] == ("304" if request_headers else "200")
     assert shared_raw == [(b"content-type", b"text/plain")]
     assert shared_text == [("Content-Type", "text/plain")]
@@ -669,11 +670,8 @@ def test_wsgi_headers_as_a_tuple_or_generator_are_read_whole(make: Any) -> None:
 
     got: list[Any] = []
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-        got.append(list(headers))
-
     body = b"".join(WsgiMiddleware(app)({"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
-                                        start_response))
+                                        recorder(lambda status, headers: got.append(headers))))
     names = [name.lower() for name, _ in got[0]]
     assert (names, body) == (["content-type", "x-id", "etag"], b"hello")
 
@@ -694,10 +692,8 @@ def test_wsgi_body_given_to_write_is_tagged_with_the_rest(send_back: bool) -> No
         environ["HTTP_IF_NONE_MATCH"] = expected
     started: list[tuple[str, dict[str, str]]] = []
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-        started.append((status, dict(headers)))
-
-    body = b"".join(WsgiMiddleware(app)(environ, start_response))
+    body = b"".join(WsgiMiddleware(app)(environ, recorder(
+        lambda status, headers: started.append((status, dict(headers))))))
     status, headers = started[0]
     assert headers["etag"] == expected
     assert (status[:3], body) == (("304", b"") if send_back else ("200", b"hello"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,7 +124,7 @@ CANNOT: dict[str, dict[str, str]] = {
 # --- the paths --------------------------------------------------------------------------------
 
 
-def _asgi(app: Any, path: str = "/target") -> Iterator[Call]:
+def _asgi(app: Any, path: str = "/target") -> Generator[Call, None, None]:
     client = TestClient(app)  # no lifespan: the bare apps here have none
 
     def call(method: str, headers: dict[str, str], body: bytes) -> Answer:
@@ -136,7 +136,7 @@ def _asgi(app: Any, path: str = "/target") -> Iterator[Call]:
     yield call
 
 
-def _wsgi(app: Any, path: str = "/target") -> Iterator[Call]:
+def _wsgi(app: Any, path: str = "/target") -> Generator[Call, None, None]:
     from werkzeug.test import Client
 
     client = Client(app)
@@ -156,14 +156,14 @@ def _file(tmp_path: Path) -> Path:
     return target
 
 
-def asgi_static(tmp_path: Path) -> Iterator[Call]:
+def asgi_static(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.asgi_files import StaticFiles
 
     _file(tmp_path)
     yield from _asgi(StaticFiles(tmp_path, cache_control="no-cache"))
 
 
-def asgi_file_response(tmp_path: Path) -> Iterator[Call]:
+def asgi_file_response(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.asgi_files import FileResponse
 
     target = _file(tmp_path)
@@ -174,20 +174,20 @@ def asgi_file_response(tmp_path: Path) -> Iterator[Call]:
     yield from _asgi(app)
 
 
-def wsgi_static(tmp_path: Path) -> Iterator[Call]:
+def wsgi_static(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.wsgi_files import StaticFiles
 
     _file(tmp_path)
     yield from _wsgi(StaticFiles(tmp_path, cache_control="no-cache"))
 
 
-def wsgi_file_response(tmp_path: Path) -> Iterator[Call]:
+def wsgi_file_response(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.wsgi_files import FileResponse
 
     yield from _wsgi(FileResponse(_file(tmp_path), headers=REVALIDATE))
 
 
-def _service(tmp_path: Path, path: str, content_type: str) -> Iterator[Call]:
+def _service(tmp_path: Path, path: str, content_type: str) -> Generator[Call, None, None]:
     from ifmatch.service.app import create_app
     from ifmatch.service.settings import Settings
 
@@ -207,11 +207,11 @@ def _service(tmp_path: Path, path: str, content_type: str) -> Iterator[Call]:
         yield call
 
 
-def service_document(tmp_path: Path) -> Iterator[Call]:
+def service_document(tmp_path: Path) -> Generator[Call, None, None]:
     yield from _service(tmp_path, "/api/answers/target", "application/json")
 
 
-def service_file(tmp_path: Path) -> Iterator[Call]:
+def service_file(tmp_path: Path) -> Generator[Call, None, None]:
     yield from _service(tmp_path, "/files/target", "application/json")
 
 
@@ -227,7 +227,7 @@ def _content_response_headers(validated: bool = False) -> dict[str, str]:
     return headers
 
 
-def starlette_decorator(tmp_path: Path) -> Iterator[Call]:
+def starlette_decorator(tmp_path: Path) -> Generator[Call, None, None]:
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
@@ -241,7 +241,7 @@ def starlette_decorator(tmp_path: Path) -> Iterator[Call]:
     yield from _asgi(Starlette(routes=[Route("/target", target, methods=["GET", "PUT"])]))
 
 
-def fastapi_dependency(tmp_path: Path) -> Iterator[Call]:
+def fastapi_dependency(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.fastapi import Preconditions, install
 
     guard = Preconditions(_resource, require=True, extra_headers=REVALIDATE)
@@ -258,7 +258,7 @@ def fastapi_dependency(tmp_path: Path) -> Iterator[Call]:
     yield from _asgi(app)
 
 
-def flask_decorator(tmp_path: Path) -> Iterator[Call]:
+def flask_decorator(tmp_path: Path) -> Generator[Call, None, None]:
     from flask import Flask, Response
 
     from ifmatch.flask import preconditions
@@ -273,7 +273,7 @@ def flask_decorator(tmp_path: Path) -> Iterator[Call]:
     yield from _wsgi(app)
 
 
-def _django(view: Any) -> Iterator[Call]:
+def _django(view: Any) -> Generator[Call, None, None]:
     from django.test import Client
     from django.test.utils import override_settings
     from django.urls import path
@@ -298,7 +298,7 @@ def _django_content(validated: bool = False) -> Any:
     return HttpResponse(CONTENT, headers=_content_response_headers(validated))
 
 
-def django_decorator(tmp_path: Path) -> Iterator[Call]:
+def django_decorator(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.django import preconditions
 
     @preconditions(_resource, require=True, extra_headers=REVALIDATE)
@@ -308,7 +308,7 @@ def django_decorator(tmp_path: Path) -> Iterator[Call]:
     yield from _django(target)
 
 
-def guard_django_middleware(tmp_path: Path) -> Iterator[Call]:
+def guard_django_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     def target(request: Any) -> Any:
         check_preconditions(
             request.method,
@@ -322,7 +322,7 @@ def guard_django_middleware(tmp_path: Path) -> Iterator[Call]:
     yield from _django(target)
 
 
-def guard_starlette_install(tmp_path: Path) -> Iterator[Call]:
+def guard_starlette_install(tmp_path: Path) -> Generator[Call, None, None]:
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
@@ -360,7 +360,7 @@ async def _plain_asgi(scope: Any, receive: Any, send: Any, *, guarded: bool) -> 
     await send({"type": "http.response.body", "body": CONTENT})
 
 
-def asgi_middleware(tmp_path: Path) -> Iterator[Call]:
+def asgi_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.asgi import ConditionalMiddleware
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -369,7 +369,7 @@ def asgi_middleware(tmp_path: Path) -> Iterator[Call]:
     yield from _asgi(ConditionalMiddleware(app))
 
 
-def guard_asgi_middleware(tmp_path: Path) -> Iterator[Call]:
+def guard_asgi_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.asgi import ConditionalMiddleware
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -392,7 +392,7 @@ def _plain_wsgi(environ: dict[str, Any], start_response: Any, *, guarded: bool) 
     return [CONTENT]
 
 
-def wsgi_middleware(tmp_path: Path) -> Iterator[Call]:
+def wsgi_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.wsgi import ConditionalMiddleware
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -401,7 +401,7 @@ def wsgi_middleware(tmp_path: Path) -> Iterator[Call]:
     yield from _wsgi(ConditionalMiddleware(app))
 
 
-def guard_wsgi_middleware(tmp_path: Path) -> Iterator[Call]:
+def guard_wsgi_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     from ifmatch.wsgi import ConditionalMiddleware
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -410,7 +410,7 @@ def guard_wsgi_middleware(tmp_path: Path) -> Iterator[Call]:
     yield from _wsgi(ConditionalMiddleware(app))
 
 
-def django_middleware(tmp_path: Path) -> Iterator[Call]:
+def django_middleware(tmp_path: Path) -> Generator[Call, None, None]:
     from django.http import HttpResponse
 
     def target(request: Any) -> Any:
@@ -422,7 +422,7 @@ def django_middleware(tmp_path: Path) -> Iterator[Call]:
     yield from _django(target)
 
 
-PATHS: dict[str, Callable[[Path], Iterator[Call]]] = {
+PATHS: dict[str, Callable[[Path], Generator[Call, None, None]]] = {
     "asgi-static": asgi_static,
     "asgi-file-response": asgi_file_response,
     "wsgi-static": wsgi_static,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+from collections.abc import MutableMapping
 from typing import Any
 
 from hypothesis import assume, given
@@ -80,8 +81,8 @@ def _asgi(method: str, request: list[tuple[str, str]], status: int,
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {"type": "http", "method": method, "path": "/",
              "headers": [(name.lower().encode(), value.encode()) for name, value in request]}

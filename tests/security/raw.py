@@ -150,7 +150,9 @@ async def asgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # ty
                     *headers],
     }
     sent = False
-    status, out_headers, chunks = 0, [], []
+    status = 0
+    out_headers: list[tuple[str, str]] = []
+    chunks: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal sent

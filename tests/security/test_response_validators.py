@@ -61,7 +61,9 @@ def _wsgi_app(response_headers: Pairs) -> Any:
 
 
 @pytest.mark.parametrize(("response_headers", "request_headers"), CASES)
-def test_asgi_duplicate_validators_never_304(response_headers: Pairs, request_headers: Pairs):
+def test_asgi_duplicate_validators_never_304(
+    response_headers: Pairs, request_headers: Pairs
+) -> None:
     reply = asyncio.run(
         asgi_call(AsgiMiddleware(_asgi_app(response_headers)), "GET", "/", request_headers)
     )
@@ -70,7 +72,9 @@ def test_asgi_duplicate_validators_never_304(response_headers: Pairs, request_he
 
 
 @pytest.mark.parametrize(("response_headers", "request_headers"), CASES)
-def test_wsgi_duplicate_validators_never_304(response_headers: Pairs, request_headers: Pairs):
+def test_wsgi_duplicate_validators_never_304(
+    response_headers: Pairs, request_headers: Pairs
+) -> None:
     reply = wsgi_call(WsgiMiddleware(_wsgi_app(response_headers)), "GET", "/", request_headers)
     assert reply.status == 200
     assert reply.body == b"hello"

@@ -43,7 +43,9 @@ async def _streamed(app: Any, method: str, path: str, headers: Pairs,
              "client": ("127.0.0.1", 1),
              "headers": [(b"host", b"testserver"), *declared, *headers]}
     pending = list(chunks)
-    status, out, body = 0, [], []
+    status = 0
+    out: list[tuple[str, str]] = []
+    body: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         if pending:

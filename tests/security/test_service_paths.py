@@ -35,7 +35,8 @@ class Files:
     def __call__(self, method: str, target: str, headers: Pairs = (),  # type: ignore[assignment]
                  body: bytes = b"") -> Reply:
         call: Any = asgi_call(self.app, method, unquote(target), list(headers), body)
-        return self.runner.run(call)
+        reply: Reply = self.runner.run(call)
+        return reply
 
     def close(self) -> None:
         self.runner.close()

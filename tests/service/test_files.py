@@ -216,11 +216,11 @@ class _Spy(Store):
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    transaction = property(lambda self: self.inner.transaction)  # type: ignore[assignment]
-    get = property(lambda self: self.inner.get)  # type: ignore[assignment]
-    listing = property(lambda self: self.inner.listing)  # type: ignore[assignment]
-    ping = property(lambda self: self.inner.ping)  # type: ignore[assignment]
-    close = property(lambda self: self.inner.close)  # type: ignore[assignment]
+    transaction = property(lambda self: self.inner.transaction)
+    get = property(lambda self: self.inner.get)
+    listing = property(lambda self: self.inner.listing)
+    ping = property(lambda self: self.inner.ping)
+    close = property(lambda self: self.inner.close)
 
 
 def test_ranges_read_only_the_needed_spans(db_url: str) -> None:

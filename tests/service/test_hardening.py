@@ -54,7 +54,7 @@ def test_repeated_authorization_field_was_accepted(
     client = make_client(token="s3cret")
     right, wrong = (b"authorization", b"Bearer s3cret"), (b"authorization", b"Bearer nope")
     pairs = {"right last": [wrong, right], "right first": [right, wrong]}.get(order, [right, right])
-    response = client.get(DOC, headers=pairs)  # type: ignore[arg-type]
+    response = client.get(DOC, headers=pairs)
     body = _problem(response, 400)
     assert "once" in str(body["detail"])
     assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]

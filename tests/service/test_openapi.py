@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -47,7 +48,7 @@ CHECKS = [
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_matches_its_openapi_document(seeded: None, case: schemathesis.Case) -> None:
+def test_api_matches_its_openapi_document(seeded: None, case: schemathesis.Case[Any]) -> None:
     response = case.call()
     SEEN[response.status_code] += 1
     case.validate_response(response, checks=CHECKS)

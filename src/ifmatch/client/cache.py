@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from types import ModuleType
 from typing import Any, assert_never
 
@@ -124,10 +125,10 @@ def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ..
                   label: Label, status: int | None = None, via: Any = None) -> Any:
     lib = _lib(request)
     extensions = dict(via.extensions) if via is not None else {}
-    extensions.update({CACHE_STATUS: label.value, "reason_phrase": b""})
+    code = entry.status if status is None else status
+    extensions.update({CACHE_STATUS: label.value, "reason_phrase": _phrase(code)})
     if label is Label.REVALIDATED:
         extensions[REVALIDATED] = True
-    code = entry.status if status is None else status
     body = b"" if code == 304 or request.method == "HEAD" else entry.body
     if code == 304:
         headers = tuple((n, v) for n, v in headers if n.lower() not in {
@@ -136,6 +137,13 @@ def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ..
     response = lib.Response(code, headers=list(headers), stream=lib.ByteStream(body),
                             extensions=extensions, request=request)
     return response
+
+
+def _phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def _labelled(response: Any, label: Label) -> Any:
@@ -289,7 +297,7 @@ class CachingTransport(httpx.BaseTransport):
         """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
         head = _head(request)
         cacheable = head.method.upper() in {"GET", "HEAD"}
-        variants = self.storage.variants(head.url) if cacheable else []
+        variants = self._lookup(head.url) if cacheable else []
         state = on_request(head, variants, self.clock(), self.options)
         log.debug("%s %s: %s", head.method, head.url, _describe(state))
         return self._drive(request, head, state)  # type: ignore[no-any-return]
@@ -346,15 +354,15 @@ class CachingTransport(httpx.BaseTransport):
             response.read()
             response.close()
             if outcome.keep:
-                self.storage.store(head.url, outcome.entry)
+                self._store(head.url, outcome.entry)
             else:
-                self.storage.remove(head.url, outcome.entry.variant)
+                self._forget(head.url, outcome.entry.variant)
             return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
                                  via=response)
         if isinstance(outcome, UseResponse):
             self._remove(outcome.removals)
             if outcome.store is not None:
-                self.storage.store(head.url, outcome.store)
+                self._store(head.url, outcome.store)
             return _labelled(response, outcome.label)
         if isinstance(outcome, StoreAndUse):
             self._remove(outcome.removals)
@@ -362,13 +370,36 @@ class CachingTransport(httpx.BaseTransport):
             collector = _Collector(outcome.entry, outcome.expected_length,
                                    self.options.max_entry_bytes)
             stream = tee(response.stream, collector,
-                         lambda entry: self.storage.store(head.url, entry))
+                         lambda entry: self._store(head.url, entry))
             return _labelled(_teed(response, stream), outcome.label)
         assert_never(outcome)
 
     def _remove(self, removals: tuple[Removal, ...]) -> None:
         for url, variant in removals:
+            self._forget(url, variant)
+
+    # A storage that fails (Redis unreachable, a disk full) must not fail the request: the
+    # cache then behaves as a miss, and says so at WARNING.
+
+    def _lookup(self, url: str) -> list[Entry]:
+        try:
+            return self.storage.variants(url)
+        except Exception:
+            log.warning("cache storage lookup failed for %s; treated as a miss", url,
+                        exc_info=True)
+            return []
+
+    def _store(self, url: str, entry: Entry) -> None:
+        try:
+            self.storage.store(url, entry)
+        except Exception:
+            log.warning("cache storage could not store %s", url, exc_info=True)
+
+    def _forget(self, url: str, variant: str | None) -> None:
+        try:
             self.storage.remove(url, variant)
+        except Exception:
+            log.warning("cache storage could not remove %s", url, exc_info=True)
 
     def _revalidate_later(self, request: Any, head: Request, state: NeedRevalidation) -> None:
         """stale-while-revalidate (RFC 5861 §3): revalidate in a thread, store what comes."""
@@ -438,7 +469,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
         head = _head(request)
         cacheable = head.method.upper() in {"GET", "HEAD"}
-        variants = await self.storage.avariants(head.url) if cacheable else []
+        variants = await self._lookup(head.url) if cacheable else []
         state = on_request(head, variants, self.clock(), self.options)
         log.debug("%s %s: %s", head.method, head.url, _describe(state))
         return await self._drive(request, head, state)  # type: ignore[no-any-return]
@@ -496,15 +527,15 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             await response.aread()
             await response.aclose()
             if outcome.keep:
-                await self.storage.astore(head.url, outcome.entry)
+                await self._store(head.url, outcome.entry)
             else:
-                await self.storage.aremove(head.url, outcome.entry.variant)
+                await self._forget(head.url, outcome.entry.variant)
             return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
                                  via=response)
         if isinstance(outcome, UseResponse):
             await self._remove(outcome.removals)
             if outcome.store is not None:
-                await self.storage.astore(head.url, outcome.store)
+                await self._store(head.url, outcome.store)
             return _labelled(response, outcome.label)
         if isinstance(outcome, StoreAndUse):
             await self._remove(outcome.removals)
@@ -513,7 +544,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
                                    self.options.max_entry_bytes)
 
             async def done(entry: Entry) -> None:
-                await self.storage.astore(head.url, entry)
+                await self._store(head.url, entry)
 
             stream = tee(response.stream, collector, done)
             return _labelled(_teed(response, stream), outcome.label)
@@ -521,7 +552,27 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
 
     async def _remove(self, removals: tuple[Removal, ...]) -> None:
         for url, variant in removals:
+            await self._forget(url, variant)
+
+    async def _lookup(self, url: str) -> list[Entry]:
+        try:
+            return await self.storage.avariants(url)
+        except Exception:
+            log.warning("cache storage lookup failed for %s; treated as a miss", url,
+                        exc_info=True)
+            return []
+
+    async def _store(self, url: str, entry: Entry) -> None:
+        try:
+            await self.storage.astore(url, entry)
+        except Exception:
+            log.warning("cache storage could not store %s", url, exc_info=True)
+
+    async def _forget(self, url: str, variant: str | None) -> None:
+        try:
             await self.storage.aremove(url, variant)
+        except Exception:
+            log.warning("cache storage could not remove %s", url, exc_info=True)
 
     def _revalidate_later(self, request: Any, head: Request, state: NeedRevalidation) -> None:
         """stale-while-revalidate (RFC 5861 §3): revalidate in a task, store what comes."""

@@ -31,7 +31,7 @@ Headers = Sequence[tuple[str, str]]
 DELTA_SECONDS_MAX = 2**31
 #: RFC 9110 §15.1: status codes a cache may reuse heuristically (RFC 9111 §4.2.2).
 HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
-#: Status codes whose meaning this cache understands well enough to store (§3): the final
+#: Status codes whose meaning this cache understands (§3, §5.2.2.3 must-understand): the final
 #: codes of RFC 9110, less 206 (partial content is not combined here) and 304.
 UNDERSTOOD = frozenset({
     200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 308,

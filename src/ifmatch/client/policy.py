@@ -348,6 +348,15 @@ def merge_not_modified(
     return tuple(merged)
 
 
+def _revalidated_headers(entry: Entry, fresh: Headers) -> tuple[tuple[str, str], ...]:
+    """The stored headers after a validation: merged (§4.3.4), and the stored ``Age`` dropped
+    unless the new response has one, since the age now counts from this response (§4.2.3)."""
+    stored = entry.headers
+    if not field_values(fresh, "age"):
+        stored = tuple((n, v) for n, v in stored if n.lower() != "age")
+    return merge_not_modified(stored, fresh)
+
+
 def _connection_listed(headers: Headers) -> set[str]:
     return {token.strip().lower() for value in field_values(headers, "connection")
             for token in value.split(",")}
@@ -549,7 +558,7 @@ def _on_not_modified(
     if new_etag is not None and (stored_etag is None or not new_etag.weak_match(stored_etag)):
         return RetryWithoutValidators(((request.url, entry.variant),))
     updated = _with_deadline(
-        entry.with_headers(merge_not_modified(entry.headers, headers),
+        entry.with_headers(_revalidated_headers(entry, headers),
                            request_time=request_time, response_time=response_time),
         options,
     )
@@ -572,7 +581,7 @@ def _freshen_from_304(
     if new_etag is None or stored_etag is None or not new_etag.strong_match(stored_etag):
         return UseResponse(Label.MISS)
     updated = _with_deadline(
-        entry.with_headers(merge_not_modified(entry.headers, headers),
+        entry.with_headers(_revalidated_headers(entry, headers),
                            request_time=request_time, response_time=response_time),
         options,
     )
@@ -602,7 +611,7 @@ def _on_head(
     if not same:
         return UseResponse(Label.BYPASS, ((request.url, entry.variant),))
     updated = _with_deadline(
-        entry.with_headers(merge_not_modified(entry.headers, headers),
+        entry.with_headers(_revalidated_headers(entry, headers),
                            request_time=request_time, response_time=response_time),
         options,
     )
@@ -638,10 +647,14 @@ def _on_full(
 def _unstorable(status: int, headers: Headers, response_time: float,
                 options: Options) -> str | None:
     """Why a response to a GET must not (or need not) be stored (§3), or ``None``."""
-    if status not in UNDERSTOOD:
+    if status < 200 or status in {206, 304}:
         return f"status {status}"
     directives = cache_control(headers)
-    if "no-store" in directives:
+    if "must-understand" in directives:
+        # §5.2.2.3: only with a status code this cache understands; then no-store is moot.
+        if status not in UNDERSTOOD:
+            return f"must-understand and status {status}"
+    elif "no-store" in directives:
         return "no-store"
     if "*" in vary_names(headers):
         return "Vary: *"

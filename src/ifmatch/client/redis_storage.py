@@ -19,6 +19,7 @@ extra); it is imported when a :class:`RedisStorage` is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from typing import Any
@@ -113,6 +114,8 @@ class RedisStorage:
             raise ValueError("max_bytes must be positive")
         self.url, self.prefix, self.max_bytes = url, prefix, max_bytes
         self._client, self._async_client = client, async_client
+        self._made_async = False
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def client(self) -> Any:
@@ -125,11 +128,13 @@ class RedisStorage:
 
     @property
     def async_client(self) -> Any:
-        """The asyncio redis-py client."""
-        if self._async_client is None:
+        """The asyncio redis-py client (one per event loop when made here)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or (self._made_async and self._async_loop is not loop):
             import redis.asyncio
 
             self._async_client = redis.asyncio.Redis.from_url(self.url)
+            self._made_async, self._async_loop = True, loop
         return self._async_client
 
     def _index(self, url: str) -> str:

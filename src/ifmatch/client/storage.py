@@ -112,6 +112,7 @@ class MemoryStorage:
             raise ValueError("max_bytes must be positive")
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[str, str], Entry] = OrderedDict()
+        self._by_url: dict[str, set[str]] = {}  # url -> its variants, so lookups need no scan
         self._used = 0
         self._lock = threading.Lock()
 
@@ -127,7 +128,8 @@ class MemoryStorage:
         """Live variants of ``url``; looking them up makes them recently used."""
         now = time.time()
         with self._lock:
-            found = [(key, entry) for key, entry in self._entries.items() if key[0] == url]
+            found = [((url, variant), self._entries[(url, variant)])
+                     for variant in self._by_url.get(url, ())]
             for key, entry in found:
                 if _live(entry, now):
                     self._entries.move_to_end(key)
@@ -156,6 +158,7 @@ class MemoryStorage:
             if entry.size > self.max_bytes:
                 return
             self._entries[key] = entry
+            self._by_url.setdefault(url, set()).add(entry.variant)
             self._used += entry.size
             if self._used > self.max_bytes:  # expired entries go before live ones
                 now = time.time()
@@ -168,15 +171,19 @@ class MemoryStorage:
     def remove(self, url: str, variant: str | None = None) -> None:
         """Forget one variant, or all variants of ``url``."""
         with self._lock:
-            keys = [key for key in self._entries if key[0] == url]
-            for key in keys:
-                if variant is None or key[1] == variant:
-                    self._drop(key)
+            variants = list(self._by_url.get(url, ())) if variant is None else [variant]
+            for name in variants:
+                self._drop((url, name))
 
     def _drop(self, key: tuple[str, str]) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._used -= old.size
+            variants = self._by_url.get(key[0])
+            if variants is not None:
+                variants.discard(key[1])
+                if not variants:
+                    del self._by_url[key[0]]
 
 
 _SCHEMA = """
