@@ -14,20 +14,22 @@ targets run on random inputs instead, which the report says.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "FUZZING.md"
 CRASHES = ROOT / "fuzz" / "crashes"
+RESULTS = ROOT / "fuzz" / "results.json"
+CORPUS = ROOT / "fuzz" / "corpus"
 _DONE_RE = re.compile(r"Done (\d+) runs in (\d+) second")
 _STAT_RE = re.compile(r"#(\d+)\s+(?:pulse|NEW|REDUCE|DONE|INITED)\s+cov: (\d+)")
 
@@ -41,9 +43,11 @@ class Result:
     crashes: int
     coverage: int
     note: str = ""
+    #: How many runs (each going on from the corpus of the one before) the totals add up.
+    sittings: int = 1
 
 
-def _worker(target: str, runs: int, corpus: str, random_only: bool) -> None:
+def _worker(target: str, runs: int, corpus: str, random_only: bool, seconds: int) -> None:
     """Run one target in this process (called as ``run.py --worker``)."""
     sys.path.insert(0, str(ROOT))
     if random_only:
@@ -55,7 +59,10 @@ def _worker(target: str, runs: int, corpus: str, random_only: bool) -> None:
         generator = random.Random(0)
         started = time.monotonic()
         crashes = 0
+        index = -1
         for index in range(runs):
+            if seconds and index % 1000 == 0 and time.monotonic() - started > seconds:
+                break
             seeds = SEEDS[target]
             data = (
                 seeds[index % len(seeds)]
@@ -69,7 +76,8 @@ def _worker(target: str, runs: int, corpus: str, random_only: bool) -> None:
                 CRASHES.mkdir(exist_ok=True)
                 (CRASHES / f"{target}-random-{index}").write_bytes(data)
                 print(f"CRASH {type(error).__name__}: {error}"[:300], file=sys.stderr)
-        print(f"Done {runs} runs in {int(time.monotonic() - started)} second(s) crashes={crashes}")
+        took = int(time.monotonic() - started)
+        print(f"Done {index + 1} runs in {took} second(s) crashes={crashes}")
         return
     import atheris
 
@@ -88,32 +96,39 @@ def _worker(target: str, runs: int, corpus: str, random_only: bool) -> None:
         "-print_final_stats=1",
         f"-artifact_prefix={CRASHES}/{target}-",
     ]
+    if seconds:
+        argv.append(f"-max_total_time={seconds}")
     atheris.Setup(argv, function)
     atheris.Fuzz()
 
 
-def _run_target(target: str, runs: int, random_only: bool) -> Result:
+def _run_target(target: str, runs: int, random_only: bool, seconds: int) -> Result:
     sys.path.insert(0, str(ROOT))
     from fuzz.targets import SEEDS
 
-    with tempfile.TemporaryDirectory(prefix=f"fuzz-{target}-") as corpus:
-        for index, seed in enumerate(SEEDS[target]):
-            Path(corpus, f"seed-{index}").write_bytes(seed)
-        command = [
-            sys.executable,
-            __file__,
-            "--worker",
-            target,
-            "--runs",
-            str(runs),
-            "--corpus",
-            corpus,
-        ]
-        if random_only:
-            command.append("--random")
-        started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-        seconds = time.monotonic() - started
+    # The corpus persists (fuzz/corpus/, not in git): a later run goes on from what an
+    # earlier one found.
+    corpus = CORPUS / target
+    corpus.mkdir(parents=True, exist_ok=True)
+    for index, seed in enumerate(SEEDS[target]):
+        (corpus / f"seed-{index}").write_bytes(seed)
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        target,
+        "--runs",
+        str(runs),
+        "--corpus",
+        str(corpus),
+        "--max-seconds",
+        str(seconds),
+    ]
+    if random_only:
+        command.append("--random")
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     found = _DONE_RE.search(output)
     coverage = max((int(match.group(2)) for match in _STAT_RE.finditer(output)), default=0)
@@ -130,6 +145,13 @@ def _run_target(target: str, runs: int, random_only: bool) -> Result:
         note = (tail[-1] if tail else output.strip().splitlines()[-1])[:160]
     engine = "random" if random_only else "atheris"
     return Result(target, engine, executed, seconds, crashes, coverage, note)
+
+
+def _stored() -> dict[str, Result]:
+    """The results of earlier runs (a target run again replaces its row)."""
+    if not RESULTS.exists():
+        return {}
+    return {name: Result(**fields) for name, fields in json.loads(RESULTS.read_text()).items()}
 
 
 def _atheris_available() -> bool:
@@ -150,18 +172,22 @@ def _report(results: list[Result], runs: int) -> str:
         "exception but the documented error and on a broken property (round trips, exact",
         "lengths, fail-safe decisions: see each target's docstring). Crash inputs are kept in",
         "`fuzz/crashes/` and become rows of `tests/scale/test_fuzz.py`; `make test` runs a short",
-        "smoke run of every target (`test_fuzz.py::test_smoke`).",
+        "smoke run of every target (`test_fuzz.py::test_smoke`). *Sittings*: a target whose",
+        "time budget (`--max-seconds`) ran out before its inputs were done was run again with",
+        "`--accumulate`, going on from the corpus (`fuzz/corpus/`) where the run before left it",
+        "(the first sitting of this session's campaign used a temporary corpus).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other work, so the",
         "rates are indicative only), Python " + platform.python_version() + ".",
         "",
-        "| target | engine | inputs run | seconds | inputs/s | coverage (edges) | crashes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| target | engine | inputs run | sittings | seconds | inputs/s | coverage | crashes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         rate = result.runs / result.seconds if result.seconds else 0
         lines.append(
-            f"| {result.target} | {result.engine} | {result.runs:,} | {result.seconds:.0f} "
+            f"| {result.target} | {result.engine} | {result.runs:,} | {result.sittings} "
+            f"| {result.seconds:.0f} "
             f"| {rate:,.0f} | {result.coverage or '-'} | {result.crashes} |"
         )
     notes = [f"- {result.target}: {result.note}" for result in results if result.note]
@@ -178,10 +204,18 @@ def main() -> int:
     parser.add_argument("--corpus", default="")
     parser.add_argument("--random", action="store_true", help="random inputs, not atheris")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--accumulate",
+        action="store_true",
+        help="add this run's inputs to the stored totals (a campaign in several sittings)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="targets run at once")
+    parser.add_argument(
+        "--max-seconds", type=int, default=0, help="stop each target after this long (0: never)"
+    )
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.runs, args.corpus, args.random)
+        _worker(args.worker, args.runs, args.corpus, args.random, args.max_seconds)
         return 0
     sys.path.insert(0, str(ROOT))
     from fuzz.targets import TARGETS
@@ -193,7 +227,7 @@ def main() -> int:
     random_only = args.random or not _atheris_available()
 
     def one(name: str) -> Result:
-        result = _run_target(name, args.runs, random_only)
+        result = _run_target(name, args.runs, random_only, args.max_seconds)
         print(
             f"{name}: {result.runs:,} inputs in {result.seconds:.0f} s, "
             f"{result.crashes} crashes {result.note}",
@@ -204,7 +238,26 @@ def main() -> int:
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(one, names))
     if not args.no_report:
-        REPORT.write_text(_report(results, args.runs))
+        stored = _stored()
+        for result in results:
+            earlier = stored.get(result.target)
+            if args.accumulate and earlier is not None and earlier.engine == result.engine:
+                result = Result(
+                    result.target,
+                    result.engine,
+                    earlier.runs + result.runs,
+                    earlier.seconds + result.seconds,
+                    earlier.crashes + result.crashes,
+                    max(earlier.coverage, result.coverage),
+                    result.note or earlier.note,
+                    earlier.sittings + 1,
+                )
+            stored[result.target] = result
+        RESULTS.write_text(
+            json.dumps({name: asdict(result) for name, result in stored.items()}, indent=1)
+        )
+        ordered = [stored[name] for name in TARGETS if name in stored]
+        REPORT.write_text(_report(ordered, args.runs))
     return 1 if any(result.crashes for result in results) else 0
 
 

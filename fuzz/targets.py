@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.types import Message, Receive, Scope, Send
+
 from ifmatch import (
     ByteRange,
     Conditions,
@@ -368,7 +370,7 @@ def asgi_middleware(data: bytes) -> None:
     if declared:
         response_headers.append((b"content-length", str(sum(map(len, chunks))).encode()))
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": status, "headers": list(response_headers)}
         )
@@ -377,12 +379,12 @@ def asgi_middleware(data: bytes) -> None:
                 {"type": "http.response.body", "body": chunk, "more_body": index < len(chunks) - 1}
             )
 
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     scope = {

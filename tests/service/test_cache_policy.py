@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from ifmatch.service.app import create_app
 from ifmatch.service.cachepolicy import CachePolicy, PolicyError
 from ifmatch.service.settings import Settings
-from tests.service.conftest import TestClient
 
 NOTES = "notes=max-age=0, must-revalidate, s-maxage=60"
 
