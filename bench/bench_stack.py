@@ -24,6 +24,7 @@ do; docs/deploy.md turns the per-instance figures into a capacity model.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -176,6 +177,7 @@ def run() -> str:
     intro = textwrap.dedent(__doc__ or "").split("\n\n", 1)[1].strip()
     if WRK is None:
         return heading + intro + "\n\n**Not measured: wrk is not installed.**\n"
+    load = os.getloadavg()[0]
     schema = f"ifmatch_bench_stack_{uuid.uuid4().hex[:8]}"
     try:
         db = schema_dsn(DEFAULT_DB, schema)
@@ -233,5 +235,6 @@ def run() -> str:
         + "\n".join(rows)
         + f"\n\nThrough Varnish + nginx against one instance directly: {ratios}.\n\n"
         + "\n".join(curve_rows)
-        + f"\n\n{images}\n\nEach cell: one wrk run of {DURATION_S} s."
+        + f"\n\n{images}\n\nEach cell: one wrk run of {DURATION_S} s. Load average when the "
+        + f"run began: {load:.1f} (a shared machine: compare rows of one run, not runs)."
     )
