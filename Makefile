@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint typecheck unit bench clean stack stack-down fuzz
+.PHONY: install serve test lint typecheck unit bench docs clean stack stack-down fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The site (mkdocs-material + mkdocstrings API reference) in build/site; strict: a broken
+# link, anchor or reference is an error. tests/docs also builds it, so make test checks it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
@@ -51,4 +56,4 @@ stack-down: $(STAMP)
 	bash scripts/stack.sh down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build/site

@@ -25,9 +25,11 @@ Settings (optional): ``IFMATCH = {"hash": "xxh3", "max_buffer": 1048576,
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 
@@ -90,7 +92,21 @@ def response_fields(response: HttpResponseBase) -> list[tuple[str, str]]:
 
 
 class ConditionalMiddleware:
-    """ETags and 304/412 for GET/HEAD 200s; renders precondition errors from views."""
+    """ETags and 304/412 for GET/HEAD 200s; renders precondition errors from views.
+
+    Sync and async capable, as Django's ``ConditionalGetMiddleware``: under ASGI
+    with an async handler chain Django builds the async variant
+    (:class:`AsyncConditionalMiddleware`, chosen in ``__new__`` so the sync
+    ``__call__`` carries no mode test), and no request goes through a thread.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __new__(cls, get_response: Callable[..., Any]) -> ConditionalMiddleware:
+        if cls is ConditionalMiddleware and iscoroutinefunction(get_response):
+            return super().__new__(AsyncConditionalMiddleware)
+        return super().__new__(cls)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -171,8 +187,25 @@ class ConditionalMiddleware:
         return replacement
 
 
+class AsyncConditionalMiddleware(ConditionalMiddleware):
+    """The async path of :class:`ConditionalMiddleware` (what Django gets under ASGI)."""
+
+    def __init__(self, get_response: Callable[..., Any]) -> None:
+        super().__init__(get_response)
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = await self.get_response(request)
+        method = request.method
+        if method != "GET" and method != "HEAD":
+            method = (method or "GET").upper()
+            if method != "GET" and method != "HEAD":
+                return response
+        return self.process_read(method, request, response)
+
+
 def preconditions(
-    validators: Callable[..., Resource],
+    validators: Callable[..., Resource | Awaitable[Resource]],
     *,
     require: bool = False,
     extra_headers: Iterable[tuple[str, str]] = (),
@@ -183,27 +216,61 @@ def preconditions(
     and returns the current :class:`~ifmatch.Resource`; it should be cheap
     (a version column).  A safe method on ``Resource.missing()`` reaches the
     view for its 404.  A GET 200 without an ETag gets the resource's.
+
+    An ``async def`` view gets an async guard (Django then runs it in the event
+    loop under ASGI); the validators may be ``async def`` too.  On class-based
+    views use ``method_decorator(preconditions(...), name="put")``; it works on
+    Django REST Framework's ``APIView`` methods as well (their request proxies
+    ``META`` and ``method``).
     """
     extra = list(extra_headers)
 
+    def answer(request: HttpRequest, resource: Resource) -> HttpResponse | None:
+        method = (request.method or "GET").upper()
+        decision = decide(method, _request_headers(request), resource, require=require)
+        error = error_for(decision, resource, extra)
+        return None if error is None else error_response(error)
+
+    def finish(request: HttpRequest, response: HttpResponseBase, resource: Resource) -> None:
+        if (
+            (request.method or "GET").upper() in ("GET", "HEAD")
+            and response.status_code == 200
+            and not response.has_header("ETag")
+        ):
+            for name, value in validator_headers(resource):
+                if not response.has_header(name):
+                    response.headers[name] = value
+
     def decorator(view: View) -> View:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def guarded_async(
+                request: HttpRequest, *args: Any, **kwargs: Any
+            ) -> HttpResponseBase:
+                found = validators(request, *args, **kwargs)
+                resource = await found if inspect.isawaitable(found) else found
+                refused = answer(request, resource)
+                if refused is not None:
+                    return refused
+                response: HttpResponseBase = await view(request, *args, **kwargs)
+                finish(request, response, resource)
+                return response
+
+            return guarded_async
+
+        current: Callable[..., Any] = (
+            async_to_sync(validators) if iscoroutinefunction(validators) else validators
+        )
+
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            resource = validators(request, *args, **kwargs)
-            method = (request.method or "GET").upper()
-            decision = decide(method, _request_headers(request), resource, require=require)
-            error = error_for(decision, resource, extra)
-            if error is not None:
-                return error_response(error)
+            resource: Resource = current(request, *args, **kwargs)
+            refused = answer(request, resource)
+            if refused is not None:
+                return refused
             response = view(request, *args, **kwargs)
-            if (
-                method in ("GET", "HEAD")
-                and response.status_code == 200
-                and not response.has_header("ETag")
-            ):
-                for name, value in validator_headers(resource):
-                    if not response.has_header(name):
-                        response.headers[name] = value
+            finish(request, response, resource)
             return response
 
         return guarded

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from ifmatch.etag import ETag
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Hex digits kept from the digest: 32 hex digits are 128 bits, well above the
 #: 64 bits below which accidental collisions between versions become plausible.
@@ -110,3 +113,20 @@ def etag_for_version(version: int | str, *, prefix: str = "v") -> ETag:
     if isinstance(version, int) and version < 0:
         raise ValueError("a version is a non-negative integer or a token")
     return ETag(f"{prefix}{version}")
+
+
+def etag_for_timestamp(moment: datetime, *, prefix: str = "t") -> ETag:
+    """A strong ETag from an ``updated_at`` timestamp, exact to the microsecond.
+
+    For rows that keep a modification time but no version: two writes within
+    one second still get different tags (a Last-Modified date could not tell
+    them apart).  A naive datetime is taken as UTC; no float on the way.
+
+    >>> from datetime import UTC, datetime
+    >>> str(etag_for_timestamp(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)))
+    '"t1000005"'
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return ETag(f"{prefix}{(delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds}")

@@ -110,10 +110,32 @@ _FAILED_IF_MATCH = Decision(
 _FAILED_UNMODIFIED = Decision(
     Outcome.PRECONDITION_FAILED, "If-Unmodified-Since", "the resource changed after the given date"
 )
-_FAILED_NONE_MATCH = Decision(
+# The same outcomes, worded for the case at hand (built only on the refusal path).
+_FAILED_IF_MATCH_MISSING = Decision(
+    Outcome.PRECONDITION_FAILED, "If-Match", "the resource does not exist"
+)
+_FAILED_IF_MATCH_UNREADABLE = Decision(
+    Outcome.PRECONDITION_FAILED,
+    "If-Match",
+    "the field could not be read as entity-tags, so the request is not performed",
+)
+_FAILED_UNMODIFIED_UNREADABLE = Decision(
+    Outcome.PRECONDITION_FAILED,
+    "If-Unmodified-Since",
+    "the date could not be read, so the request is not performed",
+)
+_FAILED_NONE_MATCH_EXISTS = Decision(
+    Outcome.PRECONDITION_FAILED, "If-None-Match", "the resource exists"
+)
+_FAILED_NONE_MATCH_LISTED = Decision(
     Outcome.PRECONDITION_FAILED,
     "If-None-Match",
-    "the resource exists or matches a listed entity-tag",
+    "the current entity-tag is listed",
+)
+_FAILED_NONE_MATCH_UNREADABLE = Decision(
+    Outcome.PRECONDITION_FAILED,
+    "If-None-Match",
+    "the field could not be read as entity-tags, so the request is not performed",
 )
 _REQUIRED = Decision(
     Outcome.PRECONDITION_REQUIRED,
@@ -161,16 +183,20 @@ def evaluate(
 
     if_match = _check_if_match(conditions.if_match, resource)
     if if_match is _FALSE:
-        return _FAILED_IF_MATCH
+        return _if_match_failure(conditions.if_match, resource)
     unmodified = _NONE
     if if_match is _NONE:
         unmodified = _check_if_unmodified_since(conditions.if_unmodified_since, resource, safe)
         if unmodified is _FALSE:
+            if _parse_date(conditions.if_unmodified_since or "") is None:
+                return _FAILED_UNMODIFIED_UNREADABLE
             return _FAILED_UNMODIFIED
 
     none_match = _check_if_none_match(conditions.if_none_match, resource, safe)
     if none_match is _FALSE:
-        return _NOT_MODIFIED_ETAG if get_or_head else _FAILED_NONE_MATCH
+        if get_or_head:
+            return _NOT_MODIFIED_ETAG
+        return _if_none_match_failure(conditions.if_none_match or "")
     if none_match is _NONE and get_or_head:
         modified = _check_if_modified_since(conditions.if_modified_since, resource)
         if modified is _FALSE:
@@ -193,6 +219,21 @@ def evaluate(
     ):
         return _PROCEED_WITH_RANGE
     return _PROCEED
+
+
+def _if_match_failure(value: str | None, resource: Resource) -> Decision:
+    """The 412 for a false If-Match, saying why: unreadable, no resource, or another tag."""
+    if _parse_list(value or "", "If-Match") is None:
+        return _FAILED_IF_MATCH_UNREADABLE
+    return _FAILED_IF_MATCH if resource.exists else _FAILED_IF_MATCH_MISSING
+
+
+def _if_none_match_failure(value: str) -> Decision:
+    """The 412 for a false If-None-Match on a write: unreadable, ``*``, or a listed tag."""
+    tags = _parse_list(value, "If-None-Match")
+    if tags is None:
+        return _FAILED_NONE_MATCH_UNREADABLE
+    return _FAILED_NONE_MATCH_EXISTS if tags.any else _FAILED_NONE_MATCH_LISTED
 
 
 def _parse_list(value: str, field: str) -> ETagList | None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -111,3 +112,47 @@ def test_patch_write_probes_pass(service: str) -> None:
     for probe in ("if-match-current", "if-match-stale", "if-match-weak", "inm-star-existing"):
         assert passed[probe].startswith("PATCH ")
     assert "-> 428" in passed["precondition-required"]
+
+
+def _written_twice_within_a_second(base: str, path: str) -> None:
+    """PUT until the document changed twice within its Last-Modified second (bounded)."""
+    seen = []
+    with httpx.Client(base_url=base) as http:
+        etag = http.put(path, json={"n": 0}, headers={"If-None-Match": "*"}).headers["ETag"]
+        for attempt in range(1, 30):
+            # Start just after a second begins, so that two writes fit in it even when slow.
+            time.sleep(1.02 - time.time() % 1)
+            etag = http.put(path, json={"n": -attempt}, headers={"If-Match": etag}).headers["ETag"]
+            written = http.put(path, json={"n": attempt}, headers={"If-Match": etag})
+            etag = written.headers["ETag"]
+            modified = written.headers["Last-Modified"]
+            revalidated = http.get(path, headers={"If-Modified-Since": modified})
+            seen.append((written.status_code, modified, revalidated.status_code))
+            if revalidated.status_code == 200:
+                return  # the service's one-second rule is in force for this document
+    raise AssertionError(f"no two writes fell within one second in 30 tries: {seen}")
+
+
+@pytest.mark.parametrize("kind", ["document", "collection", "file"])
+def test_reference_service_is_clean_under_its_own_audit(service: str, kind: str) -> None:
+    """Issue 13 item 10: no failure and no warning, even right after same-second writes
+    (the one-second rule of docs/core.md) and on a collection (Accept-Ranges: none)."""
+    _written_twice_within_a_second(service, "/api/clean/doc")
+    created = httpx.post(f"{service}/api/clean", json={"member": 1})
+    assert created.status_code == 201
+    path = {"document": "/api/clean/doc", "collection": "/api/clean"}.get(kind, "/files/clean.bin")
+    if kind == "file":
+        made = httpx.put(f"{service}{path}", content=FILE, headers={"If-None-Match": "*"})
+        assert made.status_code == 201
+    status, report = audit_cli("--write", f"{service}{path}")
+    assert levels(report, "fail") == {}
+    assert levels(report, "warn") == {}
+    assert status == 0
+    passed = levels(report, "pass")
+    assert "ims-current" in passed
+    if kind == "document":
+        assert "one-second rule" in passed["ims-current"]
+        assert "if-match-current" in passed
+    if kind == "collection":
+        assert "Accept-Ranges: none" in levels(report, "skip")["range"]
+        assert "405" in levels(report, "skip")["if-match-current"]

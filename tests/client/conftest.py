@@ -13,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from tests.client.app import State, make_app
+from tests.support.libraries import http as http  # the fixture: httpx, then httpx2
 
 
 @contextlib.contextmanager
@@ -61,3 +62,4 @@ def app(state: State) -> Starlette:
 def server(app: Starlette) -> Iterator[str]:
     with serve_in_thread(app) as url:
         yield url
+

@@ -7,12 +7,15 @@ import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from ifmatch.client import DownloadError, adownload, download
+from ifmatch.client._http import library_of
 from tests.client.app import State
 from tests.client.support import Scripted
 
@@ -26,12 +29,12 @@ def ranges_sent(state: State) -> list[tuple[str | None, str | None]]:
 
 
 def test_interrupted_download_resumes_to_a_byte_identical_file(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
     state.cut_after = HALF
     target = tmp_path / "f.bin"
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         with pytest.raises(DownloadError, match="kept"):
             download(client, "/files/f", target, retries=0)
         assert not target.exists()
@@ -51,12 +54,12 @@ def test_interrupted_download_resumes_to_a_byte_identical_file(
 
 
 def test_a_dropped_connection_is_resumed_within_one_call(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
     state.cut_after = HALF
     seen: list[tuple[int, int | None]] = []
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         result = download(
             client, "/files/f", tmp_path / "f", progress=lambda d, t: seen.append((d, t))
         )
@@ -66,15 +69,43 @@ def test_a_dropped_connection_is_resumed_within_one_call(
     assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen)), "never goes back"
 
 
+def test_resumes_within_one_call_are_counted_in_the_result(
+    http: ModuleType, server: str, state: State, tmp_path: Path
+) -> None:
+    """Issue 13 item 11: three requests and two resumes were reported as resumed_from=0."""
+    state.put_file("f", OLD)
+    state.cut_after = HALF // 2
+    cuts = iter([HALF // 2])  # the first 206 is cut too, once
+
+    def cut_again() -> None:
+        state.cut_after = next(cuts, None)
+
+    state.on_cut = cut_again
+    with http.Client(base_url=server) as client:
+        result = download(client, "/files/f", tmp_path / "f", retry_delay=0)
+    assert (tmp_path / "f").read_bytes() == OLD
+    assert result.requests == 3
+    assert result.resumes == 2
+    ranges = [r for r, _ in ranges_sent(state)]
+    assert ranges[0] is None
+    assert ranges[1] == f"bytes={result.resumed_from}-"
+    assert 0 < result.resumed_from <= HALF // 2
+    assert result.received == len(OLD), "every byte arrived once: none thrown away"
+    assert not result.restarted
+    assert result.summary().startswith(
+        f"{len(OLD)} bytes; resumed 2 times, first at byte {result.resumed_from}"
+    )
+
+
 def test_source_changed_mid_way_restarts_and_matches_the_new_file(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     """curl -C - / wget -c would append NEW's tail to OLD's head; If-Range makes it a 200."""
     state.put_file("f", OLD)
     state.cut_after = HALF
     state.on_cut = lambda: state.put_file("f", NEW)
     target = tmp_path / "f.bin"
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         with pytest.raises(DownloadError):
             download(client, "/files/f", target, retries=0)
         result = download(client, "/files/f", target)
@@ -89,24 +120,24 @@ def test_source_changed_mid_way_restarts_and_matches_the_new_file(
 
 
 def test_change_mid_way_is_handled_within_one_call(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
     state.cut_after = HALF
     state.on_cut = lambda: state.put_file("f", NEW)
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         result = download(client, "/files/f", tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == NEW
     assert result.restarted
 
 
 def test_complete_part_answered_416_is_finished(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     """Interrupted after the last byte but before the rename: 416 + Content-Range */N."""
     state.put_file("f", OLD)
     target = tmp_path / "f"
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         etag = client.get("/files/f").headers["etag"]
         Path(f"{target}.part").write_bytes(OLD)
         Path(f"{target}.part.json").write_text(
@@ -119,13 +150,13 @@ def test_complete_part_answered_416_is_finished(
 
 
 def test_the_old_file_stays_in_place_until_the_new_one_is_whole(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     target = tmp_path / "f"
     target.write_bytes(b"previous version")
     state.put_file("f", OLD)
     state.cut_after = HALF
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         with pytest.raises(DownloadError):
             download(client, "/files/f", target, retries=0)
         assert target.read_bytes() == b"previous version"
@@ -134,7 +165,7 @@ def test_the_old_file_stays_in_place_until_the_new_one_is_whole(
 
 
 def test_a_progress_callback_that_raises_aborts_and_keeps_the_part(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
 
@@ -142,7 +173,7 @@ def test_a_progress_callback_that_raises_aborts_and_keeps_the_part(
         if done >= HALF:
             raise KeyboardInterrupt
 
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         with pytest.raises(KeyboardInterrupt):
             download(client, "/files/f", tmp_path / "f", progress=stop, chunk_size=8192)
         kept = Path(f"{tmp_path / 'f'}.part").stat().st_size
@@ -160,11 +191,11 @@ def partial(target: Path, data: bytes, **sidecar: object) -> None:
     Path(f"{target}.part.json").write_text(json.dumps({"url": "http://h/f", **sidecar}))
 
 
-def test_weak_etag_cannot_be_used_with_if_range(tmp_path: Path) -> None:
+def test_weak_etag_cannot_be_used_with_if_range(http: ModuleType, tmp_path: Path) -> None:
     """§13.1.5: If-Range needs a strong validator; with a weak ETag only, start over."""
     partial(tmp_path / "f", b"abc", etag='W/"x"', total=6)
-    mock = Scripted(httpx.Response(200, headers={"ETag": 'W/"x"'}, content=b"abcdef"))
-    with httpx.Client(transport=mock) as client:
+    mock = Scripted(http.Response(200, headers={"ETag": 'W/"x"'}, content=b"abcdef"))
+    with http.Client(transport=mock) as client:
         result = download(client, "http://h/f", tmp_path / "f")
     assert "range" not in mock.seen[0].headers
     assert "if-range" not in mock.seen[0].headers
@@ -179,16 +210,18 @@ def test_weak_etag_cannot_be_used_with_if_range(tmp_path: Path) -> None:
         pytest.param("Sun, 06 Nov 1994 08:49:37 GMT", False, id="§8.8.2.2 same second: weak"),
     ],
 )
-def test_last_modified_as_if_range_only_when_strong(tmp_path: Path, date: str, used: bool) -> None:
+def test_last_modified_as_if_range_only_when_strong(
+    http: ModuleType, tmp_path: Path, date: str, used: bool
+) -> None:
     modified = "Sun, 06 Nov 1994 08:49:37 GMT"
     partial(tmp_path / "f", b"abc", last_modified=modified, date=date, total=6)
     answer = (
-        httpx.Response(206, headers={"Content-Range": "bytes 3-5/6"}, content=b"def")
+        http.Response(206, headers={"Content-Range": "bytes 3-5/6"}, content=b"def")
         if used
-        else httpx.Response(200, content=b"abcdef")
+        else http.Response(200, content=b"abcdef")
     )
     mock = Scripted(answer)
-    with httpx.Client(transport=mock) as client:
+    with http.Client(transport=mock) as client:
         download(client, "http://h/f", tmp_path / "f")
     assert mock.seen[0].headers.get("if-range") == (modified if used else None)
     assert (tmp_path / "f").read_bytes() == b"abcdef"
@@ -204,64 +237,66 @@ def test_last_modified_as_if_range_only_when_strong(tmp_path: Path, date: str, u
         pytest.param("", id="§15.3.7 206 without Content-Range"),
     ],
 )
-def test_inconsistent_206_is_never_appended(tmp_path: Path, content_range: str) -> None:
+def test_inconsistent_206_is_never_appended(
+    http: ModuleType, tmp_path: Path, content_range: str
+) -> None:
     partial(tmp_path / "f", b"abc", etag='"x"', total=6)
     headers = {"Content-Range": content_range} if content_range else {}
     mock = Scripted(
-        httpx.Response(206, headers=headers, content=b"cdef"),
-        httpx.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"),
+        http.Response(206, headers=headers, content=b"cdef"),
+        http.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"),
     )
-    with httpx.Client(transport=mock) as client:
+    with http.Client(transport=mock) as client:
         result = download(client, "http://h/f", tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == b"abcdef"
     assert result.restarted
     assert "range" not in mock.seen[1].headers
 
 
-def test_206_naming_another_etag_is_not_appended(tmp_path: Path) -> None:
+def test_206_naming_another_etag_is_not_appended(http: ModuleType, tmp_path: Path) -> None:
     partial(tmp_path / "f", b"abc", etag='"x"', total=6)
     mock = Scripted(
-        httpx.Response(206, headers={"Content-Range": "bytes 3-5/6", "ETag": '"y"'},
+        http.Response(206, headers={"Content-Range": "bytes 3-5/6", "ETag": '"y"'},
                        content=b"XYZ"),
-        httpx.Response(200, headers={"ETag": '"y"'}, content=b"uvwXYZ"),
+        http.Response(200, headers={"ETag": '"y"'}, content=b"uvwXYZ"),
     )
-    with httpx.Client(transport=mock) as client:
+    with http.Client(transport=mock) as client:
         download(client, "http://h/f", tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == b"uvwXYZ"
 
 
-def test_server_ignoring_range_restarts_without_splicing(tmp_path: Path) -> None:
+def test_server_ignoring_range_restarts_without_splicing(http: ModuleType, tmp_path: Path) -> None:
     partial(tmp_path / "f", b"abc", etag='"x"', total=6)
-    mock = Scripted(httpx.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"))
-    with httpx.Client(transport=mock) as client:
+    mock = Scripted(http.Response(200, headers={"ETag": '"x"'}, content=b"abcdef"))
+    with http.Client(transport=mock) as client:
         download(client, "http://h/f", tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == b"abcdef"
 
 
-def test_sidecar_for_another_url_is_not_resumed(tmp_path: Path) -> None:
+def test_sidecar_for_another_url_is_not_resumed(http: ModuleType, tmp_path: Path) -> None:
     partial(tmp_path / "f", b"abc", etag='"x"', total=6)
-    mock = Scripted(httpx.Response(200, headers={"ETag": '"x"'}, content=b"123456"))
-    with httpx.Client(transport=mock) as client:
+    mock = Scripted(http.Response(200, headers={"ETag": '"x"'}, content=b"123456"))
+    with http.Client(transport=mock) as client:
         download(client, "http://h/other", tmp_path / "f")
     assert "range" not in mock.seen[0].headers
     assert (tmp_path / "f").read_bytes() == b"123456"
 
 
-def test_206_shorter_than_asked_is_continued(tmp_path: Path) -> None:
+def test_206_shorter_than_asked_is_continued(http: ModuleType, tmp_path: Path) -> None:
     partial(tmp_path / "f", b"ab", etag='"x"', total=6)
     mock = Scripted(
-        httpx.Response(206, headers={"Content-Range": "bytes 2-3/6", "ETag": '"x"'}, content=b"cd"),
-        httpx.Response(206, headers={"Content-Range": "bytes 4-5/6", "ETag": '"x"'}, content=b"ef"),
+        http.Response(206, headers={"Content-Range": "bytes 2-3/6", "ETag": '"x"'}, content=b"cd"),
+        http.Response(206, headers={"Content-Range": "bytes 4-5/6", "ETag": '"x"'}, content=b"ef"),
     )
-    with httpx.Client(transport=mock) as client:
+    with http.Client(transport=mock) as client:
         download(client, "http://h/f", tmp_path / "f")
     assert [r.headers["range"] for r in mock.seen] == ["bytes=2-", "bytes=4-"]
     assert (tmp_path / "f").read_bytes() == b"abcdef"
 
 
 @pytest.mark.parametrize("status", [404, 500])
-def test_error_status_is_a_download_error(tmp_path: Path, status: int) -> None:
-    with httpx.Client(transport=Scripted(httpx.Response(status))) as client, pytest.raises(
+def test_error_status_is_a_download_error(http: ModuleType, tmp_path: Path, status: int) -> None:
+    with http.Client(transport=Scripted(http.Response(status))) as client, pytest.raises(
         DownloadError, match=str(status)
     ):
         download(client, "http://h/f", tmp_path / "f")
@@ -272,18 +307,19 @@ def test_error_status_is_a_download_error(tmp_path: Path, status: int) -> None:
 
 
 class _Cut(httpx.AsyncBaseTransport):
-    """Cuts the first response's body after ``limit`` bytes with a ReadError."""
+    """Cuts the first response's body after ``limit`` bytes with the library's ReadError."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+    def __init__(self, inner: Any, limit: int) -> None:
         self.inner, self.limit = inner, limit
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: Any) -> Any:
         response = await self.inner.handle_async_request(request)
         if self.limit <= 0:
             return response
         limit, self.limit = self.limit, 0
         stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
+        library = library_of(response)
+        assert isinstance(stream, library.AsyncByteStream)
 
         async def cut() -> AsyncIterator[bytes]:
             sent = 0
@@ -293,23 +329,23 @@ class _Cut(httpx.AsyncBaseTransport):
                 if piece:
                     yield piece
                 if sent >= limit:
-                    raise httpx.ReadError("connection reset (test)")
+                    raise library.ReadError("connection reset (test)")
 
-        class _Stream(httpx.AsyncByteStream):
+        class _Stream(library.AsyncByteStream):  # type: ignore[misc,name-defined]
             def __aiter__(self) -> AsyncIterator[bytes]:
                 return cut()
 
-        return httpx.Response(response.status_code, headers=response.headers.multi_items(),
+        return library.Response(response.status_code, headers=response.headers.multi_items(),
                               stream=_Stream(), extensions=response.extensions)
 
 
 @pytest.mark.asyncio
 async def test_async_download_resumes_byte_identical(
-    app: Starlette, state: State, tmp_path: Path
+    http: ModuleType, app: Starlette, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
-    transport = _Cut(httpx.ASGITransport(app), HALF)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    transport = _Cut(http.ASGITransport(app), HALF)
+    async with http.AsyncClient(transport=transport, base_url="http://test") as client:
         with pytest.raises(DownloadError):
             await adownload(client, "/files/f", tmp_path / "f", retries=0)
         result = await adownload(client, "/files/f", tmp_path / "f")
@@ -319,11 +355,11 @@ async def test_async_download_resumes_byte_identical(
 
 @pytest.mark.asyncio
 async def test_async_download_restarts_when_the_source_changed(
-    app: Starlette, state: State, tmp_path: Path
+    http: ModuleType, app: Starlette, state: State, tmp_path: Path
 ) -> None:
     state.put_file("f", OLD)
-    transport = _Cut(httpx.ASGITransport(app), HALF)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    transport = _Cut(http.ASGITransport(app), HALF)
+    async with http.AsyncClient(transport=transport, base_url="http://test") as client:
         with pytest.raises(DownloadError):
             await adownload(client, "/files/f", tmp_path / "f", retries=0)
         state.put_file("f", NEW)
@@ -334,7 +370,7 @@ async def test_async_download_restarts_when_the_source_changed(
 
 
 def test_two_downloads_of_one_path_do_not_interleave(
-    server: str, state: State, tmp_path: Path
+    http: ModuleType, server: str, state: State, tmp_path: Path
 ) -> None:
     """While one download holds the part, another of the same path stops with a clear error."""
     state.put_file("f", OLD)
@@ -343,13 +379,13 @@ def test_two_downloads_of_one_path_do_not_interleave(
 
     def second(done: int, total: int | None) -> None:
         if done and not errors:
-            with httpx.Client(base_url=server) as other:
+            with http.Client(base_url=server) as other:
                 try:
                     download(other, "/files/f", target)
                 except DownloadError as error:
                     errors.append(str(error))
 
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         download(client, "/files/f", target, progress=second, chunk_size=16384)
     assert target.read_bytes() == OLD
     assert errors

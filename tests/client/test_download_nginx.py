@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -36,12 +37,12 @@ def stop_after(limit: int) -> Callable[[int, int | None], None]:
     return progress
 
 
-def test_resume_from_nginx_is_byte_identical(tmp_path: Path) -> None:
+def test_resume_from_nginx_is_byte_identical(http: ModuleType, tmp_path: Path) -> None:
     root = tmp_path / "www"
     root.mkdir()
     (root / "big.bin").write_bytes(FIRST)
     target = tmp_path / "out.bin"
-    with nginx_serving(root) as base, httpx.Client(base_url=base) as client:
+    with nginx_serving(root) as base, http.Client(base_url=base) as client:
         with pytest.raises(Interrupted):
             download(client, "/big.bin", target, progress=stop_after(len(FIRST) // 2),
                      chunk_size=16384)
@@ -60,13 +61,15 @@ def test_resume_from_nginx_is_byte_identical(tmp_path: Path) -> None:
     assert not result.etag.startswith("W/")
 
 
-def test_file_changed_on_disk_restarts_and_matches_the_new_file(tmp_path: Path) -> None:
+def test_file_changed_on_disk_restarts_and_matches_the_new_file(
+    http: ModuleType, tmp_path: Path
+) -> None:
     root = tmp_path / "www"
     root.mkdir()
     source = root / "big.bin"
     source.write_bytes(FIRST)
     target = tmp_path / "out.bin"
-    with nginx_serving(root) as base, httpx.Client(base_url=base) as client:
+    with nginx_serving(root) as base, http.Client(base_url=base) as client:
         with pytest.raises(Interrupted):
             download(client, "/big.bin", target, progress=stop_after(len(FIRST) // 2),
                      chunk_size=16384)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 
 import httpx
@@ -94,3 +95,13 @@ async def test_the_async_caching_transport_works_on_either_library(library: Modu
         second = await client.get("http://h/x")
     assert (first.content, second.content) == (b"body", b"body")
     assert was_revalidated(second)
+
+
+def test_a_blocked_library_is_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sys.modules[name] = None`` blocks an import; errors() must not read it as a module."""
+    monkeypatch.setitem(sys.modules, "httpx2", None)
+    assert errors("TransportError") == (httpx.TransportError,)
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    assert errors("TransportError") == ()
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'ifmatch\[client\]'"):
+        default_library()

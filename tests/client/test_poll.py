@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import httpx
+from types import ModuleType
+from typing import Any
+
 import pytest
 from starlette.applications import Starlette
 
-from ifmatch.client import CachingTransport, apoll, poll
+from ifmatch.client import AsyncCachingTransport, CachingTransport, MemoryStorage, apoll, poll
 from tests.client.app import Doc, State
 from tests.client.support import Counting, Scripted
 
 
-def test_poll_yields_only_changes_and_sends_the_etag(server: str, state: State) -> None:
+def test_poll_yields_only_changes_and_sends_the_etag(
+    http: ModuleType, server: str, state: State
+) -> None:
     state.docs["d"] = Doc({"n": 0})
     seen = []
-    counting = Counting(httpx.HTTPTransport())
-    with httpx.Client(transport=counting, base_url=server) as client:
+    counting = Counting(http.HTTPTransport())
+    with http.Client(transport=counting, base_url=server) as client:
         for response in poll(client, "/docs/d", 0, max_requests=9):
             seen.append(response.json()["n"])
             if len(seen) < 3:
@@ -27,10 +31,10 @@ def test_poll_yields_only_changes_and_sends_the_etag(server: str, state: State) 
 
 
 @pytest.mark.asyncio
-async def test_apoll_yields_only_changes(app: Starlette, state: State) -> None:
+async def test_apoll_yields_only_changes(http: ModuleType, app: Starlette, state: State) -> None:
     state.docs["d"] = Doc({"n": 0})
     seen = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+    async with http.AsyncClient(transport=http.ASGITransport(app),
                                  base_url="http://test") as client:
         async for response in apoll(client, "/docs/d", 0, max_requests=6):
             seen.append(response.json()["n"])
@@ -40,59 +44,92 @@ async def test_apoll_yields_only_changes(app: Starlette, state: State) -> None:
     assert len(state.log) == 6
 
 
-def test_poll_stops_after_max_changes() -> None:
-    mock = Scripted(*[httpx.Response(200, headers={"ETag": f'"{i}"'}, content=b"x")
+def test_poll_stops_after_max_changes(http: ModuleType) -> None:
+    mock = Scripted(*[http.Response(200, headers={"ETag": f'"{i}"'}, content=b"x")
                       for i in range(5)])
-    with httpx.Client(transport=mock) as client:
+    with http.Client(transport=mock) as client:
         got = list(poll(client, "http://h/x", 0, max_changes=2))
     assert len(got) == 2
     assert len(mock.seen) == 2
 
 
 def test_poll_through_the_caching_transport_still_yields_only_changes(
-    server: str, state: State
+    http: ModuleType, server: str, state: State
 ) -> None:
     state.docs["d"] = Doc({"n": 0})
-    with httpx.Client(transport=CachingTransport(), base_url=server) as client:
+    with http.Client(transport=CachingTransport(), base_url=server) as client:
         got = [r.json() for r in poll(client, "/docs/d", 0, max_requests=4)]
     assert got == [{"n": 0}]
 
 
+# (status, headers, body) for each answer in turn.
+Answer = tuple[int, dict[str, str], bytes]
+
+
 @pytest.mark.parametrize(
-    ("responses", "changes"),
+    ("answers", "changes"),
     [
         pytest.param(
-            [httpx.Response(200, headers={"ETag": '"a"'}, content=b"1")] * 3, 1,
+            [(200, {"ETag": '"a"'}, b"1")] * 3, 1,
             id="server ignores If-None-Match: same ETag is no change",
         ),
         pytest.param(
-            [httpx.Response(200, content=b"same")] * 2 + [httpx.Response(200, content=b"new")],
+            [(200, {}, b"same")] * 2 + [(200, {}, b"new")],
             2, id="no validators: an identical body is no change",
         ),
         pytest.param(
-            [httpx.Response(200, headers={"ETag": '"a"'}, content=b"1"),
-             httpx.Response(503, headers={"Retry-After": "0"}),
-             httpx.Response(200, headers={"ETag": '"b"'}, content=b"2")],
+            [(200, {"ETag": '"a"'}, b"1"), (503, {"Retry-After": "0"}, b""),
+             (200, {"ETag": '"b"'}, b"2")],
             2, id="§10.2.3 a 503 with Retry-After is waited out",
         ),
     ],
 )
-def test_poll_change_detection(responses: list[httpx.Response], changes: int) -> None:
-    with httpx.Client(transport=Scripted(*responses)) as client:
+def test_poll_change_detection(http: ModuleType, answers: list[Answer], changes: int) -> None:
+    responses = [http.Response(status, headers=headers, content=body)
+                 for status, headers, body in answers]
+    with http.Client(transport=Scripted(*responses)) as client:
         got = list(poll(client, "http://h/x", 0, max_requests=len(responses)))
     assert len(got) == changes
 
 
-def test_poll_raises_on_an_error_status() -> None:
-    with httpx.Client(transport=Scripted(httpx.Response(404))) as client, pytest.raises(
-        httpx.HTTPStatusError
+def test_poll_raises_on_an_error_status(http: ModuleType) -> None:
+    with http.Client(transport=Scripted(http.Response(404))) as client, pytest.raises(
+        http.HTTPStatusError
     ):
         list(poll(client, "http://h/x", 0, max_requests=1))
 
 
-def test_poll_timeout_bounds_the_loop() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(304)
+def test_poll_timeout_bounds_the_loop(http: ModuleType) -> None:
+    def handler(request: Any) -> Any:
+        return http.Response(304)
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with http.Client(transport=http.MockTransport(handler)) as client:
         assert list(poll(client, "http://h/x", 0.01, timeout=0.05)) == []
+
+
+def test_poll_yields_the_current_representation_first_when_the_cache_already_holds_it(
+    http: ModuleType, server: str, state: State
+) -> None:
+    """Issue 14: after client.get(url) the first poll was revalidated (304) and yielded nothing."""
+    state.docs["d"] = Doc({"n": 0})
+    with http.Client(transport=CachingTransport(storage=MemoryStorage()),
+                     base_url=server) as client:
+        assert client.get("/docs/d").json() == {"n": 0}
+        seen = []
+        for response in poll(client, "/docs/d", 0, max_requests=4):
+            seen.append(response.json())
+            if len(seen) == 1:
+                state.docs["d"] = Doc({"n": 1}, version=2)
+    assert seen == [{"n": 0}, {"n": 1}]
+
+
+@pytest.mark.asyncio
+async def test_apoll_yields_the_current_representation_first_through_a_warm_cache(
+    http: ModuleType, app: Starlette, state: State
+) -> None:
+    state.docs["d"] = Doc({"n": 0})
+    transport = AsyncCachingTransport(http.ASGITransport(app), MemoryStorage())
+    async with http.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/docs/d")
+        seen = [r.json() async for r in apoll(client, "/docs/d", 0, max_requests=2)]
+    assert seen == [{"n": 0}]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 
 from ifmatch.client import (
@@ -19,9 +19,11 @@ from ifmatch.client import (
     Backoff,
     CachingTransport,
     ConflictError,
+    SQLiteStorage,
     create,
     delete,
     download,
+    poll,
     update,
     was_revalidated,
 )
@@ -39,13 +41,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("patch", [False, True], ids=["PUT", "PATCH merge-patch"])
-def test_update_race_against_the_service(service: str, patch: bool) -> None:
+def test_update_race_against_the_service(http: ModuleType, service: str, patch: bool) -> None:
     """Four clients read the same version, each adds its key; all four keys are stored."""
-    url = f"/api/race/{'patch' if patch else 'put'}"
+    url = f"/api/race/{http.__name__}-{'patch' if patch else 'put'}"
     keys = ["a", "b", "c", "d"]
     barrier = threading.Barrier(len(keys))
     attempts: list[int] = []
-    with httpx.Client(base_url=service) as client:
+    with http.Client(base_url=service) as client:
         create(client, url, {"start": True})
 
     def run(key: str) -> None:
@@ -58,7 +60,7 @@ def test_update_race_against_the_service(service: str, patch: bool) -> None:
                 barrier.wait(timeout=20)
             return {**document, key: calls}
 
-        with httpx.Client(base_url=service) as own:
+        with http.Client(base_url=service) as own:
             attempts.append(update(own, url, change, patch=patch, backoff=FAST,
                                    retries=10).attempts)
 
@@ -67,40 +69,42 @@ def test_update_race_against_the_service(service: str, patch: bool) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
-    with httpx.Client(base_url=service) as client:
+    with http.Client(base_url=service) as client:
         final = client.get(url).json()
     assert set(final) == {"start", *keys}
     assert 1 in attempts, "one writer wins the first round"
     assert max(attempts) > 1, "the others saw 412 and re-applied their change"
 
 
-def test_unguarded_write_gets_428_and_create_only_refuses_to_overwrite(service: str) -> None:
-    with httpx.Client(base_url=service) as client:
-        create(client, "/api/guard/x", {"v": 1})
-        assert client.put("/api/guard/x", json={"v": 2}).status_code == 428
+def test_unguarded_write_gets_428_and_create_only_refuses_to_overwrite(
+    http: ModuleType, service: str
+) -> None:
+    with http.Client(base_url=service) as client:
+        create(client, f"/api/guard/{http.__name__}", {"v": 1})
+        assert client.put(f"/api/guard/{http.__name__}", json={"v": 2}).status_code == 428
         with pytest.raises(AlreadyExistsError) as caught:
-            create(client, "/api/guard/x", {"v": 3})
+            create(client, f"/api/guard/{http.__name__}", {"v": 3})
         assert caught.value.current is not None
         assert caught.value.current.document == {"v": 1}
 
 
-def test_conditional_delete_against_the_service(service: str) -> None:
-    with httpx.Client(base_url=service) as client:
-        first = create(client, "/api/del/x", {"v": 1})
-        update(client, "/api/del/x", lambda d: {"v": 2})
+def test_conditional_delete_against_the_service(http: ModuleType, service: str) -> None:
+    with http.Client(base_url=service) as client:
+        first = create(client, f"/api/del/{http.__name__}", {"v": 1})
+        update(client, f"/api/del/{http.__name__}", lambda d: {"v": 2})
         with pytest.raises(ConflictError):
-            delete(client, "/api/del/x", first.etag)
-        delete(client, "/api/del/x")
-        assert client.get("/api/del/x").status_code == 404
+            delete(client, f"/api/del/{http.__name__}", first.etag)
+        delete(client, f"/api/del/{http.__name__}")
+        assert client.get(f"/api/del/{http.__name__}").status_code == 404
 
 
-def test_revalidation_against_the_service(service: str) -> None:
-    with httpx.Client(base_url=service, transport=CachingTransport()) as client:
-        create(client, "/api/cache/x", {"big": "y" * 10_000})
-        first = client.get("/api/cache/x")
-        second = client.get("/api/cache/x")
-        update(client, "/api/cache/x", lambda d: {"big": "z"})
-        third = client.get("/api/cache/x")
+def test_revalidation_against_the_service(http: ModuleType, service: str) -> None:
+    with http.Client(base_url=service, transport=CachingTransport()) as client:
+        create(client, f"/api/cache/{http.__name__}", {"big": "y" * 10_000})
+        first = client.get(f"/api/cache/{http.__name__}")
+        second = client.get(f"/api/cache/{http.__name__}")
+        update(client, f"/api/cache/{http.__name__}", lambda d: {"big": "z"})
+        third = client.get(f"/api/cache/{http.__name__}")
     assert not was_revalidated(first)
     assert was_revalidated(second)
     assert second.json() == first.json()
@@ -108,7 +112,7 @@ def test_revalidation_against_the_service(service: str) -> None:
 
 
 def test_download_from_the_service_restarts_when_the_file_changed(
-    service: str, tmp_path: Path
+    http: ModuleType, service: str, tmp_path: Path
 ) -> None:
     old, new = b"o" * 300_000, b"n" * 200_000
     target = tmp_path / "file.bin"
@@ -117,19 +121,56 @@ def test_download_from_the_service_restarts_when_the_file_changed(
         if done >= 100_000:
             raise KeyboardInterrupt
 
-    with httpx.Client(base_url=service) as client:
-        assert client.put("/files/dl/a.bin", content=old,
+    url = f"/files/dl/{http.__name__}.bin"
+    with http.Client(base_url=service) as client:
+        assert client.put(url, content=old,
                           headers={"If-None-Match": "*"}).status_code == 201
         with pytest.raises(KeyboardInterrupt):
-            download(client, "/files/dl/a.bin", target, progress=stop, chunk_size=16384)
-        resumed = download(client, "/files/dl/a.bin", target)
+            download(client, url, target, progress=stop, chunk_size=16384)
+        resumed = download(client, url, target)
         assert target.read_bytes() == old
         assert resumed.resumed_from > 0
-        etag = client.head("/files/dl/a.bin").headers["etag"]
+        etag = client.head(url).headers["etag"]
         with pytest.raises(KeyboardInterrupt):
-            download(client, "/files/dl/a.bin", target, progress=stop, chunk_size=16384)
-        assert client.put("/files/dl/a.bin", content=new,
+            download(client, url, target, progress=stop, chunk_size=16384)
+        assert client.put(url, content=new,
                           headers={"If-Match": etag}).status_code in {200, 204}
-        result = download(client, "/files/dl/a.bin", target)
+        result = download(client, url, target)
     assert target.read_bytes() == new
     assert result.restarted
+
+
+def test_poll_through_a_warm_shared_cache_yields_the_current_version_first(
+    http: ModuleType, service: str, tmp_path: Path
+) -> None:
+    """Issue 14: a second program with the same SQLite cache file polled and got ``[]``.
+
+    The first program reads the document through the cache file; the second
+    opens the same file and polls: its first response is a revalidated copy
+    (304 on the wire), and it is still the current version, so it comes first;
+    a write by someone else is the next one.
+    """
+    url = f"/api/poll/{http.__name__}"
+    cache = tmp_path / "shared.sqlite"
+    first_program = SQLiteStorage(cache)
+    with http.Client(base_url=service, transport=CachingTransport(storage=first_program)) as one:
+        create(one, url, {"v": 1})
+        assert one.get(url).json() == {"v": 1}
+    first_program.close()
+
+    second_program = SQLiteStorage(cache)
+    seen: list[Any] = []
+    revalidated: list[bool] = []
+    try:
+        with http.Client(base_url=service,
+                         transport=CachingTransport(storage=second_program)) as two:
+            for response in poll(two, url, 0, max_changes=2, max_requests=10):
+                seen.append(response.json())
+                revalidated.append(was_revalidated(response))
+                if len(seen) == 1:
+                    with http.Client(base_url=service) as other:
+                        update(other, url, lambda d: {"v": 2})
+    finally:
+        second_program.close()
+    assert seen == [{"v": 1}, {"v": 2}]
+    assert revalidated[0], "the first one came from the shared cache after a 304"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -34,8 +35,8 @@ from tests.client.app import Doc, State
 FAST = Backoff(base=0.001, cap=0.01, rng=random.Random(7))
 
 
-def asgi_client(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test")
+def asgi_client(http: ModuleType, app: Starlette) -> Any:
+    return http.AsyncClient(transport=http.ASGITransport(app), base_url="http://test")
 
 
 def add_key(key: str, barrier: threading.Barrier | None = None) -> Any:
@@ -53,7 +54,7 @@ def add_key(key: str, barrier: threading.Barrier | None = None) -> Any:
 
 @pytest.mark.parametrize("patch", [False, True], ids=["PUT", "PATCH merge-patch"])
 def test_race_between_two_threads_applies_both_changes(
-    server: str, state: State, patch: bool
+    http: ModuleType, server: str, state: State, patch: bool
 ) -> None:
     """Two clients read v1 at the same time and each add a key: both keys end up stored."""
     state.docs["d"] = Doc({"start": True})
@@ -61,7 +62,7 @@ def test_race_between_two_threads_applies_both_changes(
     results: dict[str, Any] = {}
 
     def run(key: str) -> None:
-        with httpx.Client(base_url=server) as client:
+        with http.Client(base_url=server) as client:
             results[key] = update(client, "/docs/d", add_key(key, barrier), patch=patch,
                                   backoff=FAST)
 
@@ -78,7 +79,9 @@ def test_race_between_two_threads_applies_both_changes(
 
 
 @pytest.mark.asyncio
-async def test_async_race_applies_both_changes(app: Starlette, state: State) -> None:
+async def test_async_race_applies_both_changes(
+    http: ModuleType, app: Starlette, state: State
+) -> None:
     state.docs["d"] = Doc({})
     barrier = asyncio.Barrier(2)
 
@@ -94,7 +97,7 @@ async def test_async_race_applies_both_changes(app: Starlette, state: State) -> 
 
         return change
 
-    async with asgi_client(app) as client:
+    async with asgi_client(http, app) as client:
         first, second = await asyncio.gather(
             aupdate(client, "/docs/d", change_for("a"), backoff=FAST),
             aupdate(client, "/docs/d", change_for("b"), backoff=FAST),
@@ -104,11 +107,11 @@ async def test_async_race_applies_both_changes(app: Starlette, state: State) -> 
 
 
 def test_update_through_the_caching_transport_sees_the_other_write(
-    server: str, state: State
+    http: ModuleType, server: str, state: State
 ) -> None:
     """The re-read after a 412 must not be a stale cached copy."""
     state.docs["d"] = Doc({"n": 0})
-    with httpx.Client(transport=CachingTransport(), base_url=server) as client:
+    with http.Client(transport=CachingTransport(), base_url=server) as client:
         client.get("/docs/d")
 
         def change(document: dict[str, int]) -> dict[str, int]:
@@ -123,7 +126,7 @@ def test_update_through_the_caching_transport_sees_the_other_write(
 
 @pytest.mark.asyncio
 async def test_conflict_error_carries_both_versions_when_retries_run_out(
-    app: Starlette, state: State
+    http: ModuleType, app: Starlette, state: State
 ) -> None:
     state.docs["d"] = Doc({"owner": "nobody"})
 
@@ -132,7 +135,7 @@ async def test_conflict_error_carries_both_versions_when_retries_run_out(
         state.docs["d"] = Doc({"owner": "them"}, version=current.version + 1)
         return {**document, "owner": "me"}
 
-    async with asgi_client(app) as client:
+    async with asgi_client(http, app) as client:
         with pytest.raises(ConflictError) as caught:
             await aupdate(client, "/docs/d", hostile, retries=2, backoff=FAST)
     error = caught.value
@@ -144,26 +147,26 @@ async def test_conflict_error_carries_both_versions_when_retries_run_out(
     assert "412" in str(error)
 
 
-def test_428_from_a_write_is_raised_clearly() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+def test_428_from_a_write_is_raised_clearly(http: ModuleType) -> None:
+    def handler(request: Any) -> Any:
         if request.method == "GET":
-            return httpx.Response(200, headers={"ETag": '"v1"'}, json={})
-        return httpx.Response(428, json={"detail": "send If-Match"})
+            return http.Response(200, headers={"ETag": '"v1"'}, json={})
+        return http.Response(428, json={"detail": "send If-Match"})
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client, pytest.raises(
+    with http.Client(transport=http.MockTransport(handler)) as client, pytest.raises(
         PreconditionRequiredError, match=r"requires a precondition.*send If-Match"
     ):
         update(client, "http://h/x", lambda d: {**d, "a": 1})
 
 
 @pytest.mark.asyncio
-async def test_428_from_a_write_is_raised_clearly_async() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+async def test_428_from_a_write_is_raised_clearly_async(http: ModuleType) -> None:
+    def handler(request: Any) -> Any:
         if request.method == "GET":
-            return httpx.Response(200, headers={"ETag": '"v1"'}, json={})
-        return httpx.Response(428)
+            return http.Response(200, headers={"ETag": '"v1"'}, json={})
+        return http.Response(428)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with http.AsyncClient(transport=http.MockTransport(handler)) as client:
         with pytest.raises(PreconditionRequiredError, match=r"PATCH http://h/x.*428"):
             await aupdate(client, "http://h/x", lambda d: {**d, "a": 1}, patch=True)
 
@@ -180,41 +183,45 @@ async def test_428_from_a_write_is_raised_clearly_async() -> None:
         ),
     ],
 )
-def test_missing_validator_is_a_clear_error(headers: dict[str, str], message: str) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, json={}))
-    with httpx.Client(transport=transport) as client, pytest.raises(
+def test_missing_validator_is_a_clear_error(
+    http: ModuleType, headers: dict[str, str], message: str
+) -> None:
+    transport = http.MockTransport(lambda request: http.Response(200, headers=headers, json={}))
+    with http.Client(transport=transport) as client, pytest.raises(
         MissingValidatorError, match=message
     ):
         update(client, "http://h/x", lambda d: {**d, "a": 1})
 
 
-def test_last_modified_opt_in_sends_if_unmodified_since() -> None:
+def test_last_modified_opt_in_sends_if_unmodified_since(http: ModuleType) -> None:
     seen: list[httpx.Request] = []
     modified = "Sun, 06 Nov 1994 08:49:37 GMT"
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         seen.append(request)
-        return httpx.Response(200, headers={"Last-Modified": modified}, json={})
+        return http.Response(200, headers={"Last-Modified": modified}, json={})
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with http.Client(transport=http.MockTransport(handler)) as client:
         update(client, "http://h/x", lambda d: {"a": 1}, use_last_modified=True)
     assert seen[1].headers["if-unmodified-since"] == modified
     assert "if-match" not in seen[1].headers
 
 
 @pytest.mark.asyncio
-async def test_unchanged_document_is_not_written(app: Starlette, state: State) -> None:
+async def test_unchanged_document_is_not_written(
+    http: ModuleType, app: Starlette, state: State
+) -> None:
     state.docs["d"] = Doc({"a": 1})
-    async with asgi_client(app) as client:
+    async with asgi_client(http, app) as client:
         result = await aupdate(client, "/docs/d", lambda d: d)
     assert not result.changed
     assert result.attempts == 0
     assert [method for method, _, _ in state.log] == ["GET"]
 
 
-def test_patch_sends_a_merge_patch(server: str, state: State) -> None:
+def test_patch_sends_a_merge_patch(http: ModuleType, server: str, state: State) -> None:
     state.docs["d"] = Doc({"keep": 1, "drop": 2, "nested": {"x": 1, "y": 2}})
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         result = update(
             client, "/docs/d", lambda d: {"keep": 1, "nested": {"x": 1, "y": 3}}, patch=True
         )
@@ -252,8 +259,8 @@ def test_merge_patch_round_trips(old: dict[str, Any], new: dict[str, Any]) -> No
 
 
 @pytest.mark.asyncio
-async def test_create_only_when_absent(app: Starlette, state: State) -> None:
-    async with asgi_client(app) as client:
+async def test_create_only_when_absent(http: ModuleType, app: Starlette, state: State) -> None:
+    async with asgi_client(http, app) as client:
         created = await acreate(client, "/docs/new", {"first": True})
         with pytest.raises(AlreadyExistsError) as caught:
             await acreate(client, "/docs/new", {"second": True})
@@ -264,8 +271,8 @@ async def test_create_only_when_absent(app: Starlette, state: State) -> None:
     assert state.log[0][2]["if-none-match"] == "*"
 
 
-def test_create_sync(server: str, state: State) -> None:
-    with httpx.Client(base_url=server) as client:
+def test_create_sync(http: ModuleType, server: str, state: State) -> None:
+    with http.Client(base_url=server) as client:
         create(client, "/docs/n", [1, 2])
         with pytest.raises(AlreadyExistsError, match="already exists"):
             create(client, "/docs/n", [3])
@@ -273,9 +280,9 @@ def test_create_sync(server: str, state: State) -> None:
 
 
 @pytest.mark.asyncio
-async def test_conditional_delete(app: Starlette, state: State) -> None:
+async def test_conditional_delete(http: ModuleType, app: Starlette, state: State) -> None:
     state.docs["d"] = Doc({"a": 1}, version=3)
-    async with asgi_client(app) as client:
+    async with asgi_client(http, app) as client:
         with pytest.raises(ConflictError) as caught:
             await adelete(client, "/docs/d", '"v2"')
         assert "d" in state.docs
@@ -286,14 +293,14 @@ async def test_conditional_delete(app: Starlette, state: State) -> None:
     assert "d" not in state.docs
 
 
-def test_delete_without_etag_reads_it_first(server: str, state: State) -> None:
+def test_delete_without_etag_reads_it_first(http: ModuleType, server: str, state: State) -> None:
     state.docs["d"] = Doc({"a": 1}, version=5)
-    with httpx.Client(base_url=server) as client:
+    with http.Client(base_url=server) as client:
         delete(client, "/docs/d")
     assert "d" not in state.docs
     assert state.log[-1][2]["if-match"] == '"v5"'
 
 
-def test_404_is_an_http_status_error(server: str) -> None:
-    with httpx.Client(base_url=server) as client, pytest.raises(httpx.HTTPStatusError):
+def test_404_is_an_http_status_error(http: ModuleType, server: str) -> None:
+    with http.Client(base_url=server) as client, pytest.raises(http.HTTPStatusError):
         update(client, "/docs/missing", lambda d: d)

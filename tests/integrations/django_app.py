@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from ifmatch import Resource
 from ifmatch.django import preconditions
 from ifmatch.guard import validator_headers
 
@@ -63,7 +66,66 @@ def big_untagged(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"y" * 2048, content_type="text/plain")
 
 
+# --- the same endpoints as async views, served under ASGI (the "django-asgi" stack) ---------
+
+
+async def current_async(request: HttpRequest) -> Resource:
+    return versioned_resource()
+
+
+async def doc_async(request: HttpRequest) -> HttpResponse:
+    return doc(request)
+
+
+@csrf_exempt
+@preconditions(current_async, require=True)
+async def versioned_async(request: HttpRequest) -> HttpResponse:
+    if request.method == "PUT":
+        STORE.put(request.body)
+        return HttpResponse(STORE.body(), content_type="application/json",
+                            headers=dict(validator_headers(STORE.resource())))
+    if not STORE.exists:
+        return HttpResponse(status=404)
+    if request.method == "DELETE":
+        STORE.delete()
+        return HttpResponse(status=204)
+    return JsonResponse(STORE.data)
+
+
+@csrf_exempt
+@preconditions(versioned_resource, require=True)
+async def expensive_async(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(EXPENSIVE(), content_type="application/json")
+
+
+async def nostore_async(request: HttpRequest) -> HttpResponse:
+    return nostore(request)
+
+
+async def missing_async(request: HttpRequest) -> HttpResponse:
+    return missing(request)
+
+
+async def stream_async(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in STREAM_CHUNKS:
+            yield chunk
+
+    return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+async def events_async(request: HttpRequest) -> HttpResponse:
+    return events(request)
+
+
 urlpatterns = [
+    path("async/doc", doc_async),
+    path("async/versioned", versioned_async),
+    path("async/nostore", nostore_async),
+    path("async/missing", missing_async),
+    path("async/stream", stream_async),
+    path("async/events", events_async),
+    path("async/expensive", expensive_async),
     path("doc", doc),
     path("versioned", versioned),
     path("nostore", nostore),

@@ -243,6 +243,62 @@ def flask_app() -> Any:
     return app
 
 
+def flask_async_app() -> Any:
+    """The Flask stack with ``async def`` views (and async validators), set up through the
+    ``IfMatch`` extension and its ``IFMATCH_*`` configuration."""
+    from flask import Flask, Response, request
+
+    from ifmatch.flask import IfMatch
+
+    app = Flask("ifmatch-conformance-async")
+    app.config.update(IFMATCH_MAX_BUFFER=MAX_BUFFER, IFMATCH_REQUIRE_PRECONDITIONS=True)
+    ifmatch = IfMatch(app)
+
+    async def current(*args: Any, **kwargs: Any) -> Resource:
+        return STORE.resource()
+
+    @app.get("/doc")
+    async def doc() -> Response:
+        return Response(DOC_BODY, mimetype="application/json", headers=DOC_HEADERS)
+
+    @app.route("/versioned", methods=["GET", "HEAD", "PUT", "DELETE"])
+    @ifmatch.preconditions(current)
+    async def versioned() -> Any:
+        if request.method == "PUT":
+            STORE.put(request.get_data())
+            return Response(STORE.body(), mimetype="application/json",
+                            headers=validator_headers(STORE.resource()))
+        if not STORE.exists:
+            return Response(status=404)
+        if request.method == "DELETE":
+            STORE.delete()
+            return Response(status=204)
+        return STORE.data
+
+    @app.route("/expensive", methods=["GET", "PUT"])
+    @ifmatch.preconditions(current)
+    async def expensive() -> Response:
+        return Response(EXPENSIVE(), mimetype="application/json")
+
+    @app.get("/nostore")
+    async def nostore() -> Response:
+        return Response(b"secret", headers={"Cache-Control": "no-store"})
+
+    @app.get("/missing")
+    async def missing() -> Any:
+        return b"not here", 404
+
+    @app.get("/stream")
+    async def stream() -> Response:
+        return Response(iter(STREAM_CHUNKS), mimetype="text/plain")
+
+    @app.get("/events")
+    async def events() -> Response:
+        return Response(EVENTS, mimetype="text/event-stream")
+
+    return app
+
+
 # --- bare ASGI ------------------------------------------------------------------------------
 
 
@@ -409,11 +465,81 @@ def django_client() -> Iterator[Client]:
     yield call
 
 
+def django_asgi_app() -> Any:
+    """Django's ASGI handler (the middleware in its async mode, async views) with the
+    conformance paths mapped to the ``async/`` views of the URLconf."""
+    from django.core.asgi import get_asgi_application
+
+    django_app = get_asgi_application()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "path": "/async" + scope["path"],
+                     "raw_path": b"/async" + scope.get("raw_path", scope["path"].encode())}
+        await django_app(scope, receive, send)
+
+    return app
+
+
+#: Servers started by :func:`uvicorn_client`, one per stack name, kept for the whole run.
+_SERVERS: dict[str, str] = {}
+
+
+def _serve_in_thread(app: Any) -> str:
+    """Start uvicorn on ``app`` in a daemon thread of this process; returns its base URL."""
+    import atexit
+    import threading
+
+    import uvicorn
+
+    from tests.support.servers import free_port
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded: 10 s
+        if server.started:
+            break
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        threading.Event().wait(0.02)
+    else:
+        raise RuntimeError("uvicorn did not start within 10 s")
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    atexit.register(stop)
+    return f"http://127.0.0.1:{port}"
+
+
+def uvicorn_client(name: str, factory: Callable[[], Any]) -> Iterator[Client]:
+    """The app under a real uvicorn server in a thread of this process (so it shares
+    STORE), driven by httpx; one server per stack for the whole run."""
+    import httpx
+
+    if name not in _SERVERS:
+        _SERVERS[name] = _serve_in_thread(factory())
+    with httpx.Client(base_url=_SERVERS[name], timeout=10) as client:
+
+        def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+            response = client.request(method, path, headers=headers, content=body or None)
+            return Answer(response.status_code, _joined(response.headers.multi_items()),
+                          response.content)
+
+        yield call
+
+
 STACKS: dict[str, Callable[[], Iterator[Client]]] = {
     "starlette": lambda: asgi_client(starlette_app()),
     "fastapi": lambda: asgi_client(fastapi_app()),
     "flask": lambda: flask_client(flask_app()),
+    "flask-async": lambda: flask_client(flask_async_app()),
     "bare-asgi": lambda: asgi_client(bare_asgi_app()),
     "bare-wsgi": lambda: wsgi_client(bare_wsgi_app()),
     "django": django_client,
+    "django-asgi": lambda: uvicorn_client("django-asgi", django_asgi_app),
 }

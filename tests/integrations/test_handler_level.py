@@ -15,7 +15,7 @@ import pytest
 from .stacks import STACKS, Client
 from .store import EXPENSIVE, STORE
 
-GUARDED = ["django", "fastapi", "flask", "starlette"]
+GUARDED = ["django", "django-asgi", "fastapi", "flask", "flask-async", "starlette"]
 
 
 @pytest.fixture(params=GUARDED)

@@ -77,6 +77,7 @@ def test_an_import_error_inside_a_command_is_its_extra_or_a_bug(
 
     monkeypatch.delitem(sys.modules, "ifmatch.client.cli", raising=False)
     monkeypatch.setitem(sys.modules, "httpx", None)
+    monkeypatch.setitem(sys.modules, "httpx2", None)  # the client runs on either library
     unchecked = cli._COMMANDS["get"]._replace(requires=())
     monkeypatch.setitem(cli._COMMANDS, "get", unchecked)
     assert main(["get", "http://127.0.0.1:9/"]) == 1

@@ -14,6 +14,8 @@ import random
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -35,40 +37,40 @@ OLD = random.Random(1).randbytes(4000)
 NEW = random.Random(2).randbytes(4000)
 TAG = '"file-v1"'
 URL = "http://hostile.test/file.bin"
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[Any], Any]
 
 
-def _client(handler: Handler) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))
+def _client(http: ModuleType, handler: Handler) -> Any:
+    return http.Client(transport=http.MockTransport(handler))
 
 
 def _files(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*")}
 
 
-def test_download_writes_only_the_target(tmp_path: Path) -> None:
+def test_download_writes_only_the_target(http: ModuleType, tmp_path: Path) -> None:
     target_dir = tmp_path / "downloads"
     target_dir.mkdir()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=OLD, headers={
+    def handler(request: Any) -> Any:
+        return http.Response(200, content=OLD, headers={
             "ETag": TAG,
             "Content-Disposition": 'attachment; filename="../../evil.sh"',
             "Content-Location": "/../../etc/passwd",
             "Location": "file:///etc/passwd",
         })
 
-    with _client(handler) as client:
+    with _client(http, handler) as client:
         download(client, URL, target_dir / "out.bin")
     assert _files(tmp_path) == {"downloads", "downloads/out.bin"}
     assert (target_dir / "out.bin").read_bytes() == OLD
 
 
-def _resume_setup(tmp_path: Path, have: int) -> Path:
+def _resume_setup(http: ModuleType, tmp_path: Path, have: int) -> Path:
     """A part holding OLD[:have] from a 200 that said ETag TAG, as an interrupted run leaves."""
     target = tmp_path / "out.bin"
-    calls = iter([httpx.Response(200, content=OLD[:have], headers={"ETag": TAG})])
-    with _client(lambda request: next(calls)) as client:
+    calls = iter([http.Response(200, content=OLD[:have], headers={"ETag": TAG})])
+    with _client(http, lambda request: next(calls)) as client:
         # The body ends early: Content-Length is absent, so this "finishes"; undo the rename.
         download(client, URL, target)
     part = target.with_name("out.bin.part")
@@ -93,7 +95,7 @@ _CONTENT_RANGE = st.one_of(
 @given(content_range=_CONTENT_RANGE, same_file=st.booleans(), etag=st.sampled_from(
     [None, '"file-v2"', 'W/"file-v1"', "same"]), extra=st.binary(max_size=20))
 def test_bogus_content_range_never_splices(
-    tmp_path_factory: pytest.TempPathFactory, content_range: str, same_file: bool,
+    http: ModuleType, tmp_path_factory: pytest.TempPathFactory, content_range: str, same_file: bool,
     etag: str | None, extra: bytes,
 ) -> None:
     """Whatever the 206 says, the file ends as one whole version, or the download fails.
@@ -105,23 +107,23 @@ def test_bogus_content_range_never_splices(
     server that sends the old file's strong ETag with new bytes is lying in
     a way no client can detect, so that case is not generated.
     """
-    target = _resume_setup(tmp_path_factory.mktemp("splice"), 1000)
+    target = _resume_setup(http, tmp_path_factory.mktemp("splice"), 1000)
     current = OLD if same_file else NEW
     current_tag = TAG if same_file else '"file-v2"'
     etag = current_tag if etag == "same" else etag
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         if "range" not in request.headers:
-            return httpx.Response(200, content=current, headers={"ETag": current_tag})
+            return http.Response(200, content=current, headers={"ETag": current_tag})
         match = re.fullmatch(r"bytes (\d+)-(\d+)/.*", content_range)
         body = current[int(match[1]):int(match[2]) + 1] if match else current[1000:] + extra
         headers = {"Content-Range": content_range, **({"ETag": etag} if etag else {})}
-        return httpx.Response(206, content=body, headers=headers)
+        return http.Response(206, content=body, headers=headers)
 
-    with _client(handler) as client:
+    with _client(http, handler) as client:
         try:
             download(client, URL, target, retries=1, retry_delay=0)
-        except (DownloadError, httpx.HTTPError):
+        except (DownloadError, http.HTTPError):
             assert not target.exists()
             return
     assert target.read_bytes() in {OLD, NEW}, "spliced"
@@ -129,62 +131,64 @@ def test_bogus_content_range_never_splices(
         assert target.read_bytes() == NEW
 
 
-def test_a_changed_file_without_validators_on_the_206_is_not_spliced(tmp_path: Path) -> None:
+def test_a_changed_file_without_validators_on_the_206_is_not_spliced(
+    http: ModuleType, tmp_path: Path
+) -> None:
     """A server that ignores If-Range and sends a bare 206 of the new file (§15.3.7 says a
     206 carries the ETag a 200 would) must not get its tail appended to the old head."""
-    target = _resume_setup(tmp_path, 1000)
+    target = _resume_setup(http, tmp_path, 1000)
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         if "range" not in request.headers:
-            return httpx.Response(200, content=NEW, headers={"ETag": '"file-v2"'})
-        return httpx.Response(206, content=NEW[1000:],
+            return http.Response(200, content=NEW, headers={"ETag": '"file-v2"'})
+        return http.Response(206, content=NEW[1000:],
                               headers={"Content-Range": "bytes 1000-3999/4000"})
 
-    with _client(handler) as client:
+    with _client(http, handler) as client:
         download(client, URL, target)
     assert target.read_bytes() == NEW
 
 
-def test_download_requests_are_bounded(tmp_path: Path) -> None:
+def test_download_requests_are_bounded(http: ModuleType, tmp_path: Path) -> None:
     """A server that always answers a resume with an unusable 206 cannot loop the client."""
-    target = _resume_setup(tmp_path, 1000)
+    target = _resume_setup(http, tmp_path, 1000)
     seen: list[httpx.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         seen.append(request)
-        return httpx.Response(206, content=b"x", headers={"Content-Range": "bytes 0-0/1"})
+        return http.Response(206, content=b"x", headers={"Content-Range": "bytes 0-0/1"})
 
-    with _client(handler) as client, pytest.raises(DownloadError):
+    with _client(http, handler) as client, pytest.raises(DownloadError):
         download(client, URL, target)
     assert len(seen) <= 2
 
 
-def test_cache_entries_never_exceed_the_per_entry_budget(tmp_path: Path) -> None:
+def test_cache_entries_never_exceed_the_per_entry_budget(http: ModuleType, tmp_path: Path) -> None:
     """Each 304 adds new header fields; the merged entry must stay within max_entry_bytes."""
     counter = iter(range(10_000))
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         pad = [(f"X-Pad-{next(counter)}", "p" * 1000) for _ in range(20)]
         if request.headers.get("if-none-match") == '"a"':
-            return httpx.Response(304, headers=[("ETag", '"a"'), *pad])
-        return httpx.Response(200, content=b"body", headers=[("ETag", '"a"')])
+            return http.Response(304, headers=[("ETag", '"a"'), *pad])
+        return http.Response(200, content=b"body", headers=[("ETag", '"a"')])
 
     for storage in (MemoryStorage(), SQLiteStorage(tmp_path / "cache.db")):
-        transport = CachingTransport(httpx.MockTransport(handler), storage,
+        transport = CachingTransport(http.MockTransport(handler), storage,
                                      max_entry_bytes=50_000)
-        with httpx.Client(transport=transport) as client:
+        with http.Client(transport=transport) as client:
             for _ in range(10):
                 assert client.get("http://hostile.test/r").content == b"body"
         assert storage.used_bytes <= 50_000, type(storage).__name__
 
 
-def test_cache_budget_holds_against_many_large_responses() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"z" * 30_000, headers={"ETag": '"z"'})
+def test_cache_budget_holds_against_many_large_responses(http: ModuleType) -> None:
+    def handler(request: Any) -> Any:
+        return http.Response(200, content=b"z" * 30_000, headers={"ETag": '"z"'})
 
     storage = MemoryStorage(max_bytes=100_000)
-    transport = CachingTransport(httpx.MockTransport(handler), storage, max_entry_bytes=40_000)
-    with httpx.Client(transport=transport) as client:
+    transport = CachingTransport(http.MockTransport(handler), storage, max_entry_bytes=40_000)
+    with http.Client(transport=transport) as client:
         for n in range(50):
             client.get(f"http://hostile.test/{n}")
         client.get("http://hostile.test/huge", headers={"Accept": "x"})
@@ -192,32 +196,32 @@ def test_cache_budget_holds_against_many_large_responses() -> None:
     assert len(storage) <= 3
 
 
-def test_always_304_cannot_loop_the_cache() -> None:
+def test_always_304_cannot_loop_the_cache(http: ModuleType) -> None:
     seen: list[httpx.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         seen.append(request)
         if len(seen) == 1:
-            return httpx.Response(200, content=b"v1", headers={"ETag": '"a"'})
-        return httpx.Response(304, headers={"ETag": f'"other-{len(seen)}"'})
+            return http.Response(200, content=b"v1", headers={"ETag": '"a"'})
+        return http.Response(304, headers={"ETag": f'"other-{len(seen)}"'})
 
-    transport = CachingTransport(httpx.MockTransport(handler), MemoryStorage())
-    with httpx.Client(transport=transport) as client:
+    transport = CachingTransport(http.MockTransport(handler), MemoryStorage())
+    with http.Client(transport=transport) as client:
         client.get("http://hostile.test/r")
         client.get("http://hostile.test/r")
     assert len(seen) <= 3
 
 
-def test_update_stops_after_its_retries() -> None:
+def test_update_stops_after_its_retries(http: ModuleType) -> None:
     writes: list[httpx.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         if request.method == "GET":
-            return httpx.Response(200, json={"n": 0}, headers={"ETag": f'"v{len(writes)}"'})
+            return http.Response(200, json={"n": 0}, headers={"ETag": f'"v{len(writes)}"'})
         writes.append(request)
-        return httpx.Response(412)
+        return http.Response(412)
 
-    with _client(handler) as client, pytest.raises(ConflictError):
+    with _client(http, handler) as client, pytest.raises(ConflictError):
         update(client, "http://hostile.test/doc", lambda doc: {**doc, "n": doc["n"] + 1},
                retries=3, backoff=None)
     assert len(writes) == 4
@@ -225,32 +229,32 @@ def test_update_stops_after_its_retries() -> None:
 
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000],
                          ids=["deep JSON", "truncated deep JSON"])
-def test_update_turns_a_json_bomb_into_a_client_error(body: bytes) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body, headers={"ETag": '"v1"',
+def test_update_turns_a_json_bomb_into_a_client_error(http: ModuleType, body: bytes) -> None:
+    def handler(request: Any) -> Any:
+        return http.Response(200, content=body, headers={"ETag": '"v1"',
                                                           "Content-Type": "application/json"})
 
-    with _client(handler) as client, pytest.raises(ClientError):
+    with _client(http, handler) as client, pytest.raises(ClientError):
         update(client, "http://hostile.test/doc", lambda doc: doc)
 
 
-def test_a_content_coded_206_is_not_appended(tmp_path: Path) -> None:
+def test_a_content_coded_206_is_not_appended(http: ModuleType, tmp_path: Path) -> None:
     """The client asks for identity; a 206 in gzip holds bytes of another representation
     (RFC 9110 §8.4.1: ranges of a coded response are ranges of the coded bytes)."""
     import gzip
 
-    target = _resume_setup(tmp_path, 1000)
+    target = _resume_setup(http, tmp_path, 1000)
     coded = gzip.compress(OLD[1000:], mtime=0)[:3000]  # sized to fit the claimed range
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Any) -> Any:
         if "range" not in request.headers:
-            return httpx.Response(200, content=OLD, headers={"ETag": TAG})
+            return http.Response(200, content=OLD, headers={"ETag": TAG})
         # A stream, not content=: the client must see the coded bytes as a socket gives them.
-        return httpx.Response(206, stream=httpx.ByteStream(coded), headers={
+        return http.Response(206, stream=http.ByteStream(coded), headers={
             "ETag": TAG, "Content-Encoding": "gzip", "Content-Length": str(len(coded)),
             "Content-Range": "bytes 1000-3999/4000"})
 
-    with _client(handler) as client:
+    with _client(http, handler) as client:
         try:
             download(client, URL, target)
         except DownloadError:

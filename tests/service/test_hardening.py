@@ -228,3 +228,101 @@ def test_nesting_limit_was_the_recursion_limit(client: TestClient) -> None:
     assert client.get(DOC).content == deepest
     longest = b"9" * MAX_JSON_DIGITS
     assert client.put("/api/notes/n", content=longest, headers=CREATE).status_code == 201
+
+
+# -- 2. POST evaluates its preconditions against the collection ------------------------------
+
+
+def test_post_evaluated_preconditions_against_the_new_member(client: TestClient) -> None:
+    """RFC 9110 §13.1.1, §13.1.2: the target of a POST is the collection."""
+    first = client.post("/api/notes", json={"n": 1})
+    assert first.status_code == 201
+    tag = client.get("/api/notes").headers["ETag"]
+    appended = client.post("/api/notes", json={"n": 2}, headers={"If-Match": tag})
+    assert appended.status_code == 201, appended.text  # append only if unchanged: it was
+    stale = client.post("/api/notes", json={"n": 3}, headers={"If-Match": tag})
+    body = _problem(stale, 412)
+    current = client.get("/api/notes").headers["ETag"]
+    assert current != tag
+    assert (stale.headers["ETag"], body["current_etag"]) == (current, current)
+    assert stale.headers["Cache-Control"] == "no-store"
+    assert client.post("/api/notes", json={}, headers={"If-Match": "*"}).status_code == 201
+    taken = client.post("/api/notes", json={}, headers={"If-None-Match": "*"})
+    assert _problem(taken, 412)["detail"] == "If-None-Match failed: the resource exists"
+    assert len(client.get("/api/notes").json()["items"]) == 3
+
+
+def test_post_to_an_empty_collection_with_its_etag(client: TestClient) -> None:
+    """A collection never written has a representation (200, ETag "c0") and can be guarded."""
+    empty = client.get("/api/fresh")
+    assert empty.status_code == 200
+    guarded = client.post("/api/fresh", json={}, headers={"If-Match": empty.headers["ETag"]})
+    assert guarded.status_code == 201
+    unmodified = client.post(
+        "/api/fresh", json={}, headers={"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}
+    )
+    assert _problem(unmodified, 412)["precondition"] == "If-Unmodified-Since"
+
+
+def test_collection_412_carried_no_etag(client: TestClient) -> None:
+    response = client.get("/api/notes", headers={"If-Match": '"nope"'})
+    _problem(response, 412)
+    assert response.headers["ETag"] == client.get("/api/notes").headers["ETag"]
+
+
+# -- 5. precondition error texts ----------------------------------------------------------------
+
+
+def test_unreadable_if_unmodified_since_said_the_resource_changed(client: TestClient) -> None:
+    client.put(DOC, json={"a": 1}, headers={"If-None-Match": "*"})
+    response = client.put(DOC, json={}, headers={"If-Unmodified-Since": "yesterday"})
+    detail = str(_problem(response, 412)["detail"])
+    assert detail == (
+        "If-Unmodified-Since failed: the date could not be read, so the request is not performed"
+    )
+    old = client.put(DOC, json={}, headers={"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"})
+    assert "changed after the given date" in str(_problem(old, 412)["detail"])
+
+
+def test_if_match_star_on_a_missing_resource_said_the_tag_did_not_match(
+    client: TestClient,
+) -> None:
+    response = client.put("/api/notes/missing", json={}, headers={"If-Match": "*"})
+    assert _problem(response, 412)["detail"] == "If-Match failed: the resource does not exist"
+    tagged = client.put("/files/missing", content=b"x", headers={"If-Match": '"v1"'})
+    assert _problem(tagged, 412)["detail"] == "If-Match failed: the resource does not exist"
+    client.put(DOC, json={"a": 1}, headers={"If-None-Match": "*"})
+    stale = client.put(DOC, json={}, headers={"If-Match": '"v9"'})
+    assert "does not match the current representation" in str(_problem(stale, 412)["detail"])
+    garbled = client.put(DOC, json={}, headers={"If-Match": '"v1'})
+    assert "could not be read" in str(_problem(garbled, 412)["detail"])
+
+
+# -- 10. collections say they have no ranges -------------------------------------------------------
+
+
+def test_collections_did_not_send_accept_ranges_none(client: TestClient) -> None:
+    """RFC 9110 §14.3: say "none" rather than leave clients to try Range, as documents do."""
+    assert client.get("/api/notes").headers["Accept-Ranges"] == "none"
+    assert client.head("/api/notes").headers["Accept-Ranges"] == "none"
+
+
+# -- a transfer coding the service cannot undo ---------------------------------------------------
+
+
+def test_gzip_transfer_coding_stored_the_coded_bytes(client: TestClient) -> None:
+    """RFC 9112 §6.1: content de-chunked but still gzip-coded must not be stored as the file."""
+    response = client.put(
+        "/files/t.bin",
+        content=b"\x1f\x8b",
+        headers={"If-None-Match": "*", "Transfer-Encoding": "gzip, chunked"},
+    )
+    assert "chunked" in str(_problem(response, 400)["detail"])
+    assert client.get("/files/t.bin").status_code == 404
+
+
+def test_patch_to_a_scalar_is_not_a_nesting_error(client: TestClient) -> None:
+    etag = client.put(DOC, json={"a": [1]}, headers={"If-None-Match": "*"}).headers["ETag"]
+    scalar = b'[{"op": "replace", "path": "", "value": null}]'
+    response = client.patch(DOC, content=scalar, headers={**JSON_PATCH, "If-Match": etag})
+    assert (response.status_code, response.content) == (200, b"null")

@@ -7,12 +7,22 @@ checks are about bytes: a strong ETag must change with the content coding
 Every probe asks for ``Accept-Encoding: identity`` unless it is testing
 compression, so that ranges and ETags refer to one representation.
 
+Every request says ``Connection: close``: a server that sends a body after
+a 304 (or a HEAD response) would otherwise leave bytes on a kept-alive
+connection that the next probe's response parser trips over.  A client
+library cannot see such a body at all (it ends a 304 at its header), so
+:meth:`Target.raw_body` replays a request over a plain socket and returns
+whatever followed the header block.
+
 Errors from the network become :class:`AuditError` with a one-line message:
 the command line prints it and exits 2, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +30,9 @@ import httpx
 
 #: Largest body the auditor reads; the range checks need the whole representation.
 MAX_BODY = 32 * 1024 * 1024
+#: Most bytes :meth:`Target.raw_body` reads, and how long it waits once the head arrived.
+_RAW_LIMIT = 64 * 1024
+_RAW_LINGER = 1.0
 
 
 class AuditError(Exception):
@@ -61,6 +74,7 @@ class Target:
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self._transport, self._verify = transport, verify
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as error:
@@ -94,10 +108,7 @@ class Target:
         the probe, such as the Content-Type of a written-back body.
         """
         sent = tuple(headers)
-        request = self._client.build_request(method, self.url, content=content)
-        request.headers["Accept-Encoding"] = accept_encoding
-        for name, value in [*sent, *(extra or {}).items()]:
-            request.headers[name] = value
+        request = self._build(method, sent, content, accept_encoding, extra)
         try:
             response = self._client.send(request, stream=True)
             try:
@@ -111,6 +122,65 @@ class Target:
         except httpx.HTTPError as error:
             raise AuditError(f"{method} {self.url}: {type(error).__name__}: {error}") from None
         return Exchange(method, sent, response.status_code, response.headers, body)
+
+    def _build(
+        self,
+        method: str,
+        sent: Iterable[tuple[str, str]],
+        content: bytes | None = None,
+        accept_encoding: str = "identity",
+        extra: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        request = self._client.build_request(method, self.url, content=content)
+        request.headers["Accept-Encoding"] = accept_encoding
+        for name, value in [*sent, *(extra or {}).items()]:
+            request.headers[name] = value
+        request.headers["Connection"] = "close"
+        return request
+
+    def raw_body(self, exchange: Exchange) -> bytes | None:
+        """The bytes after the header block when ``exchange``'s request is sent again.
+
+        For responses that cannot have a body (304, HEAD): a client library
+        stops reading at their header, so only the socket shows the bytes a
+        server sends anyway.  ``None`` when the target is not a real socket
+        (an in-process transport), cannot be reached, or answers another status.
+        """
+        if self._transport is not None:
+            return None
+        request = self._build(exchange.method, exchange.sent)
+        url = request.url
+        target = url.raw_path.decode("ascii")
+        lines = [f"{request.method} {target} HTTP/1.1".encode()]
+        lines += [name + b": " + value for name, value in request.headers.raw]
+        data = b"\r\n".join(lines) + b"\r\n\r\n"
+        port = url.port or (443 if url.scheme == "https" else 80)
+        received = b""
+        try:
+            with socket.create_connection((url.host, port), timeout=self.timeout) as plain:
+                sock = plain
+                if url.scheme == "https":
+                    context = ssl.create_default_context()
+                    if not self._verify:
+                        context.check_hostname = False
+                        context.verify_mode = ssl.CERT_NONE
+                    sock = context.wrap_socket(plain, server_hostname=url.host)
+                sock.sendall(data)
+                with contextlib.suppress(TimeoutError, OSError):
+                    while len(received) < _RAW_LIMIT:
+                        chunk = sock.recv(_RAW_LIMIT)
+                        if not chunk:
+                            break
+                        received += chunk
+                        if b"\r\n\r\n" in received:
+                            sock.settimeout(_RAW_LINGER)  # a server ignoring Connection: close
+        except OSError:
+            return None
+        head, found, rest = received.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].split(b" ")
+        if not found or len(status) < 2 or status[1] != str(exchange.status).encode():
+            return None
+        return rest
 
     @staticmethod
     def _read(response: httpx.Response) -> bytes:

@@ -60,6 +60,13 @@ def if_match_current(a: Audit) -> Finding:
             fix="send strong ETags on writable resources",
         )
     evidence = answer.describe()
+    if answer.status in (405, 501):
+        # The method is not offered here (a collection takes POST, not PUT): nothing to judge.
+        allow = answer.header("allow")
+        a.write_refused = f"{answer.method} is not supported here ({answer.status}" + (
+            f"; Allow: {allow})" if allow else ")"
+        )
+        return c.IF_MATCH_CURRENT.skipped(f"{evidence}; {a.write_refused}")
     if answer.status not in (412, 428):
         a.write_refused = f"the written-back body was refused with {answer.status} (try --body)"
         evidence += f"; {a.write_refused}"

@@ -12,11 +12,14 @@
   :func:`delete` (If-Match), each with an ``a``-prefixed async twin.
 * :func:`download` / :func:`adownload`: resumable downloads with Range and
   If-Range that never splice two versions of a file.
-* :func:`poll` / :func:`apoll`: yield only changed representations.
+* :func:`poll` / :func:`apoll`: yield the current representation, then
+  only changed ones.
+* :mod:`ifmatch.client.errors`: what the client raises on its own account.
 
 Every function takes the ``httpx.Client`` (or ``AsyncClient``) to use as
 its first argument, so timeouts, auth, proxies and the cache transport are
-configured once, the httpx way.  See docs/client.md.
+configured once, the httpx way; an ``httpx2`` client works the same.  See
+docs/client.md.
 """
 
 from ifmatch.client.cache import (
@@ -30,19 +33,23 @@ from ifmatch.client.cache import (
     merge_not_modified,
     was_revalidated,
 )
-from ifmatch.client.download import DownloadError, DownloadResult, adownload, download
+from ifmatch.client.download import DownloadResult, adownload, download
+from ifmatch.client.errors import (
+    AlreadyExistsError,
+    ClientError,
+    ConflictError,
+    DownloadError,
+    InvalidBodyError,
+    MissingValidatorError,
+    PreconditionRequiredError,
+    Version,
+)
 from ifmatch.client.poll import apoll, poll
 from ifmatch.client.redis_storage import RedisStorage
 from ifmatch.client.storage import AsyncStorage, Entry, MemoryStorage, SQLiteStorage, Storage
 from ifmatch.client.update import (
-    AlreadyExistsError,
     Backoff,
-    ClientError,
-    ConflictError,
-    MissingValidatorError,
-    PreconditionRequiredError,
     UpdateResult,
-    Version,
     acreate,
     adelete,
     aupdate,
@@ -52,9 +59,9 @@ from ifmatch.client.update import (
     update,
 )
 
-# Applying a merge patch is the service's PATCH algorithm, a pure module with no dependencies:
-# one implementation, so a client checks a patch exactly as the server will apply it.
-from ifmatch.service.patch import merge_patch as apply_merge_patch
+# Applying a merge patch is the service's PATCH algorithm, in the neutral core module
+# ifmatch.patch: one implementation, so a client checks a patch as the server will apply it.
+from ifmatch.patch import merge_patch as apply_merge_patch
 
 __all__ = [
     "CACHE_STATUS",
@@ -70,6 +77,7 @@ __all__ = [
     "DownloadResult",
     "Entry",
     "Heuristic",
+    "InvalidBodyError",
     "Label",
     "MemoryStorage",
     "MissingValidatorError",

@@ -65,7 +65,9 @@ def library_of(thing: object) -> ModuleType:
 
 def loaded() -> tuple[ModuleType, ...]:
     """The supported libraries that have been imported in this process."""
-    return tuple(sys.modules[name] for name in LIBRARIES if name in sys.modules)
+    # A None entry is how an import is blocked (python -X importtime, tests): not loaded.
+    found = (sys.modules.get(name) for name in LIBRARIES)
+    return tuple(module for module in found if module is not None)
 
 
 def errors(name: str) -> tuple[type[Exception], ...]:
@@ -90,7 +92,10 @@ def default_library() -> ModuleType:
             return importlib.import_module(name)
         except ImportError:
             continue
-    raise ImportError("ifmatch's client needs httpx or httpx2: pip install 'ifmatch[client]'")
+    # Named after httpx, so that `ifmatch get` names the missing extra (ifmatch.cli).
+    raise ModuleNotFoundError(
+        "ifmatch's client needs httpx or httpx2: pip install 'ifmatch[client]'", name="httpx"
+    )
 
 
 @functools.cache

@@ -354,7 +354,8 @@ class CachingTransport(httpx.BaseTransport):
             response.read()
             response.close()
             if outcome.keep:
-                self._store(head.url, outcome.entry)
+                assert isinstance(state, NeedRevalidation)
+                self._store(head.url, outcome.entry, previous=state.entry)
             else:
                 self._forget(head.url, outcome.entry.variant)
             return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
@@ -389,9 +390,14 @@ class CachingTransport(httpx.BaseTransport):
                         exc_info=True)
             return []
 
-    def _store(self, url: str, entry: Entry) -> None:
+    def _store(self, url: str, entry: Entry, previous: Entry | None = None) -> None:
+        # After a 304 only the metadata changed: a storage with refresh() keeps the body.
+        refresh = getattr(self.storage, "refresh", None) if previous is not None else None
         try:
-            self.storage.store(url, entry)
+            if refresh is not None:
+                refresh(url, entry, previous)
+            else:
+                self.storage.store(url, entry)
         except Exception:
             log.warning("cache storage could not store %s", url, exc_info=True)
 
@@ -527,7 +533,8 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             await response.aread()
             await response.aclose()
             if outcome.keep:
-                await self._store(head.url, outcome.entry)
+                assert isinstance(state, NeedRevalidation)
+                await self._store(head.url, outcome.entry, previous=state.entry)
             else:
                 await self._forget(head.url, outcome.entry.variant)
             return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
@@ -562,9 +569,13 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
                         exc_info=True)
             return []
 
-    async def _store(self, url: str, entry: Entry) -> None:
+    async def _store(self, url: str, entry: Entry, previous: Entry | None = None) -> None:
+        refresh = getattr(self.storage, "arefresh", None) if previous is not None else None
         try:
-            await self.storage.astore(url, entry)
+            if refresh is not None:
+                await refresh(url, entry, previous)
+            else:
+                await self.storage.astore(url, entry)
         except Exception:
             log.warning("cache storage could not store %s", url, exc_info=True)
 

@@ -3,9 +3,13 @@
 ``ifmatch get URL`` prints the body to stdout through a persistent
 revalidating cache (``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, by default
 ``~/.cache/ifmatch/cache.sqlite``) and says on stderr when the server
-answered 304 and the stored copy was reused.
+answered 304: that the stored copy was reused, or, when the request carried
+the caller's own ``If-None-Match`` / ``If-Modified-Since``, that the caller's
+copy is current (the body is empty then, and the exit status 0).
 
-``ifmatch download URL -o FILE`` downloads resumably: run it again after an
+``ifmatch download URL [-o FILE]`` downloads resumably (``FILE`` defaults to
+the URL's last path segment, as ``curl -O`` does; a segment that is empty or
+not a plain file name is refused): run it again after an
 interruption and it continues where it stopped, if and only if the file on
 the server is still the same (If-Range); a progress bar goes to stderr when
 stderr is a terminal (never ``\r`` frames into a pipe or a CI log; ``--progress``
@@ -13,7 +17,8 @@ forces it, ``--quiet`` turns it off).
 
 Failures print one line on stderr and exit non-zero (1 for an HTTP error
 status or a network failure, 2 for bad usage, 130 when interrupted); no
-traceback.
+traceback.  Both commands run on httpx, or on httpx2 with
+``IFMATCH_HTTP=httpx2`` (see :mod:`ifmatch.client._http`).
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
-import httpx
-
+from ifmatch.client._http import default_library, errors
 from ifmatch.client.cache import CachingTransport, was_revalidated
 from ifmatch.client.download import download
+from ifmatch.client.errors import ClientError
 from ifmatch.client.storage import SQLiteStorage
-from ifmatch.client.update import ClientError
 
 #: Size of the command's persistent cache; the least recently revalidated entries go first.
 CLI_CACHE_BYTES = 256 * 1024 * 1024
@@ -59,7 +64,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
             prog="ifmatch download",
             description="Resumable download (Range + If-Range): never splices two versions.",
         )
-        parser.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+        parser.add_argument(
+            "-o", "--output", type=Path, default=None,
+            help="file to write (default: the URL's last path segment, in this directory)",
+        )
         parser.add_argument("--retries", type=int, default=3,
                             help="resume this many times after a network error (default 3)")
         bar = parser.add_mutually_exclusive_group()
@@ -84,6 +92,31 @@ def _headers(values: list[str]) -> dict[str, str]:
     return headers
 
 
+def file_name_from_url(url: str) -> str:
+    """The last segment of ``url``'s path, percent-decoded, as ``curl -O`` names its file.
+
+    Refused with :class:`ValueError` when it is not a plain file name that
+    stays in the current directory: empty (``http://h/`` or ``http://h/dir/``),
+    ``.`` or ``..``, hidden (a leading dot: it could overwrite ``.bashrc``),
+    or holding a slash, a backslash or a control character once decoded.
+
+    >>> file_name_from_url("https://example.com/isos/big%20file.iso?x=1#top")
+    'big file.iso'
+    """
+    path = urlsplit(url).path
+    name = unquote(path.rpartition("/")[2])
+    problem = ""
+    if not name:
+        problem = "its path has no last segment"
+    elif name.startswith("."):
+        problem = f"{name!r} would be a hidden file or a directory"
+    elif any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = f"{name!r} is not a plain file name"
+    if problem:
+        raise ValueError(f"cannot name the file after {url}: {problem}; pass -o FILE")
+    return name
+
+
 def main(command: str, argv: list[str]) -> int:
     """Run ``ifmatch get`` or ``ifmatch download``; return the exit status."""
     parser = _parser(command)
@@ -101,15 +134,20 @@ def main(command: str, argv: list[str]) -> int:
     except ValueError as error:
         _say(str(error))
         return 2
-    except httpx.TimeoutException:
+    except errors("TimeoutException"):
         _say(f"{args.url}: timed out after {args.timeout:g} s")
         return 1
-    except httpx.ConnectError as error:
+    except errors("ConnectError") as error:
         _say(f"{args.url}: cannot connect ({error or 'connection refused'})")
         return 1
-    except (httpx.HTTPError, httpx.InvalidURL, ClientError, OSError) as error:
+    except _failures() as error:
         _say(f"{error}" if isinstance(error, ClientError) else f"{args.url}: {error}")
         return 1
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    """What ends a command with status 1 and one line: HTTP and client errors, OS errors."""
+    return (*errors("HTTPError"), *errors("InvalidURL"), ClientError, OSError)
 
 
 def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
@@ -117,11 +155,12 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
         None if args.no_cache
         else SQLiteStorage(args.cache or default_cache_path(), max_bytes=CLI_CACHE_BYTES)
     )
-    transport: httpx.BaseTransport = httpx.HTTPTransport()
+    library = default_library()
+    transport: Any = library.HTTPTransport()
     if storage is not None:
         transport = CachingTransport(transport, storage)
     try:
-        with httpx.Client(transport=transport, timeout=args.timeout) as client:
+        with library.Client(transport=transport, timeout=args.timeout) as client:
             response = client.get(args.url, headers=headers)
             body = response.content
     finally:
@@ -133,7 +172,13 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
             print(f"{name}: {value}", file=sys.stderr)
     sys.stdout.buffer.write(body)
     sys.stdout.buffer.flush()
-    if was_revalidated(response):
+    if response.status_code == 304:  # only to the caller's own If-None-Match / If-Modified-Since
+        sent = ", ".join(
+            f"{name}: {value}" for name, value in headers.items()
+            if name.lower() in {"if-none-match", "if-modified-since"}
+        )
+        _say("304 Not Modified: your copy is current" + (f" ({sent})" if sent else ""))
+    elif was_revalidated(response):
         _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
     if response.status_code >= 400:
         _say(f"HTTP {response.status_code} {response.reason_phrase}")
@@ -143,22 +188,18 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
 
 def _download(args: argparse.Namespace, headers: dict[str, str]) -> int:
     show = not args.quiet and (args.progress or _is_terminal(sys.stderr))
+    output = args.output if args.output is not None else Path(file_name_from_url(args.url))
     bar = ProgressBar(sys.stderr) if show else None
-    with httpx.Client(timeout=args.timeout) as client:
+    with default_library().Client(timeout=args.timeout) as client:
         try:
             result = download(
-                client, args.url, args.output, headers=headers, retries=args.retries,
+                client, args.url, output, headers=headers, retries=args.retries,
                 progress=bar,
             )
         finally:
             if bar is not None:
                 bar.end()
-    how = ""
-    if result.restarted:
-        how = "; restarted from zero: the file changed on the server (If-Range)"
-    elif result.resumed_from:
-        how = f"; resumed at byte {result.resumed_from}"
-    _say(f"saved {result.path} ({result.size} bytes{how})")
+    _say(f"saved {result.path} ({result.summary()})")
     return 0
 
 

@@ -22,30 +22,32 @@ Last-Modified at least one second older than the response's Date
 (§8.8.2.2).  With only a weak ETag there is nothing safe to send, so a
 resume restarts from zero.
 
-The decisions live in :class:`DownloadJob` (no network I/O); :func:`download`
-and :func:`adownload` drive it with ``httpx.Client`` and ``httpx.AsyncClient``.
-Transport errors (a dropped connection, a timeout) are retried by resuming,
-``retries`` times; an exception from the progress callback is not retried,
-and leaves the part and its sidecar for the next call.
+The decisions live in :class:`DownloadJob` (no network I/O) and the loop in
+:func:`download_flow`, a flow of steps (:mod:`ifmatch.client._flow`) that
+:func:`download` drives with an ``httpx.Client`` or ``httpx2.Client`` and
+:func:`adownload` with either library's ``AsyncClient``.  Transport errors (a
+dropped connection, a timeout, a body shorter than announced) are retried by
+resuming, ``retries`` times, and counted in :class:`DownloadResult`; an
+exception from the progress callback is not retried, and leaves the part
+and its sidecar for the next call.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import httpx
-
-from ifmatch.client.update import ClientError
+from ifmatch.client._flow import Chunk, Flow, Open, Sleep, adrive, drive
+from ifmatch.client._http import errors
+from ifmatch.client.errors import DownloadError as DownloadError
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
@@ -55,6 +57,9 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+if TYPE_CHECKING:
+    from ifmatch.client._http import AsyncClient, Client, Headers
+
 Progress = Callable[[int, int | None], object]
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)", re.ASCII)
 _UNSATISFIED_RE = re.compile(r"bytes \*/(\d+)", re.ASCII)
@@ -62,8 +67,8 @@ _MAX_REQUESTS = 1000
 CHUNK_SIZE = 64 * 1024
 
 
-class DownloadError(ClientError):
-    """The download could not be completed; the part file (if any) is kept for a resume."""
+class BodyCutShortError(Exception):
+    """A body ended before the bytes its headers announced: resumed like a dropped connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +99,8 @@ class Sidecar:
         return self.last_modified if (date - modified).total_seconds() >= 1 else None
 
 
-class Action(enum.Enum):
-    """What to do with a response."""
+class PartAction(enum.Enum):
+    """What a response means for the part file."""
 
     APPEND = "append"  # a 206 continuing the part: append its body
     RESTART = "restart"  # a 200: truncate the part, write the body from zero
@@ -105,7 +110,17 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DownloadResult:
-    """What a finished download did."""
+    """What a finished download did, in this call.
+
+    ``size`` is the file's length; ``requests`` how many GETs were sent;
+    ``resumes`` how many of them continued the part instead of starting from
+    zero (a part left by an earlier call, or a connection dropped during this
+    one), ``resumed_from`` the byte the first of those continued at (0 when
+    none did); ``restarted`` is ``True`` when bytes already there had to be
+    thrown away because the file changed (then ``resumes`` and
+    ``resumed_from`` count only from that restart on); ``received`` is how
+    many body bytes arrived in this call.
+    """
 
     path: Path
     size: int
@@ -113,6 +128,21 @@ class DownloadResult:
     restarted: bool
     etag: str | None
     requests: int
+    resumes: int = 0
+    received: int = 0
+
+    def summary(self) -> str:
+        """``"3000000 bytes; resumed 2 times, first at byte 1000000; 2000000 received"``."""
+        parts = [f"{self.size} bytes"]
+        if self.restarted:
+            parts.append("restarted from zero: the file changed on the server (If-Range)")
+        if self.resumes == 1:
+            parts.append(f"resumed at byte {self.resumed_from}")
+        elif self.resumes > 1:
+            parts.append(f"resumed {self.resumes} times, first at byte {self.resumed_from}")
+        if self.resumes or self.restarted:
+            parts.append(f"{self.received} bytes received in {self.requests} requests")
+        return "; ".join(parts)
 
 
 class DownloadJob:
@@ -129,8 +159,10 @@ class DownloadJob:
         self.meta = self.path.with_name(self.path.name + ".part.json")
         self.sidecar: Sidecar | None = None
         self.offset = 0
-        self.first_offset = 0
         self.restarted = False
+        self.resumes = 0
+        self.resumed_from = 0
+        self.received = 0
         self.expected_stop: int | None = None
         self._file: IO[bytes] | None = None
         self._load()
@@ -148,7 +180,6 @@ class DownloadJob:
             self.sidecar, self.offset = sidecar, size
         else:
             self.sidecar, self.offset = None, 0
-        self.first_offset = self.offset
 
     def _save_sidecar(self, sidecar: Sidecar) -> None:
         self.sidecar = sidecar
@@ -165,28 +196,40 @@ class DownloadJob:
         if self.offset > 0 and validator is not None:
             headers["Range"] = f"bytes={self.offset}-"
             headers["If-Range"] = validator
-        else:
-            self.restarted = self.restarted or self.offset > 0
-            self.offset = 0
+        elif self.offset > 0:
+            self._restart()
         return headers
 
-    def on_response(self, status: int, headers: httpx.Headers) -> Action:
+    def _restart(self) -> None:
+        """Bytes already there are thrown away: resumes count again from zero."""
+        self.restarted = True
+        self.offset = 0
+        self.resumes = 0
+        self.resumed_from = 0
+
+    def _resumed(self) -> None:
+        if self.resumes == 0:
+            self.resumed_from = self.offset
+        self.resumes += 1
+
+    def on_response(self, status: int, headers: Headers) -> PartAction:
         """Decide what the response means for the part file (raises DownloadError)."""
         if status == 206:
             return self._on_partial(headers)
         if status == 200:
             self._start_over(headers)
-            return Action.RESTART
+            return PartAction.RESTART
         if status == 416 and self.offset > 0:
             match = _UNSATISFIED_RE.fullmatch(headers.get("content-range", "").strip())
             total = int(match.group(1)) if match else None
             known = self.sidecar.total if self.sidecar else None
             if total is not None and total == self.offset and known in (None, total):
-                return Action.COMPLETE
+                self._resumed()
+                return PartAction.COMPLETE
             return self._drop_part()
-        raise DownloadError(f"{self.url}: HTTP {status} {_reason(status)}")
+        raise DownloadError(f"{self.url}: HTTP {status} {_reason(status)}".rstrip())
 
-    def _on_partial(self, headers: httpx.Headers) -> Action:
+    def _on_partial(self, headers: Headers) -> PartAction:
         if self.offset == 0 or self.sidecar is None:
             raise DownloadError(f"{self.url}: 206 Partial Content to a request without Range")
         match = _CONTENT_RANGE_RE.fullmatch(headers.get("content-range", "").strip())
@@ -207,11 +250,12 @@ class DownloadJob:
         if not consistent:
             return self._drop_part()
         self.expected_stop = last + 1
+        self._resumed()
         if total is not None and known is None:
             self._save_sidecar(Sidecar(**{**asdict(self.sidecar), "total": total}))
-        return Action.APPEND
+        return PartAction.APPEND
 
-    def _same_validator(self, headers: httpx.Headers) -> bool:
+    def _same_validator(self, headers: Headers) -> bool:
         """A 206 that names a different ETag or Last-Modified is from another file.
 
         So is one without the ETag we resumed with: a 206 carries the ETag
@@ -228,10 +272,9 @@ class DownloadJob:
             and modified != self.sidecar.last_modified
         )
 
-    def _start_over(self, headers: httpx.Headers) -> None:
+    def _start_over(self, headers: Headers) -> None:
         if self.offset > 0:
-            self.restarted = True
-        self.offset = 0
+            self._restart()
         length = headers.get("content-length")
         encoded = headers.get("content-encoding", "identity").lower() not in {"identity", ""}
         self.expected_stop = int(length) if length and length.isdigit() and not encoded else None
@@ -246,19 +289,18 @@ class DownloadJob:
             )
         )
 
-    def _drop_part(self) -> Action:
-        self.restarted = True
-        self.offset = 0
+    def _drop_part(self) -> PartAction:
+        self._restart()
         self.sidecar = None
         with contextlib.suppress(FileNotFoundError):
             self.meta.unlink()
         with contextlib.suppress(FileNotFoundError):
             self.part.unlink()
-        return Action.RETRY_FROM_ZERO
+        return PartAction.RETRY_FROM_ZERO
 
     # -- the part file --------------------------------------------------------
 
-    def open(self, action: Action) -> None:
+    def open(self, action: PartAction) -> None:
         """Open the part for appending (APPEND) or truncated (RESTART), locked."""
         self.close()
         # Lock before truncating, so a second download of the same path cannot
@@ -270,7 +312,7 @@ class DownloadJob:
             except OSError:
                 handle.close()
                 raise DownloadError(f"{self.part}: another download is writing it") from None
-        if action is not Action.APPEND:
+        if action is not PartAction.APPEND:
             handle.truncate(0)
         self._file = handle
 
@@ -281,6 +323,7 @@ class DownloadJob:
             raise DownloadError(f"{self.url}: the server sent more bytes than it announced")
         self._file.write(chunk)
         self.offset += len(chunk)
+        self.received += len(chunk)
 
     def close(self) -> None:
         """Flush and close the part file (kept on disk)."""
@@ -299,7 +342,7 @@ class DownloadJob:
         """After a body ended: True if the file is whole, False if more must be requested."""
         self.close()
         if self.expected_stop is not None and self.offset < self.expected_stop:
-            raise httpx.RemoteProtocolError(
+            raise BodyCutShortError(
                 f"body ended at byte {self.offset}, {self.expected_stop} announced"
             )
         return self.total is None or self.offset >= self.total
@@ -315,8 +358,8 @@ class DownloadJob:
             self.meta.unlink()
         etag = self.sidecar.etag if self.sidecar is not None else None
         return DownloadResult(
-            self.path, self.offset, self.first_offset if not self.restarted else 0,
-            self.restarted, etag, requests,
+            self.path, self.offset, self.resumed_from, self.restarted, etag, requests,
+            self.resumes, self.received,
         )
 
 
@@ -334,11 +377,55 @@ def _pause(delay: float, failures: int) -> float:
 
 
 def _reason(status: int) -> str:
-    return httpx.codes.get_reason_phrase(status)
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def download_flow(
+    url: str,
+    path: str | Path,
+    *,
+    progress: Progress | None = None,
+    retries: int = 3,
+    headers: Mapping[str, str] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    retry_delay: float = 0.2,
+) -> Flow[DownloadResult]:
+    """The download as steps: open, decide, write chunks, resume after a failure."""
+    job = DownloadJob(url, path)
+    failures = 0
+    for requests in range(1, _MAX_REQUESTS + 1):
+        try:
+            response = yield Open("GET", url, job.request_headers(headers), chunk_size)
+            action = job.on_response(response.status_code, response.headers)
+            if action is PartAction.COMPLETE:
+                return job.finish(requests)
+            if action is PartAction.RETRY_FROM_ZERO:
+                continue
+            job.open(action)
+            if progress is not None:
+                progress(job.offset, job.total)
+            while chunk := (yield Chunk()):
+                job.write(chunk)
+                if progress is not None:
+                    progress(job.offset, job.total)
+            if job.body_finished():
+                return job.finish(requests)
+        except _resumable() as error:
+            job.close()
+            failures += 1
+            if failures > retries:
+                raise _failure(url, error, job) from error
+            yield Sleep(_pause(retry_delay, failures))
+        finally:
+            job.close()
+    raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
 
 
 def download(
-    client: httpx.Client,
+    client: Client,
     url: str,
     path: str | Path,
     *,
@@ -355,42 +442,15 @@ def download(
     ``retry_delay`` seconds doubled at each failure (at most 5 s), before
     :class:`DownloadError` is raised; the part is kept for a later call.
     """
-    job = DownloadJob(url, path)
-    failures = 0
-    for requests in range(1, _MAX_REQUESTS + 1):
-        try:
-            with client.stream("GET", url, headers=job.request_headers(headers)) as response:
-                action = job.on_response(response.status_code, response.headers)
-                if action is Action.COMPLETE:
-                    return job.finish(requests)
-                if action is Action.RETRY_FROM_ZERO:
-                    continue
-                job.open(action)
-                if progress is not None:
-                    progress(job.offset, job.total)
-                chunks = (
-                    [response.content] if response.is_stream_consumed  # mocks, already read
-                    else response.iter_raw(chunk_size)
-                )
-                for chunk in chunks:
-                    job.write(chunk)
-                    if progress is not None:
-                        progress(job.offset, job.total)
-                if job.body_finished():
-                    return job.finish(requests)
-        except httpx.TransportError as error:
-            job.close()
-            failures += 1
-            if failures > retries:
-                raise _failure(url, error, job) from error
-            time.sleep(_pause(retry_delay, failures))
-        finally:
-            job.close()
-    raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
+    flow = download_flow(
+        url, path, progress=progress, retries=retries, headers=headers,
+        chunk_size=chunk_size, retry_delay=retry_delay,
+    )
+    return drive(flow, client)
 
 
 async def adownload(
-    client: httpx.AsyncClient,
+    client: AsyncClient,
     url: str,
     path: str | Path,
     *,
@@ -400,54 +460,29 @@ async def adownload(
     chunk_size: int = CHUNK_SIZE,
     retry_delay: float = 0.2,
 ) -> DownloadResult:
-    """:func:`download` for ``httpx.AsyncClient`` (file writes are plain blocking writes)."""
-    job = DownloadJob(url, path)
-    failures = 0
-    for requests in range(1, _MAX_REQUESTS + 1):
-        try:
-            async with client.stream(
-                "GET", url, headers=job.request_headers(headers)
-            ) as response:
-                action = job.on_response(response.status_code, response.headers)
-                if action is Action.COMPLETE:
-                    return job.finish(requests)
-                if action is Action.RETRY_FROM_ZERO:
-                    continue
-                job.open(action)
-                if progress is not None:
-                    progress(job.offset, job.total)
-                if response.is_stream_consumed:  # mocks, already read
-                    job.write(response.content)
-                    if progress is not None:
-                        progress(job.offset, job.total)
-                else:
-                    async for chunk in response.aiter_raw(chunk_size):
-                        job.write(chunk)
-                        if progress is not None:
-                            progress(job.offset, job.total)
-                if job.body_finished():
-                    return job.finish(requests)
-        except httpx.TransportError as error:
-            job.close()
-            failures += 1
-            if failures > retries:
-                raise _failure(url, error, job) from error
-            await asyncio.sleep(_pause(retry_delay, failures))
-        finally:
-            job.close()
-    raise DownloadError(f"{url}: gave up after {_MAX_REQUESTS} requests")
+    """:func:`download` for an ``AsyncClient`` (file writes are plain blocking writes)."""
+    flow = download_flow(
+        url, path, progress=progress, retries=retries, headers=headers,
+        chunk_size=chunk_size, retry_delay=retry_delay,
+    )
+    return await adrive(flow, client)
 
 
-def _describe(error: httpx.TransportError) -> str:
+def _resumable() -> tuple[type[Exception], ...]:
+    """What a download resumes after: a body cut short, any transport error of either library."""
+    return (BodyCutShortError, *errors("TransportError"))
+
+
+def _describe(error: Exception) -> str:
     text = str(error) or type(error).__name__
-    if isinstance(error, httpx.ConnectError):
+    if isinstance(error, errors("ConnectError")):
         return f"cannot connect ({text})"
-    if isinstance(error, httpx.TimeoutException):
+    if isinstance(error, errors("TimeoutException")):
         return f"timed out ({text})"
     return f"connection lost ({text})"
 
 
-def _failure(url: str, error: httpx.TransportError, job: DownloadJob) -> DownloadError:
+def _failure(url: str, error: Exception, job: DownloadJob) -> DownloadError:
     kept = (
         f"; {job.part} kept, run again to resume"
         if job.part.exists() and job.part.stat().st_size

@@ -2,31 +2,38 @@
 
 ``poll(client, url, interval)`` GETs ``url`` every ``interval`` seconds with
 ``If-None-Match`` (or ``If-Modified-Since`` when the server sends no ETag)
-and yields only responses that carry a changed representation: the first
-one, then each 200 after it.  A 304 costs a status line and a few headers.
+and yields only responses that carry a changed representation: the current
+one first, then each change after it.  A 304 costs a status line and a few
+headers.  Through a cache that already holds the URL (a revalidated or a
+fresh stored 200), the first response is still the current representation
+and is yielded: "first" means first for this poll, not first on the wire.
 A server that ignores the validators (always 200) still yields only
 changes: a 200 with the same ETag, or without validators and the same body,
 is not yielded.  ``Retry-After`` on a 429 or 503 stretches the wait.
 
 ``max_changes``, ``max_requests`` and ``timeout`` bound the loop (tests,
 scripts); without them it runs until the consumer stops iterating.
-:func:`apoll` is the same as an async generator; both drive :class:`PollState`.
+:func:`poll_flow` is the loop as a flow of steps (:mod:`ifmatch.client._flow`):
+:func:`poll` drives it with an ``httpx.Client`` or ``httpx2.Client`` as a
+generator, :func:`apoll` with either library's ``AsyncClient`` as an async
+generator.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-
-from ifmatch.client.cache import was_revalidated
+from ifmatch.client._flow import Emit, Fetch, Flow, Sleep, arun, run
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
+
+if TYPE_CHECKING:
+    from ifmatch.client._http import AsyncClient, Client, Response
 
 _BUSY = frozenset({429, 503})
 
@@ -60,9 +67,14 @@ class PollState:
         self.requests += 1
         return headers
 
-    def observe(self, response: httpx.Response) -> bool:
-        """Whether ``response`` (body read) is a change to yield; raises for error statuses."""
-        if response.status_code == 304 or was_revalidated(response):
+    def observe(self, response: Response) -> bool:
+        """Whether ``response`` (body read) is a change to yield; raises for error statuses.
+
+        A 200 that a cache produced (revalidated or fresh) is judged like any
+        other: the first one is the current representation, a later one is a
+        change only if its validator (or body) differs from the last yielded.
+        """
+        if response.status_code == 304:
             return False
         if response.status_code in _BUSY:
             return False
@@ -89,7 +101,7 @@ class PollState:
             or (self.deadline is not None and time.monotonic() >= self.deadline)
         )
 
-    def wait(self, response: httpx.Response) -> float:
+    def wait(self, response: Response) -> float:
         """Seconds to sleep before the next request (Retry-After honoured, deadline kept)."""
         delay = self.interval
         if response.status_code in _BUSY:
@@ -130,8 +142,7 @@ def _retry_after(value: str | None) -> float:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def poll(
-    client: httpx.Client,
+def poll_flow(
     url: str,
     interval: float,
     *,
@@ -139,20 +150,38 @@ def poll(
     max_requests: int | None = None,
     timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Iterator[httpx.Response]:
-    """Yield each changed representation of ``url`` (a generator; see the module doc)."""
+) -> Flow[None]:
+    """The polling loop as steps: emits each changed representation."""
     state = PollState(interval, max_changes, max_requests, timeout)
     while True:
-        response = client.get(url, headers=state.headers(headers))
+        response = yield Fetch("GET", url, state.headers(headers))
         if state.observe(response):
-            yield response
+            yield Emit(response)
         if state.done():
             return
-        time.sleep(state.wait(response))
+        yield Sleep(state.wait(response))
+
+
+def poll(
+    client: Client,
+    url: str,
+    interval: float,
+    *,
+    max_changes: int | None = None,
+    max_requests: int | None = None,
+    timeout: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Iterator[Response]:
+    """Yield each changed representation of ``url`` (a generator; see the module doc)."""
+    yield from run(
+        poll_flow(url, interval, max_changes=max_changes, max_requests=max_requests,
+                  timeout=timeout, headers=headers),
+        client,
+    )
 
 
 async def apoll(
-    client: httpx.AsyncClient,
+    client: AsyncClient,
     url: str,
     interval: float,
     *,
@@ -160,13 +189,9 @@ async def apoll(
     max_requests: int | None = None,
     timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
-) -> AsyncIterator[httpx.Response]:
-    """:func:`poll` as an async generator for ``httpx.AsyncClient``."""
-    state = PollState(interval, max_changes, max_requests, timeout)
-    while True:
-        response = await client.get(url, headers=state.headers(headers))
-        if state.observe(response):
-            yield response
-        if state.done():
-            return
-        await asyncio.sleep(state.wait(response))
+) -> AsyncIterator[Response]:
+    """:func:`poll` as an async generator for an ``AsyncClient``."""
+    flow = poll_flow(url, interval, max_changes=max_changes, max_requests=max_requests,
+                     timeout=timeout, headers=headers)
+    async for response in arun(flow, client):
+        yield response

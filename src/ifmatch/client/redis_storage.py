@@ -68,6 +68,23 @@ end
 return used
 """
 
+_REFRESH = """
+if redis.call('HGET', KEYS[1], 'meta') ~= ARGV[5] then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[2], 'GT')
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+end
+local old = tonumber(redis.call('HGET', KEYS[4], KEYS[1]) or '0')
+redis.call('HSET', KEYS[4], KEYS[1], ARGV[3])
+redis.call('INCRBY', KEYS[5], tonumber(ARGV[3]) - old)
+redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1])
+return 1
+"""
+
 _REMOVE = """
 local doomed = ARGV
 if #ARGV == 0 then doomed = redis.call('SMEMBERS', KEYS[1]) end
@@ -192,6 +209,23 @@ class RedisStorage:
         keys, args = self._remove_call(url, variant)
         self.client.eval(_REMOVE, len(keys), *keys, *args)
 
+    def refresh(self, url: str, entry: Entry, previous: Entry) -> None:
+        """After a 304: update ``previous``'s metadata and expiry, not sending the body again.
+
+        Stores the whole entry when Redis no longer has ``previous`` (expired, replaced).
+        """
+        if self._too_big(entry):
+            self.remove(url, entry.variant)
+            return
+        keys, args = self._refresh_call(url, entry, previous)
+        if not self.client.eval(_REFRESH, len(keys), *keys, *args):
+            self.store(url, entry)
+
+    def _refresh_call(self, url: str, entry: Entry,
+                      previous: Entry) -> tuple[list[str], list[Any]]:
+        keys, args = self._store_call(url, entry)
+        return keys, [args[0], args[2], args[3], args[4], previous.to_json()]
+
     @property
     def used_bytes(self) -> int:
         """Bytes counted against the budget (entries Redis expired count until next store)."""
@@ -234,6 +268,15 @@ class RedisStorage:
         """Forget one variant of ``url``, or all of them."""
         keys, args = self._remove_call(url, variant)
         await self.async_client.eval(_REMOVE, len(keys), *keys, *args)
+
+    async def arefresh(self, url: str, entry: Entry, previous: Entry) -> None:
+        """:meth:`refresh` on the asyncio client."""
+        if self._too_big(entry):
+            await self.aremove(url, entry.variant)
+            return
+        keys, args = self._refresh_call(url, entry, previous)
+        if not await self.async_client.eval(_REFRESH, len(keys), *keys, *args):
+            await self.astore(url, entry)
 
     async def aclose(self) -> None:
         """Close the asyncio client's connections."""

@@ -317,6 +317,30 @@ class SQLiteStorage(_ThreadedAsync):
             if self.max_bytes is not None:
                 self._evict(connection, self.max_bytes)
 
+    def refresh(self, url: str, entry: Entry, previous: Entry) -> None:
+        """After a 304: update ``previous``'s headers and times to ``entry``'s, body in place.
+
+        Stores the whole entry when that row is gone or was replaced meanwhile.
+        """
+        if self.max_bytes is not None and entry.size > self.max_bytes:
+            self.remove(url, entry.variant)
+            return
+        with _transaction(self._connection()) as connection:
+            updated = connection.execute(
+                "UPDATE entries SET status = ?, headers = ?, vary = ?, size = ?, "
+                "stored_at = ?, request_time = ?, expires_at = ? "
+                "WHERE url = ? AND variant = ? AND stored_at = ?",
+                (entry.status, json.dumps(entry.headers), json.dumps(entry.vary), entry.size,
+                 entry.stored_at, entry.request_time, entry.expires_at, url, entry.variant,
+                 previous.stored_at),
+            ).rowcount
+        if not updated:
+            self.store(url, entry)
+
+    async def arefresh(self, url: str, entry: Entry, previous: Entry) -> None:
+        """:meth:`refresh` in a worker thread."""
+        await anyio.to_thread.run_sync(self.refresh, url, entry, previous)
+
     @staticmethod
     def _evict(connection: sqlite3.Connection, max_bytes: int) -> None:
         (used,) = connection.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()

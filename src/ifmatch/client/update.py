@@ -13,87 +13,39 @@ you tried to write, which is what a merge screen needs.  A 428 (RFC 6585
 :func:`create` writes only if nothing exists (``If-None-Match: *``,
 §13.1.2); :func:`delete` deletes only the version you saw (``If-Match``).
 
-The logic is written once, as generators of steps (send a request, sleep,
-apply the change), in the sans-IO style of h11; :func:`update` drives them
-with an ``httpx.Client`` and :func:`aupdate` with an ``httpx.AsyncClient``
-(whose ``change`` may also be a coroutine function).
+The logic is written once, as flows of steps (send a request, sleep, apply
+the change; see :mod:`ifmatch.client._flow`) in the sans-IO style of h11:
+:func:`update` drives them with an ``httpx.Client`` or ``httpx2.Client``,
+:func:`aupdate` with either library's ``AsyncClient`` (whose ``change`` may
+also be a coroutine function).  The errors live in :mod:`ifmatch.client.errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import random
-import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from ifmatch.client._flow import Apply, AsyncChange, Change, Fetch, Flow, Sleep, adrive, drive
 
+# The errors and Version were defined here before errors.py: re-exported, their old path works.
+from ifmatch.client.errors import AlreadyExistsError as AlreadyExistsError
+from ifmatch.client.errors import ClientError as ClientError
+from ifmatch.client.errors import ConflictError as ConflictError
+from ifmatch.client.errors import InvalidBodyError
+from ifmatch.client.errors import MissingValidatorError as MissingValidatorError
+from ifmatch.client.errors import PreconditionRequiredError as PreconditionRequiredError
+from ifmatch.client.errors import Version as Version
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
 
+if TYPE_CHECKING:
+    from ifmatch.client._http import AsyncClient, Client, Response
+
 MERGE_PATCH_JSON = "application/merge-patch+json"
 JSON = "application/json"
-
-T = TypeVar("T")
-Change = Callable[[Any], Any]
-AsyncChange = Callable[[Any], Any | Awaitable[Any]]
-
-
-class ClientError(Exception):
-    """Base of the errors ifmatch's client raises on its own account."""
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """A representation as the server returned it: decoded JSON and its validators."""
-
-    document: Any
-    etag: str | None
-    last_modified: str | None
-
-
-class ConflictError(ClientError):
-    """The write kept failing its precondition (412) after all retries.
-
-    ``current`` is the server's version at the end (``None`` if it could not
-    be read, e.g. deleted), ``attempted`` the document this client last tried
-    to write, ``attempts`` how many writes were tried.
-    """
-
-    def __init__(
-        self, url: str, current: Version | None, attempted: Any, attempts: int, message: str = ""
-    ) -> None:
-        self.url, self.current, self.attempted, self.attempts = url, current, attempted, attempts
-        etag = current.etag if current else None
-        super().__init__(
-            message
-            or f"{url}: still changed by others after {attempts} attempt(s) "
-            f"(412 Precondition Failed); server now at ETag {etag}"
-        )
-
-
-class AlreadyExistsError(ConflictError):
-    """``create`` found a representation already there (``If-None-Match: *`` failed)."""
-
-
-class PreconditionRequiredError(ClientError):
-    """The server answered 428: it accepts this write only with If-Match (RFC 6585 §3)."""
-
-    def __init__(self, url: str, method: str, detail: str = "") -> None:
-        self.url, self.method = url, method
-        extra = f": {detail}" if detail else ""
-        super().__init__(
-            f"{method} {url}: the server requires a precondition (428 Precondition Required); "
-            f"send If-Match with the ETag you read{extra}"
-        )
-
-
-class MissingValidatorError(ClientError):
-    """The server gave no usable validator, so no write can be made safely conditional."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,35 +62,7 @@ class UpdateResult:
     etag: str | None
     attempts: int
     changed: bool
-    response: httpx.Response
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Step: send a request and resume with its (fully read) response."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    content: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Step: wait this many seconds."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Apply:
-    """Step: call the user's ``change`` on ``document`` and resume with its result."""
-
-    document: Any
-
-
-Step = Send | Sleep | Apply
-Steps = Generator[Step, Any, T]
+    response: Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +87,7 @@ def update_steps(
     backoff: Backoff | None = None,
     use_last_modified: bool = False,
     headers: Mapping[str, str] | None = None,
-) -> Steps[UpdateResult]:
+) -> Flow[UpdateResult]:
     """The read-change-write loop as steps (see the module docstring)."""
     if retries < 0:
         raise ValueError("retries must be >= 0")
@@ -172,7 +96,7 @@ def update_steps(
     attempted: Any = None
     method = "PATCH" if patch else "PUT"
     for attempt in range(1, retries + 2):
-        read = yield Send("GET", url, {**base, "Accept": JSON})
+        read = yield Fetch("GET", url, {**base, "Accept": JSON})
         current = _version(read)
         condition = _write_condition(url, current, use_last_modified)
         attempted = yield Apply(current.document)
@@ -182,7 +106,7 @@ def update_steps(
             body, media_type = merge_patch(current.document, attempted), MERGE_PATCH_JSON
         else:
             body, media_type = attempted, JSON
-        response = yield Send(
+        response = yield Fetch(
             method, url, {**base, **condition, "Content-Type": media_type}, _dump(body)
         )
         if response.status_code == 412:
@@ -191,21 +115,21 @@ def update_steps(
             continue
         _raise_for_write(response, url, method)
         return UpdateResult(attempted, response.headers.get("etag"), attempt, True, response)
-    latest = yield Send("GET", url, {**base, "Accept": JSON})
+    latest = yield Fetch("GET", url, {**base, "Accept": JSON})
     current_version = _version(latest) if latest.status_code == 200 else None
     raise ConflictError(url, current_version, attempted, retries + 1)
 
 
 def create_steps(
     url: str, document: Any, *, headers: Mapping[str, str] | None = None
-) -> Steps[UpdateResult]:
+) -> Flow[UpdateResult]:
     """PUT only if nothing exists: ``If-None-Match: *`` (RFC 9110 §13.1.2)."""
     base = dict(headers or {})
-    response = yield Send(
+    response = yield Fetch(
         "PUT", url, {**base, "If-None-Match": "*", "Content-Type": JSON}, _dump(document)
     )
     if response.status_code == 412:
-        latest = yield Send("GET", url, {**base, "Accept": JSON})
+        latest = yield Fetch("GET", url, {**base, "Accept": JSON})
         current = _version(latest) if latest.status_code == 200 else None
         raise AlreadyExistsError(
             url, current, document, 1, f"{url}: already exists (If-None-Match: * failed with 412)"
@@ -216,18 +140,18 @@ def create_steps(
 
 def delete_steps(
     url: str, etag: str | ETag | None = None, *, headers: Mapping[str, str] | None = None
-) -> Steps[httpx.Response]:
+) -> Flow[Response]:
     """DELETE only the version whose ETag is given (or the one read first when ``None``)."""
     base = dict(headers or {})
     if etag is None:
-        current = _version((yield Send("GET", url, {**base, "Accept": JSON})), json_body=False)
+        current = _version((yield Fetch("GET", url, {**base, "Accept": JSON})), json_body=False)
         condition = _write_condition(url, current, use_last_modified=False)
     else:
         tag = etag if isinstance(etag, ETag) else ETag.parse(etag)
         condition = {"If-Match": str(tag)}
-    response: httpx.Response = yield Send("DELETE", url, {**base, **condition})
+    response: Response = yield Fetch("DELETE", url, {**base, **condition})
     if response.status_code == 412:
-        latest = yield Send("GET", url, {**base, "Accept": JSON})
+        latest = yield Fetch("GET", url, {**base, "Accept": JSON})
         current_version = (
             _version(latest, json_body=False) if latest.status_code == 200 else None
         )
@@ -276,14 +200,16 @@ def _check_no_null(value: Any, *, top: bool) -> None:
             _check_no_null(item, top=False)
 
 
-def _version(response: httpx.Response, *, json_body: bool = True) -> Version:
+def _version(response: Response, *, json_body: bool = True) -> Version:
     response.raise_for_status()
     document: Any = None
     if json_body:
         try:
             document = response.json()
         except (ValueError, RecursionError) as error:  # RecursionError: nesting too deep
-            raise ClientError(f"{response.request.url}: the body is not JSON ({error})") from None
+            raise InvalidBodyError(
+                f"{response.request.url}: the body is not JSON ({error})"
+            ) from None
     return Version(document, response.headers.get("etag"), response.headers.get("last-modified"))
 
 
@@ -318,13 +244,13 @@ def _write_condition(url: str, current: Version, use_last_modified: bool) -> dic
     )
 
 
-def _raise_for_write(response: httpx.Response, url: str, method: str) -> None:
+def _raise_for_write(response: Response, url: str, method: str) -> None:
     if response.status_code == 428:
         raise PreconditionRequiredError(url, method, _detail(response))
     response.raise_for_status()
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Response) -> str:
     try:
         body = response.json()
     except (ValueError, RecursionError):
@@ -336,54 +262,8 @@ def _dump(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def drive(steps: Steps[T], client: httpx.Client, change: Change | None = None) -> T:
-    """Run ``steps`` with a sync client."""
-    reply: Any = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        if isinstance(step, Send):
-            reply = client.request(
-                step.method, step.url, headers=step.headers, content=step.content
-            )
-        elif isinstance(step, Sleep):
-            time.sleep(step.seconds)
-            reply = None
-        else:
-            assert change is not None
-            reply = change(step.document)
-
-
-async def adrive(
-    steps: Steps[T], client: httpx.AsyncClient, change: AsyncChange | None = None
-) -> T:
-    """Run ``steps`` with an async client; ``change`` may return an awaitable."""
-    reply: Any = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        if isinstance(step, Send):
-            reply = await client.request(
-                step.method, step.url, headers=step.headers, content=step.content
-            )
-        elif isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
-            reply = None
-        else:
-            assert change is not None
-            reply = change(step.document)
-            if inspect.isawaitable(reply):
-                reply = await reply
-
-
 def update(
-    client: httpx.Client,
+    client: Client,
     url: str,
     change: Change,
     *,
@@ -404,7 +284,7 @@ def update(
     writes within one second are indistinguishable).
 
     Raises :class:`ConflictError`, :class:`PreconditionRequiredError`,
-    :class:`MissingValidatorError`, or ``httpx.HTTPStatusError`` for other
+    :class:`MissingValidatorError`, or the client library's ``HTTPStatusError`` for other
     error statuses (e.g. 404).
     """
     steps = update_steps(
@@ -415,7 +295,7 @@ def update(
 
 
 async def aupdate(
-    client: httpx.AsyncClient,
+    client: AsyncClient,
     url: str,
     change: AsyncChange,
     *,
@@ -425,7 +305,7 @@ async def aupdate(
     use_last_modified: bool = False,
     headers: Mapping[str, str] | None = None,
 ) -> UpdateResult:
-    """:func:`update` for ``httpx.AsyncClient``; ``change`` may be a coroutine function."""
+    """:func:`update` for ``AsyncClient``; ``change`` may be a coroutine function."""
     steps = update_steps(
         url, retries=retries, patch=patch, backoff=backoff,
         use_last_modified=use_last_modified, headers=headers,
@@ -434,24 +314,24 @@ async def aupdate(
 
 
 def create(
-    client: httpx.Client, url: str, document: Any, *, headers: Mapping[str, str] | None = None
+    client: Client, url: str, document: Any, *, headers: Mapping[str, str] | None = None
 ) -> UpdateResult:
     """PUT ``document`` only if ``url`` has none yet; else :class:`AlreadyExistsError`."""
     return drive(create_steps(url, document, headers=headers), client)
 
 
 async def acreate(
-    client: httpx.AsyncClient, url: str, document: Any,
+    client: AsyncClient, url: str, document: Any,
     *, headers: Mapping[str, str] | None = None,
 ) -> UpdateResult:
-    """:func:`create` for ``httpx.AsyncClient``."""
+    """:func:`create` for ``AsyncClient``."""
     return await adrive(create_steps(url, document, headers=headers), client)
 
 
 def delete(
-    client: httpx.Client, url: str, etag: str | ETag | None = None,
+    client: Client, url: str, etag: str | ETag | None = None,
     *, headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
+) -> Response:
     """DELETE with ``If-Match: etag``; a 412 raises :class:`ConflictError` with the current version.
 
     Without ``etag`` the current ETag is read first, so at least a change
@@ -461,8 +341,8 @@ def delete(
 
 
 async def adelete(
-    client: httpx.AsyncClient, url: str, etag: str | ETag | None = None,
+    client: AsyncClient, url: str, etag: str | ETag | None = None,
     *, headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    """:func:`delete` for ``httpx.AsyncClient``."""
+) -> Response:
+    """:func:`delete` for ``AsyncClient``."""
     return await adrive(delete_steps(url, etag, headers=headers), client)

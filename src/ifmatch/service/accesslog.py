@@ -46,9 +46,35 @@ class AccessSink:
             return getattr(handlers[0], "stream", None)
         return None
 
-    def record(self, method: str, path: str, status: int, precondition: str, ms: float) -> None:
-        """Log one finished request (``ms``: its duration in milliseconds)."""
+    def record(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        precondition: str,
+        ms: float,
+        *,
+        note: str | None = None,
+    ) -> None:
+        """Log one finished request (``ms``: its duration in milliseconds).
+
+        A ``note`` (rare: a client that hung up) goes through :mod:`logging`
+        at once, after the pending batch, so the line order is kept.
+        """
         if not self._logger.isEnabledFor(logging.INFO):
+            return
+        if note is not None:
+            self.flush()
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "precondition": precondition,
+                "ms": round(ms, 2),
+                "pid": self._pid,
+                "note": note,
+            }
+            self._logger.info("request", extra={"fields": fields})
             return
         if self._direct_stream() is None:
             fields = {

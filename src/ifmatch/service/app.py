@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
@@ -68,6 +68,7 @@ from ifmatch.service.middleware import (
     BearerAuth,
     DateHeader,
     HeaderLimits,
+    note_disconnect,
     note_precondition,
 )
 from ifmatch.service.openapi import openapi_document
@@ -126,6 +127,7 @@ def collection_representation(
         scope.etag,
         scope.last_modified,
         content_type=JSON_TYPE,
+        ranges=False,  # no byte ranges of a listing; say so (§14.3), as documents do
         fields=cache,
         changed_within_second=scope.changed_within_second,
     )
@@ -147,8 +149,11 @@ def _send(reply: Reply, body: bytes | None = None) -> Response:
     return Response(reply.body if body is None else body, reply.status, headers=dict(reply.headers))
 
 
-def _refused(decision: Decision, meta: Meta | None) -> Response:
-    """The 412 or 428 for a refused write, with the current validators (if any)."""
+def _refused(decision: Decision, meta: Meta | ScopeState | None) -> Response:
+    """The 412 or 428 for a refused write, with the current validators (if any).
+
+    ``meta`` is the resource's, or the collection's for a POST (its target).
+    """
     if meta is None:
         return _send(refused(decision, None))
     return _send(refused(decision, meta.etag, meta.last_modified))
@@ -351,9 +356,15 @@ class Service:
         if request.method == "POST":
             content = Content.of(await self._json_content(request), JSON_TYPE)
             name = uuid.uuid4().hex
+            conditions = _conditions(request)
             result = await self._write(
-                WriteRequest("POST", space, name, _conditions(request), lambda _: content, False)
+                WriteRequest(
+                    "POST", space, name, conditions, lambda _: content, False, against_space=True
+                )
             )
+            if result.decision.status is not None:  # the collection's validators decided
+                note_precondition(request, conditions, result.decision)
+                return _refused(result.decision, result.scope)
             response = self._finish(request, result, content.data)
             if result.created:
                 response.headers["Location"] = f"/api/{collection}/{name}"
@@ -547,6 +558,17 @@ def _unavailable(store: Store) -> Callable[[Request, Exception], Awaitable[Respo
     return handler
 
 
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client closed the connection before its request content was complete.
+
+    Nothing was written (the body is read before any write begins).  The
+    answer is never delivered; its status, 499 as nginx logs it, is for
+    the access log, which also says ``client closed``.
+    """
+    note_disconnect(request)
+    return Response(status_code=499)
+
+
 async def _server_error(request: Request, error: Exception) -> Response:
     return problem_response(500, "internal server error")
 
@@ -608,6 +630,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
     handlers: dict[Any, handler] = {
         Problem: _problem_handler,
         HTTPException: _http_handler,
+        ClientDisconnect: _client_gone,
         Exception: _server_error,
         **{kind: _unavailable(store) for kind in store.unavailable},
     }

@@ -27,6 +27,7 @@ has middleware it does not know.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from dataclasses import dataclass
@@ -167,6 +168,7 @@ class FastPath:
         self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
         #: Requests answered here (the rest went to the application).
         self.answered = 0
+        self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
         elif not isinstance(store, SQLiteStore):
@@ -259,17 +261,21 @@ class FastPath:
             return None
         inm, general, _ = scanned
         collection, slash, name = rest.partition("/")
-        check_name(collection, "collection")
         assert self.cache is not None
         self.cache.refresh()
         if not slash:
+            check_name(collection, "collection")
             return self._collection(method, f"doc:{collection}", inm, general, raw)
         if "/" in name:
             return None
-        check_name(name, "document id")
-        entry = self.cache.document(f"doc:{collection}", name)
+        # Only names that passed the checks are ever cached.
+        entry = self.cache.cached(f"doc:{collection}", name)
         if entry is None:
-            return None  # the 404 is the application's
+            check_name(collection, "collection")
+            check_name(name, "document id")
+            entry = self.cache.document(f"doc:{collection}", name)
+            if entry is None:
+                return None  # the 404 is the application's
         if general or entry.live or (inm is not None and inm != entry.etag):
             conditions = Conditions.from_headers(raw)
             reply = respond(method, conditions, entry.representation)
@@ -375,7 +381,7 @@ class FastPath:
         request = WriteRequest(
             "PUT", target[0], target[1], conditions, lambda _: content, self.require
         )
-        result = self.store.try_write(request)
+        result = await self._write(request)
         if result is None:  # another writer holds the lock: wait for it off the loop
             result = await run_in_threadpool(self.store.write, request)
         if result.decision.status is not None or result.after is None:
@@ -390,6 +396,40 @@ class FastPath:
         if self.access_log:
             ms = (time.perf_counter() - started) * 1000
             ACCESS.record("PUT", scope["path"], status, outcome(conditions, result.decision), ms)
+
+    def _write(self, request: WriteRequest) -> asyncio.Future[WriteResult | None]:
+        """Queue a write for the group commit that runs once this turn of the loop is done.
+
+        Every PUT whose handler reaches this point in the same turn of the event
+        loop is written in one transaction (:meth:`SQLiteStore.try_write_many`):
+        one commit instead of one each.  The future's result is ``None`` when the
+        lock was held (the caller writes in the thread pool instead).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WriteResult | None] = loop.create_future()
+        self._writes.append((request, future))
+        if len(self._writes) == 1:
+            loop.call_soon(self._commit)
+        return future
+
+    def _commit(self) -> None:
+        batch, self._writes = self._writes, []
+        assert isinstance(self.store, SQLiteStore)
+        try:
+            results = self.store.try_write_many([request for request, _ in batch])
+        except Exception as error:  # nothing of the batch was written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for index, (_, future) in enumerate(batch):
+            if future.done():  # its request was cancelled (the client went away)
+                continue
+            result = None if results is None else results[index]
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 def _written(

@@ -114,7 +114,17 @@ def media_type(request: Request) -> tuple[str, dict[str, str]]:
 
 
 def refuse_content_coding(request: Request) -> None:
-    """415 for a request body with a content coding (RFC 9110 §15.5.16): stored bytes are raw."""
+    """415 for a request body with a content coding (RFC 9110 §15.5.16): stored bytes are raw.
+
+    A transfer coding other than ``chunked`` is refused too (400): the server
+    hands the content over de-chunked but still gzip-coded, and storing
+    that would store other bytes than the client meant (RFC 9112 §6.1).
+    """
+    transfer = request.headers.get("transfer-encoding")
+    if transfer is not None:
+        codings = [coding.strip().lower() for coding in transfer.split(",")]
+        if any(coding not in {"chunked", ""} for coding in codings):
+            raise Problem(400, f"only the chunked transfer coding is supported, not {transfer!r}")
     coding = request.headers.get("content-encoding", "identity").strip().lower()
     if coding not in {"", "identity"}:
         raise Problem(
@@ -203,12 +213,11 @@ def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        # A merge patch's result may be a scalar (RFC 7396: a non-object patch replaces).
-        children = item.values() if isinstance(item, dict) else item
-        if not isinstance(item, dict | list):
-            children = ()
+        if not isinstance(item, dict | list):  # a patch's result may be a scalar
+            continue
         if depth > limit:
             return True
+        children = item.values() if isinstance(item, dict) else item
         pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
@@ -238,7 +247,7 @@ def parse_json(data: bytes, *, strict: bool = True) -> Any:
         raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:
         raise Problem(400, "invalid JSON: a value cannot be read") from None
-    if strict and isinstance(value, dict | list) and nests_deeper(value):
+    if strict and nests_deeper(value):
         raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 

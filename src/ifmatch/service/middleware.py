@@ -35,6 +35,13 @@ def note_precondition(
     fields["precondition"] = outcome(conditions, decision)
 
 
+def note_disconnect(request: Request) -> None:
+    """Record that the client went away before its request was complete (logged, no 5xx)."""
+    fields: dict[str, Any] | None = request.scope.get(_LOG_KEY)
+    if fields is not None:
+        fields["note"] = "client closed the connection before the request content was complete"
+
+
 _date_second = -1
 _date_value = b""
 
@@ -114,7 +121,9 @@ class AccessLog:
             await self.app(scope, receive, send_status)
         finally:
             ms = (time.perf_counter() - started) * 1000
-            ACCESS.record(scope["method"], scope["path"], status, fields["precondition"], ms)
+            precondition = fields["precondition"]
+            ACCESS.record(scope["method"], scope["path"], status, precondition, ms,
+                          note=fields.get("note"))
 
 
 #: Paths answered without a token: the health check reveals only that the database answers,

@@ -18,7 +18,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ifmatch.service.store import (
@@ -94,17 +94,23 @@ class _Transaction(Transaction):
         return _Current(self._connection, row[0], _meta(row[1:])) if row else None
 
     def put(self, name: str, meta: Meta, content: Content) -> None:
+        # Content held in memory (documents) goes in with the row, in one statement; a
+        # file is streamed into a zeroblob, so it is never held in memory whole.
+        inline = content.data is not None
+        given = len(content.data or b"")
+        if inline and given != meta.length:
+            raise ValueError(f"content gave {given} bytes, {meta.length} announced")
         row = self._connection.execute(
-            """INSERT INTO resources (
+            f"""INSERT INTO resources (
                     space, name, version, modified_us, changed_within_second,
                     content_type, length, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, zeroblob(?))
+                VALUES (?, ?, ?, ?, ?, ?, ?, {"?" if inline else "zeroblob(?)"})
                 ON CONFLICT (space, name) DO UPDATE SET
                     version = excluded.version, modified_us = excluded.modified_us,
                     changed_within_second = excluded.changed_within_second,
                     content_type = excluded.content_type, length = excluded.length,
                     data = excluded.data
-                RETURNING id""",
+                RETURNING id""",  # noqa: S608 - the one interpolation is one of two literals
             (
                 self._space,
                 name,
@@ -113,10 +119,10 @@ class _Transaction(Transaction):
                 int(meta.changed_within_second),
                 meta.content_type,
                 meta.length,
-                meta.length,
+                content.data if inline else meta.length,
             ),
         ).fetchone()
-        if meta.length == 0:
+        if inline or meta.length == 0:
             return
         with self._connection.blobopen("resources", "data", row[0]) as blob:
             written = 0
@@ -246,6 +252,25 @@ class SQLiteStore(Store):
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """The write, made at once, or ``None`` when a writer of this or another process
         holds the lock (SQLite answers ``BEGIN IMMEDIATE`` with "busy" at once: no wait)."""
+        results = self.try_write_many([request])
+        if results is None:
+            return None
+        if isinstance(results[0], Exception):
+            raise results[0]
+        return results[0]
+
+    def try_write_many(
+        self, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult | Exception] | None:
+        """Several writes in one transaction and one commit (group commit), or ``None``
+        when the lock is held (then nothing was tried).
+
+        Each write is checked and made exactly as if alone, in order, against the
+        state the ones before it left (each bumps its space's counter), so the
+        outcome is that of running them one after the other.  With more than one,
+        each runs under a savepoint: a write that raises is undone alone and its
+        exception is its result.  Results are returned only after the commit.
+        """
         if not self._write_lock.acquire(blocking=False):
             return None
         try:
@@ -259,16 +284,35 @@ class SQLiteStore(Store):
                 if error.sqlite_errorcode & 0xFF in _BUSY:
                     return None
                 raise
+            results: list[WriteResult | Exception] = []
             try:
-                result = apply(_Transaction(connection, request.space), request)
+                if len(requests) == 1:
+                    results.append(apply(_Transaction(connection, requests[0].space), requests[0]))
+                else:
+                    for request in requests:
+                        results.append(self._apply_alone(connection, request))
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            return result
+            return results
         finally:
             self._write_lock.release()
+
+    @staticmethod
+    def _apply_alone(
+        connection: sqlite3.Connection, request: WriteRequest
+    ) -> WriteResult | Exception:
+        connection.execute("SAVEPOINT one_write")
+        try:
+            result = apply(_Transaction(connection, request.space), request)
+        except Exception as error:
+            connection.execute("ROLLBACK TO one_write")
+            connection.execute("RELEASE one_write")
+            return error
+        connection.execute("RELEASE one_write")
+        return result
 
     def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
         with self._connection("BEGIN") as connection:

@@ -149,7 +149,10 @@ class WriteRequest:
     returns the new content, or ``None`` to delete.  It runs only after the
     preconditions passed, inside the transaction; if it raises, nothing is
     written.  ``must_exist`` answers 404 for a missing resource before any
-    precondition is looked at (RFC 9110 §13.2.1).
+    precondition is looked at (RFC 9110 §13.2.1).  ``against_space`` evaluates
+    the preconditions against the space (the collection a POST targets,
+    §13.1.1, §13.1.2), whose representation always exists, instead of
+    against the member being created.
     """
 
     method: str
@@ -159,6 +162,7 @@ class WriteRequest:
     make: Callable[[Current | None], Content | None]
     require_precondition: bool = True
     must_exist: bool = False
+    against_space: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,7 @@ class WriteResult:
     before: Meta | None
     after: Meta | None = None
     found: bool = True
+    scope: ScopeState | None = None
 
     @property
     def created(self) -> bool:
@@ -263,7 +268,10 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     before = current.meta if current is not None else None
     if current is None and request.must_exist:
         return WriteResult(Decision(Outcome.PROCEED), None, found=False)
-    resource = before.resource() if before is not None else Resource.missing()
+    if request.against_space:
+        resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
+    else:
+        resource = before.resource() if before is not None else Resource.missing()
     decision = evaluate(
         request.method,
         request.conditions,
@@ -271,7 +279,7 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
         require_precondition=request.require_precondition,
     )
     if decision.status is not None:
-        return WriteResult(decision, before)
+        return WriteResult(decision, before, scope=scope)
     content = request.make(current)
     # Never let time run backwards within a space, whatever the clocks of the instances.
     moment = max(now_us(), scope.modified_us)

@@ -68,6 +68,10 @@ class SQLiteValidators(Generic[Entry, Scoped]):
             self._documents.clear()
             self._scopes.clear()
 
+    def cached(self, space: str, name: str) -> Entry | None:
+        """The document's entry if it is in memory (nothing is read)."""
+        return self._documents.get((space, name))
+
     def document(self, space: str, name: str) -> Entry | None:
         """The entry of a document (``None`` when it does not exist), from memory if cached."""
         key = (space, name)
