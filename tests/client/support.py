@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ifmatch.client._http import library_of
+from ifmatch.client.httpx_compat import library_of
 
 
 class _CountedStream:

@@ -12,7 +12,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["_http", "cache", "update"])
+@pytest.mark.parametrize("name", ["cache", "httpx_compat", "update"])
 def test_doctests(name: str) -> None:
     module = importlib.import_module(f"ifmatch.client.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -15,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from ifmatch.client import DownloadError, adownload, download
-from ifmatch.client._http import library_of
+from ifmatch.client.httpx_compat import library_of
 from tests.client.app import State
 from tests.client.support import Scripted
 

@@ -1,6 +1,8 @@
 """The auditor's HTTP side: send one request, keep what came back, describe it.
 
-Requests go through a synchronous :class:`httpx.Client`.  Bodies are kept as
+Requests go through a synchronous ``Client`` of httpx, or of httpx2 (the
+library of the ``transport`` passed in, else ``$IFMATCH_HTTP``, else httpx:
+:mod:`ifmatch.client.httpx_compat`).  Bodies are kept as
 the raw bytes on the wire (``iter_raw``), not decoded, because two of the
 checks are about bytes: a strong ETag must change with the content coding
 (RFC 9110 §8.8.3) and a 206 must carry exactly the requested slice (§14.4).
@@ -25,8 +27,12 @@ import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from ifmatch.client.httpx_compat import default_library, errors, library_of
+
+if TYPE_CHECKING:
+    from ifmatch.client.httpx_compat import Headers, Request, Response
 
 #: Largest body the auditor reads; the range checks need the whole representation.
 MAX_BODY = 32 * 1024 * 1024
@@ -46,7 +52,7 @@ class Exchange:
     method: str
     sent: tuple[tuple[str, str], ...]
     status: int
-    headers: httpx.Headers
+    headers: Headers
     body: bytes
 
     def header(self, name: str) -> str | None:
@@ -70,18 +76,19 @@ class Target:
         headers: Iterable[tuple[str, str]] = (),
         timeout: float = 10.0,
         verify: bool = True,
-        transport: httpx.BaseTransport | None = None,
+        transport: Any = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self._transport, self._verify = transport, verify
+        library = default_library() if transport is None else library_of(transport)
         try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as error:
+            parsed = library.URL(url)
+        except errors("InvalidURL") as error:
             raise AuditError(f"invalid URL {url!r}: {error}") from None
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise AuditError(f"not an http(s) URL: {url!r}")
-        self._client = httpx.Client(
+        self._client = library.Client(
             headers=list(headers),
             timeout=timeout,
             verify=verify,
@@ -115,11 +122,11 @@ class Target:
                 body = self._read(response)
             finally:
                 response.close()
-        except httpx.TimeoutException:
+        except errors("TimeoutException"):
             raise AuditError(f"{method} {self.url}: timed out after {self.timeout:g}s") from None
-        except httpx.ConnectError as error:
+        except errors("ConnectError") as error:
             raise AuditError(f"{method} {self.url}: cannot connect: {error}") from None
-        except httpx.HTTPError as error:
+        except errors("HTTPError") as error:
             raise AuditError(f"{method} {self.url}: {type(error).__name__}: {error}") from None
         return Exchange(method, sent, response.status_code, response.headers, body)
 
@@ -130,8 +137,8 @@ class Target:
         content: bytes | None = None,
         accept_encoding: str = "identity",
         extra: Mapping[str, str] | None = None,
-    ) -> httpx.Request:
-        request = self._client.build_request(method, self.url, content=content)
+    ) -> Request:
+        request: Request = self._client.build_request(method, self.url, content=content)
         request.headers["Accept-Encoding"] = accept_encoding
         for name, value in [*sent, *(extra or {}).items()]:
             request.headers[name] = value
@@ -183,7 +190,7 @@ class Target:
         return rest
 
     @staticmethod
-    def _read(response: httpx.Response) -> bytes:
+    def _read(response: Response) -> bytes:
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_raw():

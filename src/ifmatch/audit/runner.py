@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import httpx
+from typing import Any
 
 from ifmatch.audit.checks import WRITE_CHECKS
 from ifmatch.audit.context import Audit, WriteOptions
@@ -21,13 +20,14 @@ def run_audit(
     headers: Iterable[tuple[str, str]] = (),
     timeout: float = 10.0,
     verify: bool = True,
-    transport: httpx.BaseTransport | None = None,
+    transport: Any = None,
 ) -> Report:
     """Audit ``url``; raise :class:`AuditError` when it cannot be audited at all.
 
     ``write`` enables the write probes, which change the resource (they write
     back its current representation, or ``write.body``).  ``transport`` lets
-    tests audit an app in-process (``httpx.WSGITransport``/``ASGITransport``).
+    tests audit an app in-process (``httpx.WSGITransport``/``ASGITransport``,
+    or httpx2's: the audit then runs on httpx2).
     """
     target = Target(url, headers=headers, timeout=timeout, verify=verify, transport=transport)
     try:

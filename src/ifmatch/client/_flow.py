@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
-    from ifmatch.client._http import AsyncClient, Client, Response
+    from ifmatch.client.httpx_compat import AsyncClient, Client, Response
 
 T = TypeVar("T")
 Change = Callable[[Any], Any]

@@ -39,9 +39,9 @@ from typing import Any, assert_never
 
 import httpx
 
-from ifmatch.client._http import derive, errors, library_of
 from ifmatch.client.entry import Entry
 from ifmatch.client.freshness import Heuristic
+from ifmatch.client.httpx_compat import derive, errors, library_of
 from ifmatch.client.policy import (
     DEFAULT_MAX_ENTRY_BYTES,
     CacheMiss,

@@ -18,7 +18,7 @@ forces it, ``--quiet`` turns it off).
 Failures print one line on stderr and exit non-zero (1 for an HTTP error
 status or a network failure, 2 for bad usage, 130 when interrupted); no
 traceback.  Both commands run on httpx, or on httpx2 with
-``IFMATCH_HTTP=httpx2`` (see :mod:`ifmatch.client._http`).
+``IFMATCH_HTTP=httpx2`` (see :mod:`ifmatch.client.httpx_compat`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from ifmatch.client._http import default_library, errors
 from ifmatch.client.cache import CachingTransport, was_revalidated
 from ifmatch.client.download import download
 from ifmatch.client.errors import ClientError
+from ifmatch.client.httpx_compat import default_library, errors
 from ifmatch.client.storage import SQLiteStorage
 
 #: Size of the command's persistent cache; the least recently revalidated entries go first.

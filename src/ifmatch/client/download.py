@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ifmatch.client._flow import Chunk, Flow, Open, Sleep, adrive, drive
-from ifmatch.client._http import errors
 from ifmatch.client.errors import DownloadError as DownloadError
+from ifmatch.client.httpx_compat import errors
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from ifmatch.client._http import AsyncClient, Client, Headers
+    from ifmatch.client.httpx_compat import AsyncClient, Client, Headers
 
 Progress = Callable[[int, int | None], object]
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)", re.ASCII)

@@ -42,7 +42,7 @@ from ifmatch.errors import HeaderParseError
 from ifmatch.etag import ETag
 
 if TYPE_CHECKING:
-    from ifmatch.client._http import AsyncClient, Client, Response
+    from ifmatch.client.httpx_compat import AsyncClient, Client, Response
 
 MERGE_PATCH_JSON = "application/merge-patch+json"
 JSON = "application/json"

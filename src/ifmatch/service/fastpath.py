@@ -145,7 +145,7 @@ class ScopeEntry:
 
 
 class FastPath:
-    """Answers the hot reads itself and hands every other request to ``app``."""
+    """Answers the hot reads and JSON PUTs itself and hands every other request to ``app``."""
 
     def __init__(
         self, app: ASGIApp, settings: Settings, store: Store, middleware: list[Any]

@@ -1,4 +1,4 @@
-"""The seam between the client and its HTTP library (ifmatch.client._http): httpx or httpx2."""
+"""The seam between ifmatch and its HTTP library (ifmatch.client.httpx_compat): httpx, httpx2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from ifmatch.client import AsyncCachingTransport, CachingTransport, MemoryStorage, was_revalidated
-from ifmatch.client._http import default_library, derive, errors, library_of
+from ifmatch.client.httpx_compat import default_library, derive, errors, library_of
 
 
 @pytest.mark.parametrize("library", [httpx, httpx2], ids=["httpx", "httpx2"])

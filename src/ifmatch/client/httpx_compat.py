@@ -1,4 +1,8 @@
-"""The one seam between the client and its HTTP library: httpx or httpx2, resolved per object.
+"""The one seam between ifmatch and its HTTP library: httpx or httpx2, resolved per object.
+
+Public, because the client and the auditor both stand on it, and code that
+extends them (a transport of your own that must work under both libraries)
+can too.
 
 ifmatch's client runs on `httpx <https://www.python-httpx.org/>`_ (0.x) and on
 its successor ``httpx2``.  The two have the same API but distinct classes: an
