@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	bash scripts/system-deps.sh
+	node --test tests/js/
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests and benchmarks use (nginx, Varnish, curl, wrk,
-# redis-server;
+# redis-server, chromium for the page's browser tests;
 # with the argument "bench" also valgrind, for the middleware benchmark's
 # instruction counts) from Debian's packages, and makes sure the local
 # PostgreSQL is up.
 # Without root or apt-get it installs nothing: the tests that need a missing
 # program then skip with a reason (or fail under CI=true).
 set -u
-programs=(nginx varnishd curl wrk redis-server)
+programs=(nginx varnishd curl wrk redis-server chromium)
 [ "${1:-}" = bench ] && programs+=(valgrind)
 missing=()
 for program in "${programs[@]}"; do

@@ -236,3 +236,23 @@ def test_resumes_within_one_call_are_counted_and_said(
     )
     assert said is not None
     assert 0 < int(said[1]) <= third, "the first resume starts where the first cut left the part"
+
+
+@pytest.mark.usefixtures("http")
+def test_get_says_when_the_cache_answered_without_asking_the_server(
+    server: str, state: State, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """A fresh stored copy (max-age) is served with no request: stderr says so, not silence."""
+    state.docs["d"] = Doc({"hello": "world"})
+    state.cache_control = "max-age=600"
+    cache = ["--cache", str(tmp_path / "c.sqlite")]
+    assert main(["get", f"{server}/docs/d", *cache]) == 0
+    capsysbinary.readouterr()
+    requests = len(state.log)
+    assert main(["get", f"{server}/docs/d", *cache]) == 0
+    second = capsysbinary.readouterr()
+    assert second.out == b'{"hello": "world"}'
+    assert len(state.log) == requests, "no request reached the server"
+    assert second.err.decode().startswith(
+        "ifmatch: answered from the cache without asking the server (hit; fresh"
+    )

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 
 from ifmatch.client import (
@@ -74,18 +74,18 @@ def test_variants_are_kept_apart_and_removed_one_by_one(kind: str, tmp_path: Pat
     assert storage.variants("http://h/x") == []
 
 
-def test_sqlite_survives_reopening(tmp_path: Path) -> None:
+def test_sqlite_survives_reopening(http: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     url = "http://example.test/doc"
     first = SQLiteStorage(path)
-    with httpx.Client(transport=CachingTransport(
-        Scripted(httpx.Response(200, headers={"ETag": '"a"'}, content=b"kept")), first
+    with http.Client(transport=CachingTransport(
+        Scripted(http.Response(200, headers={"ETag": '"a"'}, content=b"kept")), first
     )) as client:
         client.get(url)
     first.close()
     reopened = SQLiteStorage(path)
-    mock = Scripted(httpx.Response(304, headers={"ETag": '"a"'}))
-    with httpx.Client(transport=CachingTransport(mock, reopened)) as client:
+    mock = Scripted(http.Response(304, headers={"ETag": '"a"'}))
+    with http.Client(transport=CachingTransport(mock, reopened)) as client:
         response = client.get(url)
     reopened.close()
     assert response.content == b"kept"

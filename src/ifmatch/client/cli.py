@@ -3,7 +3,8 @@
 ``ifmatch get URL`` prints the body to stdout through a persistent
 revalidating cache (``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, by default
 ``~/.cache/ifmatch/cache.sqlite``) and says on stderr when the server
-answered 304: that the stored copy was reused, or, when the request carried
+answered 304 (that the stored copy was reused), or when the cache answered on
+its own (a fresh stored copy, RFC 9111 §4.2), or, when the request carried
 the caller's own ``If-None-Match`` / ``If-Modified-Since``, that the caller's
 copy is current (the body is empty then, and the exit status 0).
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from ifmatch.client.cache import CachingTransport, was_revalidated
+from ifmatch.client.cache import CachingTransport, cache_status, was_revalidated
 from ifmatch.client.download import download
 from ifmatch.client.errors import ClientError
 from ifmatch.client.httpx_compat import default_library, errors
@@ -180,6 +181,8 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
         _say("304 Not Modified: your copy is current" + (f" ({sent})" if sent else ""))
     elif was_revalidated(response):
         _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
+    elif (status := cache_status(response) or "").startswith(("hit", "stale")):
+        _say(f"answered from the cache without asking the server ({status})")
     if response.status_code >= 400:
         _say(f"HTTP {response.status_code} {response.reason_phrase}")
         return 1

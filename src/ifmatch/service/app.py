@@ -17,6 +17,7 @@ download holds a read snapshot while its spans are streamed from it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from ifmatch import (
     ByteRange,
     Conditions,
     Decision,
+    ETag,
     Outcome,
     Resource,
     evaluate,
@@ -45,6 +47,7 @@ from ifmatch import (
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
+from ifmatch.service import assets
 from ifmatch.service.accesslog import ACCESS
 from ifmatch.service.backends import open_store
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
@@ -96,6 +99,7 @@ _COLLECTION_METHODS = "GET, HEAD, POST, OPTIONS"
 _FILE_METHODS = "GET, HEAD, PUT, DELETE, OPTIONS"
 #: Seconds a client is asked to wait while the database cannot answer.
 RETRY_AFTER = 2
+_USER_FILE = tuple(assets.USER_FILE_HEADERS.items())
 
 
 def _space(collection: str) -> str:
@@ -103,17 +107,18 @@ def _space(collection: str) -> str:
 
 
 def _representation(
-    meta: Meta, *, ranges: bool, cache: Headers = DEFAULT_HEADERS
+    meta: Meta, *, ranges: bool, cache: Headers = DEFAULT_HEADERS, user_file: bool = False
 ) -> Representation:
     """A stored document or file as the responder sees it (``ranges``: /files offers them;
-    ``cache``: the cache policy's fields)."""
+    ``cache``: the cache policy's fields; ``user_file``: an upload, never sniffed nor
+    active in our origin)."""
     return Representation(
         meta.etag,
         meta.last_modified,
         meta.length,
         meta.content_type,
         ranges=ranges,
-        fields=cache,
+        fields=cache + _USER_FILE if user_file else cache,
         changed_within_second=meta.changed_within_second,
     )
 
@@ -192,9 +197,10 @@ class Service:
     # -- service ---------------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
-        """Where to start: links to the API description and the health check."""
+        """Where to start, for JSON clients: links to the API description and the health
+        check (browsers get the page, :mod:`ifmatch.service.assets`)."""
         links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
-        return JSONResponse(links)
+        return JSONResponse(links, headers={"Vary": "Accept"})
 
     async def healthz(self, request: Request) -> Response:
         """200 when the database answers."""
@@ -349,6 +355,29 @@ class Service:
 
     # -- collections -----------------------------------------------------------------------
 
+    async def collections(self, request: Request) -> Response:
+        """``/api``: the collections that hold documents, with a strong ETag of the list.
+
+        No Last-Modified: two changes in one second could not be told apart,
+        and the ETag (a digest of the list, which names each collection's
+        own ETag) changes with every write to any document.
+        """
+        spaces = await run_in_threadpool(self.store.spaces, "doc:")
+        listed = [
+            {"name": space[4:], "documents": members, "etag": f'"c{counter}"'}
+            for space, counter, members in spaces
+            if members
+        ]
+        body = dump_json({"collections": listed})
+        etag = ETag("l" + hashlib.sha256(body).hexdigest()[:32])
+        conditions = _conditions(request)
+        representation = Representation(etag, None, len(body), JSON_TYPE, fields=DEFAULT_HEADERS)
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200 or request.method == "HEAD":
+            return _send(reply)
+        return _send(reply, body)
+
     async def collection(self, request: Request) -> Response:
         """``/api/{collection}``: GET/HEAD the members (with a collection ETag), POST to create."""
         collection = check_name(request.path_params["collection"], "collection")
@@ -484,7 +513,7 @@ class Service:
         streaming = False
         try:
             cache = cache or self.cache.headers(FILE_SPACE)
-            representation = _representation(reader.meta, ranges=True, cache=cache)
+            representation = _representation(reader.meta, ranges=True, cache=cache, user_file=True)
             reply = respond(method, conditions, representation)
             if sum(len(segment) for segment in reply.segments) <= _SMALL:
                 read = reader.read
@@ -636,9 +665,10 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
     }
     app = ServiceApp(
         routes=[
-            Route("/", service.index, methods=["GET", "HEAD"]),
+            *assets.routes(request_response(service.index)),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
             Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
+            Route("/api", service.collections, methods=["GET", "HEAD"]),
             Route("/api/{collection}", _AnyMethod(service.collection)),
             Route("/api/{collection}/{id}", _AnyMethod(service.document)),
             Route("/files/{path:anypath}", _AnyMethod(service.file)),
@@ -647,7 +677,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
             Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
             Middleware(HeaderLimits),
-            Middleware(BearerAuth, token=settings.token),
+            Middleware(BearerAuth, token=settings.token, public=assets.is_public),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

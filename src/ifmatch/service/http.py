@@ -210,7 +210,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether arrays and objects nest more than ``limit`` levels (without recursing)."""
-    pending = [(value, 1)]
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
     while pending:
         item, depth = pending.pop()
         if not isinstance(item, dict | list):  # a patch's result may be a scalar

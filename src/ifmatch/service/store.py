@@ -233,6 +233,11 @@ class Store(abc.ABC):
     def listing(self, space: str) -> Listing:
         """All members of a space, with the space's state, from one snapshot."""
 
+    def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
+        """The spaces whose names start with ``prefix``, by name, each as
+        ``(space, counter, members)`` (the collections list)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its spaces")
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
