@@ -275,7 +275,8 @@ def test_the_browser_cache_revalidates_the_module_and_the_document(
     _, etag = stored(service, path)
     open_document(service, page, path, poll_ms=600_000, etag=etag)
     watched = ["/ifmatch.js", path]
-    service.wait_lines({"/ifmatch.js": 0, path: 1})
+    # The document's lines so far: the create, the test's read and the browser's first GET.
+    service.wait_lines({"/ifmatch.js": 0, path: 2})
     before = {name: len(service.lines(name)) for name in watched}
     open_document(service, page, path, poll_ms=600_000, etag=etag)
     service.wait_lines(before)
