@@ -16,7 +16,7 @@ import pytest
 import ifmatch
 
 CORE = ["etag", "dates", "conditions", "preconditions", "notmodified", "ranges", "hashing",
-        "problem", "errors", "phrases", "respond", "patch"]
+        "problem", "errors", "phrases", "respond", "patch", "cachecontrol"]
 SOURCE = Path(ifmatch.__file__).resolve().parent
 CORE_FILES = [SOURCE / "__init__.py", *(SOURCE / f"{name}.py" for name in CORE)]
 

@@ -210,6 +210,13 @@ class Reader(abc.ABC):
 class Store(abc.ABC):
     """A versioned resource store with atomic conditional writes."""
 
+    #: The driver's exceptions that mean "the database cannot answer now" (down, restarting,
+    #: unreachable, no free connection): the service answers them with 503 and Retry-After.
+    unavailable: tuple[type[Exception], ...] = ()
+
+    def recover(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called after an ``unavailable`` error: drop broken connections (default: nothing)."""
+
     @abc.abstractmethod
     def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
         """A write transaction on ``space``; commits on success, rolls back on error."""
