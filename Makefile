@@ -21,6 +21,7 @@ serve: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench deploy fuzz
+	$(BIN)/ruff format --check src tests bench deploy fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests

@@ -109,17 +109,25 @@ class ConditionalMiddleware(TaggingMiddleware[ASGIApp]):
                 if phase is START:
                     if kind == "http.response.start":
                         fields = message.get("headers")
-                        if (type(fields) is list
-                                and exchange.inspect_raw(message["status"], fields) is HASH_BODY):
+                        if (
+                            type(fields) is list
+                            and exchange.inspect_raw(message["status"], fields) is HASH_BODY
+                        ):
                             held, phase = message, HOLD  # (START, START_HASH) -> HOLD
                             return
                 elif phase is DONE or phase is ANSWERED:
-                    if (phase is DONE and kind != "http.response.body"
-                            and kind != "http.response.start"):
+                    if (
+                        phase is DONE
+                        and kind != "http.response.body"
+                        and kind != "http.response.start"
+                    ):
                         await send(message)  # e.g. trailers; a second response is dropped
                     return
-                elif (kind == "http.response.body" and not message.get("more_body")
-                      and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
+                elif (
+                    kind == "http.response.body"
+                    and not message.get("more_body")
+                    and len(body := message.get("body", b"")) <= exchange.policy.max_buffer
+                ):
                     # HOLD, and the whole body in one message: the measured fast path.
                     start: Message = held  # type: ignore[assignment]  # HOLD: held is set
                     held = None
@@ -136,8 +144,13 @@ class ConditionalMiddleware(TaggingMiddleware[ASGIApp]):
                             start["status"] = verdict.status
                             start["headers"] = reply_raw_headers(start["headers"], verdict)
                             await send(start)
-                            await send({"type": "http.response.body", "body": verdict.body or b"",
-                                        "more_body": False})
+                            await send(
+                                {
+                                    "type": "http.response.body",
+                                    "body": verdict.body or b"",
+                                    "more_body": False,
+                                }
+                            )
                             return
                     phase = DONE  # (HOLD, LAST_TAGGED) -> DONE
                     start["headers"] = [*start["headers"], (b"etag", weak_etag_bytes(hashed))]
@@ -250,8 +263,17 @@ class _Responder:
 
     # Slotted: one is made per request, and setting every field of a slotted instance
     # measured cheaper than a dict-backed one with class defaults.
-    __slots__ = ("buffer", "downstream", "drop_body", "exchange", "headers", "phase", "plan",
-                 "size", "start")
+    __slots__ = (
+        "buffer",
+        "downstream",
+        "drop_body",
+        "exchange",
+        "headers",
+        "phase",
+        "plan",
+        "size",
+        "start",
+    )
 
     headers: RawHeaders  # the held start's headers (set with ``start``)
 
@@ -386,8 +408,11 @@ class _Responder:
         if not more:
             self._go(LAST_BODY)
         await self.downstream(
-            {"type": "http.response.body", "body": b"" if self.drop_body else body,
-             "more_body": more}
+            {
+                "type": "http.response.body",
+                "body": b"" if self.drop_body else body,
+                "more_body": more,
+            }
         )
 
     async def finish(self) -> None:

@@ -221,12 +221,16 @@ class TaggingPolicy:
         """:meth:`context` for ASGI's byte-string pairs, whose names are lower-case."""
         pairs = headers if isinstance(headers, list) else list(headers)
         fields = tuple(
-            [(_RAW_CONDITIONAL[name], value.decode("latin-1"))
-             for name, value in pairs if name in _RAW_CONDITIONAL]
+            [
+                (_RAW_CONDITIONAL[name], value.decode("latin-1"))
+                for name, value in pairs
+                if name in _RAW_CONDITIONAL
+            ]
         )
         downstream = self.coding_outside and accepts_coding(
-            b", ".join([value for name, value in pairs if name == b"accept-encoding"])
-            .decode("latin-1")
+            b", ".join([value for name, value in pairs if name == b"accept-encoding"]).decode(
+                "latin-1"
+            )
         )
         return ReadContext(self, method.upper(), fields, bool(fields), downstream, hashable)
 
@@ -282,8 +286,14 @@ PRECONDITION_NAMES = frozenset(_RAW_CONDITIONAL)
 _SLOTS = {
     name: index
     for index, name in enumerate(
-        ("etag", "last-modified", "cache-control", "content-encoding", "content-type",
-         "content-length")
+        (
+            "etag",
+            "last-modified",
+            "cache-control",
+            "content-encoding",
+            "content-type",
+            "content-length",
+        )
     )
 }
 _RAW_SLOTS = {name.encode(): index for name, index in _SLOTS.items()}
@@ -646,4 +656,3 @@ def _length(value: str | bytes) -> int:
 
 def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
-

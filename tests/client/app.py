@@ -149,7 +149,8 @@ def make_app(state: State) -> Starlette:
         if decision.status is not None:
             return _problem(decision.status, decision.reason)
         plan = plan_ranges(
-            request.headers.get("range") if decision.use_range else None, len(data),
+            request.headers.get("range") if decision.use_range else None,
+            len(data),
             "application/octet-stream",
         )
         all_headers = {**dict(headers), **dict(plan.headers)}

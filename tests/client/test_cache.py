@@ -95,10 +95,20 @@ def test_revalidation_over_a_real_server_and_a_change(server: str, state: State)
 def test_304_updates_stored_headers_and_keeps_the_others() -> None:
     """requests-cache replaces all stored headers on a 304; §4.3.4 says update them."""
     mock = Scripted(
-        ok(b"hello", ETag='"a"', Content_Type="text/plain", Cache_Control="no-cache",
-           X_Request="1", Link="</style.css>; rel=preload"),
-        not_modified(ETag='"a"', Cache_Control="max-age=60", X_Request="2",
-                     Date="Mon, 07 Nov 1994 08:49:37 GMT"),
+        ok(
+            b"hello",
+            ETag='"a"',
+            Content_Type="text/plain",
+            Cache_Control="no-cache",
+            X_Request="1",
+            Link="</style.css>; rel=preload",
+        ),
+        not_modified(
+            ETag='"a"',
+            Cache_Control="max-age=60",
+            X_Request="2",
+            Date="Mon, 07 Nov 1994 08:49:37 GMT",
+        ),
     )
     storage = MemoryStorage()
     with cached_client(mock, storage) as client:
@@ -120,26 +130,33 @@ def test_304_updates_stored_headers_and_keeps_the_others() -> None:
     ("stored", "fresh", "expected"),
     [
         pytest.param(
-            [("Content-Length", "5")], [("Content-Length", "0")], [("Content-Length", "5")],
+            [("Content-Length", "5")],
+            [("Content-Length", "0")],
+            [("Content-Length", "5")],
             id="§3.2 Content-Length is never updated",
         ),
         pytest.param(
-            [("Content-Encoding", "gzip")], [("Content-Encoding", "br")],
+            [("Content-Encoding", "gzip")],
+            [("Content-Encoding", "br")],
             [("Content-Encoding", "gzip")],
             id="§3.2 Content-Encoding describes the stored bytes: kept",
         ),
         pytest.param(
-            [("X-A", "1"), ("Vary", "Accept"), ("X-A", "2")], [("X-A", "3")],
+            [("X-A", "1"), ("Vary", "Accept"), ("X-A", "2")],
+            [("X-A", "3")],
             [("X-A", "3"), ("Vary", "Accept")],
             id="§4.3.4 a field in the 304 replaces all stored instances",
         ),
         pytest.param(
-            [("ETag", '"a"')], [("Connection", "x-hop"), ("X-Hop", "1"), ("Keep-Alive", "5")],
+            [("ETag", '"a"')],
+            [("Connection", "x-hop"), ("X-Hop", "1"), ("Keep-Alive", "5")],
             [("ETag", '"a"')],
             id="§3.1 hop-by-hop and Connection-listed fields are not stored",
         ),
         pytest.param(
-            [("ETag", '"a"')], [("Expires", LM)], [("ETag", '"a"'), ("Expires", LM)],
+            [("ETag", '"a"')],
+            [("Expires", LM)],
+            [("ETag", '"a"'), ("Expires", LM)],
             id="§4.3.4 a new field is added",
         ),
     ],
@@ -218,10 +235,12 @@ def test_304_with_a_different_etag_is_not_served_from_the_cache() -> None:
         pytest.param(lambda: ok(), False, id="no validator: nothing to revalidate with"),
         pytest.param(lambda: ok(ETag='"a"', Cache_Control="no-store"), False, id="§3 no-store"),
         pytest.param(lambda: ok(ETag='"a"', Vary="*"), False, id="§4.1 Vary: * never matches"),
-        pytest.param(lambda: lib.Response(201, headers={"ETag": '"a"'}), False,
-                     id="201 not stored"),
         pytest.param(
-            lambda: ok(ETag='"a"', Cache_Control="private, max-age=0"), True,
+            lambda: lib.Response(201, headers={"ETag": '"a"'}), False, id="201 not stored"
+        ),
+        pytest.param(
+            lambda: ok(ETag='"a"', Cache_Control="private, max-age=0"),
+            True,
             id="private is fine for a private cache",
         ),
     ],
@@ -288,9 +307,10 @@ def test_body_read_halfway_is_not_stored() -> None:
     """Streaming is not broken, and a body the application did not read whole is not kept."""
     storage = MemoryStorage()
     body = b"x" * 100_000
-    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
-        "GET", URL
-    ) as response:
+    with (
+        cached_client(Scripted(ok(body, ETag='"a"')), storage) as client,
+        client.stream("GET", URL) as response,
+    ):
         for _ in response.iter_raw(1000):
             break
     assert len(storage) == 0
@@ -299,17 +319,19 @@ def test_body_read_halfway_is_not_stored() -> None:
 def test_streamed_body_is_stored_once_read_whole() -> None:
     storage = MemoryStorage()
     body = bytes(range(256)) * 400
-    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
-        "GET", URL
-    ) as response:
+    with (
+        cached_client(Scripted(ok(body, ETag='"a"')), storage) as client,
+        client.stream("GET", URL) as response,
+    ):
         assert b"".join(response.iter_bytes(4096)) == body
     assert storage.variants(URL)[0].body == body
 
 
 def test_entry_larger_than_the_limit_is_not_stored() -> None:
     storage = MemoryStorage()
-    transport = CachingTransport(Scripted(ok(b"x" * 2000, ETag='"a"')), storage,
-                                 max_entry_bytes=1000)
+    transport = CachingTransport(
+        Scripted(ok(b"x" * 2000, ETag='"a"')), storage, max_entry_bytes=1000
+    )
     with lib.Client(transport=transport) as client:
         assert len(client.get(URL).content) == 2000
     assert len(storage) == 0
@@ -367,8 +389,11 @@ def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
     squeezed = gzip.compress(text)
     storage = MemoryStorage()
     mock = Scripted(
-        lib.Response(200, headers={"ETag": '"g"', "Content-Encoding": "gzip"},
-                       stream=lib.ByteStream(squeezed)),
+        lib.Response(
+            200,
+            headers={"ETag": '"g"', "Content-Encoding": "gzip"},
+            stream=lib.ByteStream(squeezed),
+        ),
         not_modified(ETag='"g"', Content_Encoding="br"),
     )
     with cached_client(mock, storage) as client:
@@ -380,8 +405,18 @@ def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
 
 
 _NAMES = st.sampled_from(
-    ["ETag", "Date", "Cache-Control", "X-A", "x-a", "Content-Length", "Content-Encoding",
-     "Transfer-Encoding", "Vary", "Link"]
+    [
+        "ETag",
+        "Date",
+        "Cache-Control",
+        "X-A",
+        "x-a",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "Vary",
+        "Link",
+    ]
 )
 _PAIRS = st.lists(st.tuples(_NAMES, st.text("abc ", max_size=4)), max_size=8)
 _FIXED = {"content-length", "content-encoding", "transfer-encoding"}

@@ -55,31 +55,53 @@ def _parser(command: str) -> argparse.ArgumentParser:
             description="GET a URL through a persistent revalidating cache; "
             "the body goes to stdout.",
         )
-        parser.add_argument("--cache", type=Path, default=None,
-                            help=f"cache file (default {default_cache_path()})")
+        parser.add_argument(
+            "--cache", type=Path, default=None, help=f"cache file (default {default_cache_path()})"
+        )
         parser.add_argument("--no-cache", action="store_true", help="bypass the cache")
-        parser.add_argument("-i", "--include", action="store_true",
-                            help="print the status line and headers to stderr")
+        parser.add_argument(
+            "-i",
+            "--include",
+            action="store_true",
+            help="print the status line and headers to stderr",
+        )
     else:
         parser = argparse.ArgumentParser(
             prog="ifmatch download",
             description="Resumable download (Range + If-Range): never splices two versions.",
         )
         parser.add_argument(
-            "-o", "--output", type=Path, default=None,
+            "-o",
+            "--output",
+            type=Path,
+            default=None,
             help="file to write (default: the URL's last path segment, in this directory)",
         )
-        parser.add_argument("--retries", type=int, default=3,
-                            help="resume this many times after a network error (default 3)")
+        parser.add_argument(
+            "--retries",
+            type=int,
+            default=3,
+            help="resume this many times after a network error (default 3)",
+        )
         bar = parser.add_mutually_exclusive_group()
         bar.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-        bar.add_argument("--progress", action="store_true",
-                         help="a progress bar even when stderr is not a terminal")
+        bar.add_argument(
+            "--progress",
+            action="store_true",
+            help="a progress bar even when stderr is not a terminal",
+        )
     parser.add_argument("url", help="http:// or https:// URL")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="extra request header (repeatable)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="network timeout in seconds (default 30)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)"
+    )
     return parser
 
 
@@ -153,7 +175,8 @@ def _failures() -> tuple[type[Exception], ...]:
 
 def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
     storage = (
-        None if args.no_cache
+        None
+        if args.no_cache
         else SQLiteStorage(args.cache or default_cache_path(), max_bytes=CLI_CACHE_BYTES)
     )
     library = default_library()
@@ -175,7 +198,8 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
     sys.stdout.buffer.flush()
     if response.status_code == 304:  # only to the caller's own If-None-Match / If-Modified-Since
         sent = ", ".join(
-            f"{name}: {value}" for name, value in headers.items()
+            f"{name}: {value}"
+            for name, value in headers.items()
             if name.lower() in {"if-none-match", "if-modified-since"}
         )
         _say("304 Not Modified: your copy is current" + (f" ({sent})" if sent else ""))
@@ -196,7 +220,11 @@ def _download(args: argparse.Namespace, headers: dict[str, str]) -> int:
     with default_library().Client(timeout=args.timeout) as client:
         try:
             result = download(
-                client, args.url, output, headers=headers, retries=args.retries,
+                client,
+                args.url,
+                output,
+                headers=headers,
+                retries=args.retries,
                 progress=bar,
             )
         finally:

@@ -354,8 +354,14 @@ class DownloadJob:
             self.meta.unlink()
         etag = self.sidecar.etag if self.sidecar is not None else None
         return DownloadResult(
-            self.path, self.offset, self.resumed_from, self.restarted, etag, requests,
-            self.resumes, self.received,
+            self.path,
+            self.offset,
+            self.resumed_from,
+            self.restarted,
+            etag,
+            requests,
+            self.resumes,
+            self.received,
         )
 
 
@@ -439,8 +445,13 @@ def download(
     :class:`DownloadError` is raised; the part is kept for a later call.
     """
     flow = download_flow(
-        url, path, progress=progress, retries=retries, headers=headers,
-        chunk_size=chunk_size, retry_delay=retry_delay,
+        url,
+        path,
+        progress=progress,
+        retries=retries,
+        headers=headers,
+        chunk_size=chunk_size,
+        retry_delay=retry_delay,
     )
     return drive(flow, client)
 
@@ -458,8 +469,13 @@ async def adownload(
 ) -> DownloadResult:
     """:func:`download` for an ``AsyncClient`` (file writes are plain blocking writes)."""
     flow = download_flow(
-        url, path, progress=progress, retries=retries, headers=headers,
-        chunk_size=chunk_size, retry_delay=retry_delay,
+        url,
+        path,
+        progress=progress,
+        retries=retries,
+        headers=headers,
+        chunk_size=chunk_size,
+        retry_delay=retry_delay,
     )
     return await adrive(flow, client)
 

@@ -86,8 +86,9 @@ def file_path(raw: str) -> str:
             raise Problem(400, "'.' and '..' are not allowed in file paths")
         if any(ord(char) < 0x20 or char in "\x7f\\/" for char in folded):
             raise Problem(
-                400, "control characters, backslashes and look-alike slashes are not allowed"
-                " in file paths"
+                400,
+                "control characters, backslashes and look-alike slashes are not allowed"
+                " in file paths",
             )
     path = "/".join(segments)
     if len(path.encode("utf-8", "surrogatepass")) > _MAX_PATH:

@@ -123,8 +123,9 @@ class AccessLog:
         finally:
             ms = (time.perf_counter() - started) * 1000
             precondition = fields["precondition"]
-            ACCESS.record(scope["method"], scope["path"], status, precondition, ms,
-                          note=fields.get("note"))
+            ACCESS.record(
+                scope["method"], scope["path"], status, precondition, ms, note=fields.get("note")
+            )
 
 
 #: Paths answered without a token: the health check reveals only that the database answers,

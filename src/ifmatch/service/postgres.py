@@ -213,8 +213,10 @@ class PostgresStore(Store):
         self._checking = threading.Lock()
         # One direct attempt first, with a short connect timeout: an unreachable server is
         # then one clear error at once, not the pool's 30 s of retries and logged warnings.
-        probe = dsn if "connect_timeout" in conninfo_to_dict(dsn) else make_conninfo(
-            dsn, connect_timeout=5
+        probe = (
+            dsn
+            if "connect_timeout" in conninfo_to_dict(dsn)
+            else make_conninfo(dsn, connect_timeout=5)
         )
         psycopg.connect(probe).close()
         self._pool = ConnectionPool(

@@ -304,4 +304,3 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     )
     tx.put(request.name, meta, content)
     return WriteResult(decision, before, meta)
-
