@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint typecheck unit bench docs clean
+.PHONY: install serve test lint typecheck unit bench docs clean stack stack-down fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,15 @@ serve: $(STAMP)
 	$(BIN)/ifmatch serve --host $(HOST) --port $(PORT) --db sqlite:///ifmatch.db
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy fuzz
+	$(BIN)/ruff format --check src tests bench deploy fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests
 
 unit: $(STAMP)
 	bash scripts/system-deps.sh
+	node --test tests/js/
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -39,6 +41,21 @@ docs: $(STAMP)
 bench: $(STAMP)
 	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
+
+# The fuzzing campaign (outside CI's time): 10**6 inputs per target under atheris, FUZZING.md.
+FUZZ_RUNS ?= 1000000
+FUZZ_JOBS ?= 2
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	$(BIN)/python fuzz/run.py --runs $(FUZZ_RUNS) --jobs $(FUZZ_JOBS)
+
+# N instances on one PostgreSQL behind nginx and Varnish (deploy/, docs/deploy.md).
+INSTANCES ?= 2
+stack: $(STAMP)
+	bash scripts/stack.sh up --instances $(INSTANCES)
+
+stack-down: $(STAMP)
+	bash scripts/stack.sh down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build/site

@@ -42,10 +42,16 @@ COMMON = {
     "Cache-Control": "max-age=0",
 }
 CASES: list[tuple[str, dict[str, str], int]] = [
-    ("INM + IMS, tag matches (304)", {"If-None-Match": f'"{OPAQUE}"', "If-Modified-Since": LM_TEXT},
-     304),
-    ("INM + IMS, tag differs (200)", {"If-None-Match": '"0ld"', "If-Modified-Since": OLDER_TEXT},
-     200),
+    (
+        "INM + IMS, tag matches (304)",
+        {"If-None-Match": f'"{OPAQUE}"', "If-Modified-Since": LM_TEXT},
+        304,
+    ),
+    (
+        "INM + IMS, tag differs (200)",
+        {"If-None-Match": '"0ld"', "If-Modified-Since": OLDER_TEXT},
+        200,
+    ),
     ("IMS only, not modified (304)", {"If-Modified-Since": LM_TEXT}, 304),
 ]
 REPEATS = 9
@@ -79,9 +85,7 @@ def _django(headers: dict[str, str]) -> Callable[[], int]:
     from django.conf import settings
 
     if not settings.configured:
-        settings.configure(
-            DEBUG=False, ALLOWED_HOSTS=["*"], USE_TZ=True, SECRET_KEY="bench-only"
-        )
+        settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], USE_TZ=True, SECRET_KEY="bench-only")
         django.setup()
     from django.test import RequestFactory
     from django.utils.cache import get_conditional_response
@@ -125,8 +129,11 @@ def run() -> str:
     rows = []
     for name, fields, expected in CASES:
         headers = {**COMMON, **fields}
-        calls = {"ifmatch": _ifmatch(headers), "werkzeug": _werkzeug(headers),
-                 "django": _django(headers)}
+        calls = {
+            "ifmatch": _ifmatch(headers),
+            "werkzeug": _werkzeug(headers),
+            "django": _django(headers),
+        }
         for peer, call in calls.items():  # equivalent inputs must give the same answer
             if call() != expected:
                 raise AssertionError(f"{peer} answered {call()} for {name!r}, not {expected}")

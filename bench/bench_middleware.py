@@ -219,10 +219,18 @@ def _asgi_runner(app: Any, headers: list[tuple[bytes, bytes]]) -> Callable[[int]
 
     def scope() -> dict[str, Any]:
         return {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-            "scheme": "http", "path": "/doc", "raw_path": b"/doc", "root_path": "",
-            "query_string": b"", "headers": [*BROWSER_HEADERS, *headers],
-            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/doc",
+            "raw_path": b"/doc",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [*BROWSER_HEADERS, *headers],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
         }
 
     async def many(count: int) -> None:
@@ -255,9 +263,19 @@ def _answer(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, b
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/doc", "raw_path": b"/doc",
-             "root_path": "", "query_string": b"", "headers": headers, "scheme": "http",
-             "http_version": "1.1", "server": ("bench", 80), "client": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/doc",
+        "raw_path": b"/doc",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "http_version": "1.1",
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+    }
     loop = asyncio.new_event_loop()
     loop.run_until_complete(app(scope, receive, send))
     loop.close()
@@ -324,9 +342,18 @@ def _collected(extra: str | None) -> int:
     """Instructions of one valgrind run of the child (Ir, the "Collected" total)."""
     args = [f"{extra.replace(' ', '_')}={CALLGRIND_EXTRA}"] if extra else []
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, os.path.abspath(__file__), *args],
-        capture_output=True, text=True, timeout=CALLGRIND_TIMEOUT, check=True,
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            os.path.abspath(__file__),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CALLGRIND_TIMEOUT,
+        check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     match = re.search(r"Collected : (\d+)", result.stderr)
@@ -425,13 +452,26 @@ def _wsgi_timer(app: Any, headers: dict[str, str], expect: str) -> Timer:
 
     def environ() -> dict[str, Any]:
         env = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": "/doc", "SCRIPT_NAME": "", "QUERY_STRING": "",
-            "SERVER_NAME": "bench", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": io.StringIO(),
-            "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/doc",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "bench",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
         }
-        env.update({"HTTP_" + name.decode().upper().replace("-", "_"): value.decode()
-                    for name, value in BROWSER_HEADERS})
+        env.update(
+            {
+                "HTTP_" + name.decode().upper().replace("-", "_"): value.decode()
+                for name, value in BROWSER_HEADERS
+            }
+        )
         env.update(headers)
         return env
 
@@ -457,12 +497,15 @@ def _flask_pairs() -> dict[str, tuple[Timer, Timer]]:
     ours_200 = _wsgi_timer(ours, {}, "200 OK")
     return {
         "flask ifmatch": (_wsgi_timer(_flask_app("none"), {}, "200 OK"), ours_200),
-        "flask peer": (_wsgi_timer(_flask_app("none"), {}, "200 OK"),
-                       _wsgi_timer(_flask_app("werkzeug"), {}, "200 OK")),
-        "flask floor": (_wsgi_timer(_flask_app("none"), {}, "200 OK"),
-                        _wsgi_timer(_flask_app("floor"), {}, "200 OK")),
-        "flask 304": (ours_200, _wsgi_timer(ours, {"HTTP_IF_NONE_MATCH": tag},
-                                            "304 Not Modified")),
+        "flask peer": (
+            _wsgi_timer(_flask_app("none"), {}, "200 OK"),
+            _wsgi_timer(_flask_app("werkzeug"), {}, "200 OK"),
+        ),
+        "flask floor": (
+            _wsgi_timer(_flask_app("none"), {}, "200 OK"),
+            _wsgi_timer(_flask_app("floor"), {}, "200 OK"),
+        ),
+        "flask 304": (ours_200, _wsgi_timer(ours, {"HTTP_IF_NONE_MATCH": tag}, "304 Not Modified")),
     }
 
 
@@ -474,8 +517,15 @@ def _django_pairs() -> dict[str, tuple[Timer, Timer]]:
     from django.conf import settings
 
     if not settings.configured:
-        settings.configure(DEBUG=False, SECRET_KEY="bench", ALLOWED_HOSTS=["*"], USE_TZ=True,
-                           INSTALLED_APPS=[], MIDDLEWARE=[], ROOT_URLCONF=__name__)
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="bench",
+            ALLOWED_HOSTS=["*"],
+            USE_TZ=True,
+            INSTALLED_APPS=[],
+            MIDDLEWARE=[],
+            ROOT_URLCONF=__name__,
+        )
         django.setup()
     from django.http import HttpRequest, HttpResponse
     from django.middleware.http import ConditionalGetMiddleware
@@ -530,6 +580,7 @@ urlpatterns: list[Any] = []
 
 def _hash_rate(factory: Callable[[], Any], data: bytes) -> float:
     """GB/s hashing ``data`` whole (``update`` + ``hexdigest``), median of 15 batches."""
+
     def batch() -> float:
         rounds = 20
         started = time.process_time_ns()
@@ -554,17 +605,21 @@ def _row(label: str, paired: Paired) -> str:
     low, high = paired.ci
     q1, q3 = paired.iqr
     each = " / ".join(f"{median:+.1f}" for median in paired.per_process) or "—"
-    return (f"| {label} | {paired.base_us:.1f} | {paired.variant_us:.1f} | "
-            f"**{_pct(paired.median)}** | {low:+.1f} … {high:+.1f} | {q1:+.1f} … {q3:+.1f} "
-            f"| {each} |")
+    return (
+        f"| {label} | {paired.base_us:.1f} | {paired.variant_us:.1f} | "
+        f"**{_pct(paired.median)}** | {low:+.1f} … {high:+.1f} | {q1:+.1f} … {q3:+.1f} "
+        f"| {each} |"
+    )
 
 
 def _verdict(paired: Paired) -> str:
     low, high = paired.ci
     above = [median for median in paired.per_process if median > TARGET]
     if high <= TARGET and above:
-        return (f"met on the pooled rounds, but {len(above)} of the {len(paired.per_process)} "
-                f"processes alone were above 15 %")
+        return (
+            f"met on the pooled rounds, but {len(above)} of the {len(paired.per_process)} "
+            f"processes alone were above 15 %"
+        )
     if high <= TARGET:
         return "met (the whole confidence interval is at or below 15 %, and every process alone)"
     if low > TARGET:
@@ -595,9 +650,17 @@ def _asgi_cpu() -> dict[str, Paired]:
     per_process: dict[str, list[float]] = {}
     for index in range(PROCESSES):
         child = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--asgi-cpu",
-             str(ROUNDS // PROCESSES), str(3 + index)],
-            capture_output=True, text=True, timeout=600, check=True,
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--asgi-cpu",
+                str(ROUNDS // PROCESSES),
+                str(3 + index),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
         )
         times: dict[str, Times] = json.loads(child.stdout)
         for name, (bases, variants) in times.items():
@@ -622,8 +685,8 @@ def run() -> str:
 
     hashes = [
         ("SHA-256 (default, hashlib)", HASHES["sha256"]),
-        ("xxh3-128 (`hash=\"xxh3\"`, ifmatch[xxhash])", HASHES["xxh3"]),
-        ("BLAKE2b-128 (`hash=\"blake2b\"`)", HASHES["blake2b"]),
+        ('xxh3-128 (`hash="xxh3"`, ifmatch[xxhash])', HASHES["xxh3"]),
+        ('BLAKE2b-128 (`hash="blake2b"`)', HASHES["blake2b"]),
         ("MD5 (Django's ConditionalGetMiddleware, peer)", hashlib.md5),
     ]
     rates = [(name, _hash_rate(factory, data)) for name, factory in hashes]
@@ -631,35 +694,43 @@ def run() -> str:
     return _section(cpu, counted, rates)
 
 
-def _section(cpu: dict[str, Paired], counted: dict[str, float] | str,
-             rates: list[tuple[str, float]]) -> str:
-    rows = "\n".join([
-        _row("Starlette, bytes body (baseline A) + ifmatch ASGI, SHA-256", cpu["A sha256"]),
-        _row("Starlette, bytes body (baseline A) + ifmatch ASGI, xxh3", cpu["A xxh3"]),
-        _row("Starlette, bytes body (baseline A) + floor middleware", cpu["A floor"]),
-        _row("**Starlette, JSONResponse(dict) (baseline B) + ifmatch ASGI, SHA-256**",
-             cpu["B sha256"]),
-        _row("Starlette, JSONResponse(dict) (baseline B) + ifmatch ASGI, xxh3", cpu["B xxh3"]),
-        _row("Starlette, JSONResponse(dict) (baseline B) + floor middleware", cpu["B floor"]),
-        _row("Flask + ifmatch WSGI", cpu["flask ifmatch"]),
-        _row("Flask + Werkzeug add_etag/make_conditional (peer)", cpu["flask peer"]),
-        _row("Flask + floor WSGI middleware", cpu["flask floor"]),
-        _row("Django view + ifmatch middleware", cpu["django ifmatch"]),
-        _row("Django view + ConditionalGetMiddleware (peer)", cpu["django peer"]),
-        _row("Django view + floor middleware", cpu["django floor"]),
-    ])
-    not_modified = "\n".join([
-        _row("ifmatch ASGI, baseline A", cpu["A 304"]),
-        _row("ifmatch ASGI, baseline B", cpu["B 304"]),
-        _row("ifmatch WSGI, Flask", cpu["flask 304"]),
-        _row("ifmatch Django middleware", cpu["django ifmatch 304"]),
-        _row("Django ConditionalGetMiddleware (peer)", cpu["django peer 304"]),
-    ])
+def _section(
+    cpu: dict[str, Paired], counted: dict[str, float] | str, rates: list[tuple[str, float]]
+) -> str:
+    rows = "\n".join(
+        [
+            _row("Starlette, bytes body (baseline A) + ifmatch ASGI, SHA-256", cpu["A sha256"]),
+            _row("Starlette, bytes body (baseline A) + ifmatch ASGI, xxh3", cpu["A xxh3"]),
+            _row("Starlette, bytes body (baseline A) + floor middleware", cpu["A floor"]),
+            _row(
+                "**Starlette, JSONResponse(dict) (baseline B) + ifmatch ASGI, SHA-256**",
+                cpu["B sha256"],
+            ),
+            _row("Starlette, JSONResponse(dict) (baseline B) + ifmatch ASGI, xxh3", cpu["B xxh3"]),
+            _row("Starlette, JSONResponse(dict) (baseline B) + floor middleware", cpu["B floor"]),
+            _row("Flask + ifmatch WSGI", cpu["flask ifmatch"]),
+            _row("Flask + Werkzeug add_etag/make_conditional (peer)", cpu["flask peer"]),
+            _row("Flask + floor WSGI middleware", cpu["flask floor"]),
+            _row("Django view + ifmatch middleware", cpu["django ifmatch"]),
+            _row("Django view + ConditionalGetMiddleware (peer)", cpu["django peer"]),
+            _row("Django view + floor middleware", cpu["django floor"]),
+        ]
+    )
+    not_modified = "\n".join(
+        [
+            _row("ifmatch ASGI, baseline A", cpu["A 304"]),
+            _row("ifmatch ASGI, baseline B", cpu["B 304"]),
+            _row("ifmatch WSGI, Flask", cpu["flask 304"]),
+            _row("ifmatch Django middleware", cpu["django ifmatch 304"]),
+            _row("Django ConditionalGetMiddleware (peer)", cpu["django peer 304"]),
+        ]
+    )
     b, x = cpu["B sha256"], cpu["B xxh3"]
     if isinstance(counted, str):
         instructions = f"Not counted in this run: {counted}."
         count_verdict = "not counted (see above)"
     else:
+
         def count_row(label: str, name: str, base: str | None) -> str:
             change = "—" if base is None else _pct((counted[name] / counted[base] - 1) * 100)
             return f"| {label} | {counted[name]:,.0f} | {change} |"
@@ -675,24 +746,27 @@ def _section(cpu: dict[str, Paired], counted: dict[str, float] | str,
             f"below, the same hash is {real_points:.1f} points of baseline B's CPU time, a "
             f"little more with the per-call setup; with xxh3 **{_pct(x_count)}**)"
         )
-        instructions = "\n".join([
-            "| Stack | instructions per request | vs. its base |",
-            "|---|---:|---:|",
-            count_row("Starlette, bytes body (baseline A)", "A none", None),
-            count_row("baseline A + ifmatch ASGI, SHA-256", "A sha256", "A none"),
-            count_row("Starlette, JSONResponse(dict) (baseline B)", "B none", None),
-            count_row("baseline B + ifmatch ASGI, SHA-256", "B sha256", "B none"),
-            count_row("baseline B + ifmatch ASGI, xxh3", "B xxh3", "B none"),
-            count_row("baseline B + ifmatch ASGI, 304 path (vs. its 200 path)", "B 304",
-                      "B sha256"),
-            f"| SHA-256 + hex digits of the {len(BODY)}-byte body alone (no app) "
-            f"| {counted['sha256 body']:,.0f} | — |",
-        ])
+        instructions = "\n".join(
+            [
+                "| Stack | instructions per request | vs. its base |",
+                "|---|---:|---:|",
+                count_row("Starlette, bytes body (baseline A)", "A none", None),
+                count_row("baseline A + ifmatch ASGI, SHA-256", "A sha256", "A none"),
+                count_row("Starlette, JSONResponse(dict) (baseline B)", "B none", None),
+                count_row("baseline B + ifmatch ASGI, SHA-256", "B sha256", "B none"),
+                count_row("baseline B + ifmatch ASGI, xxh3", "B xxh3", "B none"),
+                count_row(
+                    "baseline B + ifmatch ASGI, 304 path (vs. its 200 path)", "B 304", "B sha256"
+                ),
+                f"| SHA-256 + hex digits of the {len(BODY)}-byte body alone (no app) "
+                f"| {counted['sha256 body']:,.0f} | — |",
+            ]
+        )
         sha_share = counted["sha256 body"] / counted["B none"] * 100
         instructions += f"""
 
 Valgrind does not pass the CPU's SHA extensions on to the program, so under callgrind OpenSSL
-hashes in software: the body's SHA-256 alone is {counted['sha256 body']:,.0f} instructions, which
+hashes in software: the body's SHA-256 alone is {counted["sha256 body"]:,.0f} instructions, which
 is {sha_share:.1f} % of baseline B and most of the SHA-256 rows' excess over the xxh3 row. On the
 real CPU the same hash takes about {len(BODY) / rates[0][1] / 1e3:.1f} µs (at the
 {rates[0][1]:.2f} GB/s measured below), which is why method 1 finds SHA-256 cheaper than

@@ -29,14 +29,12 @@ from typing import Any
 from ifmatch.guard import PreconditionError
 from ifmatch.hashing import DEFAULT_HEX_DIGITS, weak_etag_bytes
 from ifmatch.tagging import (
-    DEFAULT_MAX_BUFFER,
     HASH_BODY,
     LEAVE_ALONE,
     PRECONDITION_NAMES,
     Handling,
-    HashChoice,
     ReadContext,
-    TaggingPolicy,
+    TaggingMiddleware,
     Verdict,
     reply_raw_headers,
 )
@@ -60,33 +58,13 @@ async def send_error(send: Send, error: PreconditionError, head: bool = False) -
     await send({"type": "http.response.body", "body": b"" if head else reply.body})
 
 
-class ConditionalMiddleware:
+class ConditionalMiddleware(TaggingMiddleware[ASGIApp]):
     """Adds weak ETags to GET/HEAD 200s, answers 304/412 for them, and renders guard errors.
 
-    ``hash``: ``"sha256"`` (default, standard library), ``"xxh3"`` (needs
-    ``ifmatch[xxhash]``, several times faster), ``"blake2b"`` or a factory
-    with hashlib's interface.  ``max_buffer``: largest body held to hash it.
-    ``coding_outside``: set it when a compressor wraps this middleware (see
-    :mod:`ifmatch.tagging`); the recommended order puts this middleware
-    outside the compressor, where it sees the coding and needs no setting.
+    Parameters (``hash``, ``max_buffer``, ``coding_outside``, ``head_as_get``): see
+    :class:`ifmatch.tagging.TaggingMiddleware`.  The recommended order puts this
+    middleware outside a compressor, where it sees the coding and needs no setting.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        hash: HashChoice = "sha256",
-        max_buffer: int = DEFAULT_MAX_BUFFER,
-        coding_outside: bool = False,
-        head_as_get: bool = True,
-    ) -> None:
-        self.app = app
-        self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
-        self.head_as_get = head_as_get
-        # A request without preconditions (the usual one) shares one of these.
-        self._get = policy.unconditional("GET")
-        self._head = policy.unconditional("HEAD", hashable=head_as_get)
-        self._coding_outside = coding_outside
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,20 +109,27 @@ class ConditionalMiddleware:
                 if phase is START:
                     if kind == "http.response.start":
                         fields = message.get("headers")
-                        if (type(fields) is list
-                                and exchange.inspect_raw(message["status"], fields) is HASH_BODY):
+                        if (
+                            type(fields) is list
+                            and exchange.inspect_raw(message["status"], fields) is HASH_BODY
+                        ):
                             held, phase = message, HOLD  # (START, START_HASH) -> HOLD
                             return
                 elif phase is DONE or phase is ANSWERED:
-                    if (phase is DONE and kind != "http.response.body"
-                            and kind != "http.response.start"):
+                    if (
+                        phase is DONE
+                        and kind != "http.response.body"
+                        and kind != "http.response.start"
+                    ):
                         await send(message)  # e.g. trailers; a second response is dropped
                     return
-                elif (kind == "http.response.body" and not message.get("more_body")
-                      and len(body := message.get("body", b"")) <= exchange.policy.max_buffer):
+                elif (
+                    kind == "http.response.body"
+                    and not message.get("more_body")
+                    and len(body := message.get("body", b"")) <= exchange.policy.max_buffer
+                ):
                     # HOLD, and the whole body in one message: the measured fast path.
-                    start = held
-                    assert start is not None
+                    start: Message = held  # type: ignore[assignment]  # HOLD: held is set
                     held = None
                     policy = exchange.policy
                     new = policy.one_shot
@@ -159,8 +144,13 @@ class ConditionalMiddleware:
                             start["status"] = verdict.status
                             start["headers"] = reply_raw_headers(start["headers"], verdict)
                             await send(start)
-                            await send({"type": "http.response.body", "body": verdict.body or b"",
-                                        "more_body": False})
+                            await send(
+                                {
+                                    "type": "http.response.body",
+                                    "body": verdict.body or b"",
+                                    "more_body": False,
+                                }
+                            )
                             return
                     phase = DONE  # (HOLD, LAST_TAGGED) -> DONE
                     start["headers"] = [*start["headers"], (b"etag", weak_etag_bytes(hashed))]
@@ -273,8 +263,17 @@ class _Responder:
 
     # Slotted: one is made per request, and setting every field of a slotted instance
     # measured cheaper than a dict-backed one with class defaults.
-    __slots__ = ("buffer", "downstream", "drop_body", "exchange", "headers", "phase", "plan",
-                 "size", "start")
+    __slots__ = (
+        "buffer",
+        "downstream",
+        "drop_body",
+        "exchange",
+        "headers",
+        "phase",
+        "plan",
+        "size",
+        "start",
+    )
 
     headers: RawHeaders  # the held start's headers (set with ``start``)
 
@@ -409,8 +408,11 @@ class _Responder:
         if not more:
             self._go(LAST_BODY)
         await self.downstream(
-            {"type": "http.response.body", "body": b"" if self.drop_body else body,
-             "more_body": more}
+            {
+                "type": "http.response.body",
+                "body": b"" if self.drop_body else body,
+                "more_body": more,
+            }
         )
 
     async def finish(self) -> None:

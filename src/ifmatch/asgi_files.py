@@ -60,6 +60,7 @@ else:
 
             raw_headers: list[tuple[bytes, bytes]]
 
+
 PATHSEND = "http.response.pathsend"
 
 
@@ -123,8 +124,9 @@ class FileResponse(_ResponseBase):
 
     def added_headers(self) -> list[tuple[str, str]]:
         """The fields given or set on the response, for the 200 (and the 304 that keeps them)."""
-        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in
-                self.raw_headers]
+        return [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]

@@ -64,8 +64,14 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime:
         if month_number is not None and second < "60":
             try:
                 return datetime(
-                    int(year), month_number, _TWO[day], _TWO[hour], _TWO[minute], _TWO[second],
-                    0, UTC,
+                    int(year),
+                    month_number,
+                    _TWO[day],
+                    _TWO[hour],
+                    _TWO[minute],
+                    _TWO[second],
+                    0,
+                    UTC,
                 )
             except ValueError as error:
                 raise HeaderParseError(f"not a calendar date: {text!r}") from error
@@ -98,9 +104,7 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime:
         raise HeaderParseError(f"not a calendar date: {text!r}") from error
 
 
-def _two_digit_year(
-    year: int, fields: tuple[int, int, int, int, int], now: datetime | None
-) -> int:
+def _two_digit_year(year: int, fields: tuple[int, int, int, int, int], now: datetime | None) -> int:
     """§5.6.7: the latest year ending in ``year`` that is at most 50 years in the future.
 
     "Recipients of a timestamp value in rfc850-date format, which uses a
@@ -111,7 +115,12 @@ def _two_digit_year(
     """
     current = _utc(now or datetime.now(UTC))
     limit = (
-        current.year + 50, current.month, current.day, current.hour, current.minute, current.second
+        current.year + 50,
+        current.month,
+        current.day,
+        current.hour,
+        current.minute,
+        current.second,
     )
     candidate = current.year - current.year % 100 + year + 100
     while (candidate, *fields) > limit:

@@ -124,13 +124,7 @@ class ConditionalMiddleware:
         }
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
-        method = request.method
-        if method != "GET" and method != "HEAD":
-            method = (method or "GET").upper()
-            if method != "GET" and method != "HEAD":
-                return response
-        return self.process_read(method, request, response)
+        return self.process_read(request, self.get_response(request))
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
@@ -140,10 +134,17 @@ class ConditionalMiddleware:
             return error_response(exception)
         return None
 
-    def process_read(
-        self, method: str, request: HttpRequest, response: HttpResponseBase
-    ) -> HttpResponseBase:
-        """Tag a GET/HEAD 200 and answer 304/412 when its preconditions say so."""
+    def process_read(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """Tag a GET/HEAD 200 and answer 304/412 when its preconditions say so.
+
+        Any other method's response goes back untouched.  The sync and the async
+        ``__call__`` both end here, so the two paths cannot drift apart.
+        """
+        method = request.method
+        if method != "GET" and method != "HEAD":
+            method = (method or "GET").upper()
+            if method != "GET" and method != "HEAD":
+                return response
         policy = self.policy
         streaming = response.streaming
         content: bytes = b"" if streaming else getattr(response, "content", b"")
@@ -196,12 +197,7 @@ class AsyncConditionalMiddleware(ConditionalMiddleware):
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        method = request.method
-        if method != "GET" and method != "HEAD":
-            method = (method or "GET").upper()
-            if method != "GET" and method != "HEAD":
-                return response
-        return self.process_read(method, request, response)
+        return self.process_read(request, response)
 
 
 def preconditions(

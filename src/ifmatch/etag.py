@@ -147,6 +147,25 @@ class ETagList:
         return any(tag.opaque == opaque for tag in self.tags)
 
 
+def strong_etag(value: str | None) -> ETag | None:
+    """``value`` as one strong entity-tag, or ``None`` when it is absent, unreadable or weak.
+
+    What a client can send in ``If-Match`` or ``If-Range``, which compare
+    strongly (RFC 9110 §13.1.1, §13.1.5): a weak or unreadable tag from the
+    server is no basis for either.
+
+    >>> strong_etag('"v1"'), strong_etag('W/"v1"'), strong_etag("v1"), strong_etag(None)
+    (ETag(opaque='v1', weak=False), None, None, None)
+    """
+    if value is None:
+        return None
+    try:
+        tag = ETag.parse(value)
+    except HeaderParseError:
+        return None
+    return None if tag.weak else tag
+
+
 _new = object.__new__
 _set = object.__setattr__
 

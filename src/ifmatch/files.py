@@ -37,7 +37,6 @@ Choices made here, each for a reason:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import mimetypes
 import os
@@ -51,6 +50,7 @@ from urllib.parse import quote
 
 from ifmatch.conditions import Conditions
 from ifmatch.etag import ETag
+from ifmatch.hashing import content_etag, stat_etag
 from ifmatch.phrases import status_line
 from ifmatch.problem import PROBLEM_JSON, problem
 from ifmatch.ranges import ByteRange
@@ -130,12 +130,6 @@ def _resolve(root: str | os.PathLike[str], path: str, serve_hidden: bool) -> tup
 
 def _inside(target: str, base: str) -> bool:
     return target.startswith(base if base.endswith(os.sep) else base + os.sep)
-
-
-def stat_etag(size: int, mtime_ns: int) -> ETag:
-    """A strong ETag from size and nanosecond mtime: 128 bits of BLAKE2b, no inode, no path."""
-    digest = hashlib.blake2b(f"{size}:{mtime_ns}".encode(), digest_size=16).hexdigest()
-    return ETag(digest)
 
 
 def media_type_for(path: str | os.PathLike[str], *, text_charset: str | None = "utf-8") -> str:
@@ -292,8 +286,7 @@ def _still_under(fd: int, base: str | None) -> bool:
 
 
 def _content_etag(opened: OpenedFile) -> ETag:
-    digest = hashlib.sha256(opened.read(ByteRange(0, opened.size))).hexdigest()
-    return ETag(f"c{digest[:32]}")
+    return content_etag(opened.read(ByteRange(0, opened.size)))
 
 
 @dataclass(slots=True)

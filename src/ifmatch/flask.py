@@ -87,8 +87,7 @@ def preconditions(
     def answer(resource: Resource) -> Response | None:
         config = current_app.config
         required = (
-            bool(config.get("IFMATCH_REQUIRE_PRECONDITIONS", False)) if require is None
-            else require
+            bool(config.get("IFMATCH_REQUIRE_PRECONDITIONS", False)) if require is None else require
         )
         decision = decide(request.method, list(request.headers), resource, require=required)
         headers = list(config.get("IFMATCH_EXTRA_HEADERS", ())) if extra is None else extra

@@ -204,20 +204,6 @@ def refused(
     return reply
 
 
-def unsatisfiable(
-    length: int,
-    etag: ETag | str | None,
-    last_modified: datetime | str | None = None,
-    fields: Iterable[tuple[str, str]] = (),
-    *,
-    head: bool = False,
-) -> Reply:
-    """416 (§15.5.17): no requested range lies within ``length`` bytes."""
-    body = problem(416, f"no requested range is satisfiable in {length} bytes")
-    extra = [("Content-Range", f"bytes */{length}"), ("Accept-Ranges", "bytes")]
-    return refusal(416, body, etag, last_modified, fields, head=head, extra=extra)
-
-
 def representation_fields(representation: Representation, last_modified: datetime | None) -> Fields:
     """The 200's fields for ``representation`` (``last_modified`` already clamped)."""
     fields: Fields = []
@@ -271,8 +257,10 @@ def respond(
         representation.content_type,
         boundary=boundary,
     )
-    if plan.status == 416:
-        reply = unsatisfiable(length, representation.etag, modified, fields, head=head)
+    if plan.status == 416:  # §15.5.17: the length the client should have asked within
+        body = problem(416, f"no requested range is satisfiable in {length} bytes")
+        extra = [("Content-Range", f"bytes */{length}"), ("Accept-Ranges", "bytes")]
+        reply = refusal(416, body, representation.etag, modified, fields, head=head, extra=extra)
         reply.decision = decision
         return reply
     replaced = {name.lower() for name, _ in plan.headers}
@@ -310,6 +298,5 @@ __all__ = [
     "refused",
     "representation_fields",
     "respond",
-    "unsatisfiable",
     "validator_fields",
 ]

@@ -217,9 +217,7 @@ async def guarded_update_async(
     manual = version_attr is not None and version_attr != version_attribute(entity)
     transaction = nullcontext() if session.in_transaction() else session.begin()
     async with transaction:
-        instance = await session.get(
-            entity, ident, with_for_update=True, populate_existing=True
-        )
+        instance = await session.get(entity, ident, with_for_update=True, populate_existing=True)
         before = options.check(method, headers, instance)
         update: GuardedUpdate[Model] = GuardedUpdate(instance, before)
         yield update

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ifmatch.conditions import Conditions
 from ifmatch.dates import parse_http_date
@@ -67,6 +67,9 @@ def _xxh3() -> Hash:
 def _blake2b() -> Hash:
     return hashlib.blake2b(digest_size=16)
 
+
+#: The callable type a middleware takes for ``hash``.
+HashChoice = str | Callable[[], Hash]
 
 HASHES: dict[str, HashFactory] = {"sha256": hashlib.sha256, "xxh3": _xxh3, "blake2b": _blake2b}
 
@@ -218,12 +221,16 @@ class TaggingPolicy:
         """:meth:`context` for ASGI's byte-string pairs, whose names are lower-case."""
         pairs = headers if isinstance(headers, list) else list(headers)
         fields = tuple(
-            [(_RAW_CONDITIONAL[name], value.decode("latin-1"))
-             for name, value in pairs if name in _RAW_CONDITIONAL]
+            [
+                (_RAW_CONDITIONAL[name], value.decode("latin-1"))
+                for name, value in pairs
+                if name in _RAW_CONDITIONAL
+            ]
         )
         downstream = self.coding_outside and accepts_coding(
-            b", ".join([value for name, value in pairs if name == b"accept-encoding"])
-            .decode("latin-1")
+            b", ".join([value for name, value in pairs if name == b"accept-encoding"]).decode(
+                "latin-1"
+            )
         )
         return ReadContext(self, method.upper(), fields, bool(fields), downstream, hashable)
 
@@ -234,6 +241,38 @@ class TaggingPolicy:
         so a middleware may build it once and reuse it.
         """
         return ReadContext(self, method.upper(), (), False, False, hashable)
+
+
+App = TypeVar("App")
+
+
+class TaggingMiddleware(Generic[App]):
+    """What the ASGI and WSGI middleware share: the wrapped app and the settings.
+
+    ``hash``: ``"sha256"`` (default, standard library), ``"xxh3"`` (needs
+    ``ifmatch[xxhash]``, several times faster), ``"blake2b"`` or a factory
+    with hashlib's interface.  ``max_buffer``: largest body held to hash it.
+    ``coding_outside``: set it when a compressor wraps the middleware (see
+    this module's docstring).  ``head_as_get``: run HEAD as GET inside, so
+    HEAD gets exactly GET's validators (RFC 9110 §9.3.2).
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        hash: HashChoice = "sha256",
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        coding_outside: bool = False,
+        head_as_get: bool = True,
+    ) -> None:
+        self.app = app
+        self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
+        self.head_as_get = head_as_get
+        # A request without preconditions (the usual one) shares one of these.
+        self._get = policy.unconditional("GET")
+        self._head = policy.unconditional("HEAD", hashable=head_as_get)
+        self._coding_outside = coding_outside
 
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
@@ -247,8 +286,14 @@ PRECONDITION_NAMES = frozenset(_RAW_CONDITIONAL)
 _SLOTS = {
     name: index
     for index, name in enumerate(
-        ("etag", "last-modified", "cache-control", "content-encoding", "content-type",
-         "content-length")
+        (
+            "etag",
+            "last-modified",
+            "cache-control",
+            "content-encoding",
+            "content-type",
+            "content-length",
+        )
     )
 }
 _RAW_SLOTS = {name.encode(): index for name, index in _SLOTS.items()}
@@ -611,7 +656,3 @@ def _length(value: str | bytes) -> int:
 
 def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-#: The callable type a middleware takes for ``hash``.
-HashChoice = str | Callable[[], Hash]

@@ -22,13 +22,11 @@ from ifmatch.guard import PreconditionError
 from ifmatch.hashing import weak_etag
 from ifmatch.phrases import status_line
 from ifmatch.tagging import (
-    DEFAULT_MAX_BUFFER,
     Handling,
-    HashChoice,
     Headers,
     Inspection,
     ReadContext,
-    TaggingPolicy,
+    TaggingMiddleware,
     Verdict,
     reply_headers,
 )
@@ -66,27 +64,11 @@ def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return [(name, str(environ[key])) for key, name in _ENVIRON_FIELDS if key in environ]
 
 
-class ConditionalMiddleware:
+class ConditionalMiddleware(TaggingMiddleware[WSGIApp]):
     """Adds weak ETags to GET/HEAD 200s, answers 304/412 for them, and renders guard errors.
 
     Parameters as for :class:`ifmatch.asgi.ConditionalMiddleware`.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        hash: HashChoice = "sha256",
-        max_buffer: int = DEFAULT_MAX_BUFFER,
-        coding_outside: bool = False,
-        head_as_get: bool = True,
-    ) -> None:
-        self.app = app
-        self.policy = policy = TaggingPolicy.build(hash, max_buffer, coding_outside)
-        self.head_as_get = head_as_get
-        # A request without preconditions (the usual one) shares one of these.
-        self._get = policy.unconditional("GET")
-        self._head = policy.unconditional("HEAD", hashable=head_as_get)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

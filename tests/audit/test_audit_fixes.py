@@ -128,16 +128,22 @@ class _NewTagEveryTime:
         self._count = itertools.count(1)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        fields = [("ETag", f'"r{next(self._count)}"'), ("Content-Type", "application/json"),
-                  ("Content-Length", str(len(BODY)))]
+        fields = [
+            ("ETag", f'"r{next(self._count)}"'),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(BODY))),
+        ]
         start_response("200 OK", fields)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else BODY]
 
 
 def test_inm_star_was_skipped_because_etags_change() -> None:
     """§13.1.2: ``*`` matches any current representation; no stable tag is needed."""
-    report = run_audit("http://app.test/doc", write=WriteOptions(),
-                       transport=httpx.WSGITransport(app=_NewTagEveryTime()))
+    report = run_audit(
+        "http://app.test/doc",
+        write=WriteOptions(),
+        transport=httpx.WSGITransport(app=_NewTagEveryTime()),
+    )
     star = next(finding for finding in report.findings if finding.id == "inm-star")
     assert star.level is Level.FAIL, report.to_text()
     assert "If-None-Match: * -> 200" in star.evidence

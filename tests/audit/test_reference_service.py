@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ifmatch.audit.checks import WRITE_CHECKS
 from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
@@ -156,3 +157,19 @@ def test_reference_service_is_clean_under_its_own_audit(service: str, kind: str)
     if kind == "collection":
         assert "Accept-Ranges: none" in levels(report, "skip")["range"]
         assert "405" in levels(report, "skip")["if-match-current"]
+
+
+@pytest.mark.parametrize("path", ["/", "/ifmatch.js", "/ui/app.js", "/ui/style.css"])
+def test_the_page_and_module_pass_the_audit(service: str, path: str) -> None:
+    """Issue 18: the page and ifmatch.js as the service serves them: no failure, no warning."""
+    status, report = audit_cli(f"{service}{path}")
+    assert levels(report, "fail") == {}
+    assert levels(report, "warn") == {}
+    assert status == 0
+    passed = levels(report, "pass")
+    for probe in ("validators", "etag-stable", "inm-current", "ims-current", "head-validators"):
+        assert probe in passed
+    for probe in ("not-modified-headers", "range", "if-range-stale", "range-unsatisfiable"):
+        assert probe in passed
+    # Skipped: no gzip here, and the write probes (read-only files; no --write).
+    assert set(levels(report, "skip")) <= {"etag-coding", *(check.id for check in WRITE_CHECKS)}

@@ -55,6 +55,8 @@ class State:
     files: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     require_precondition: bool = True
     weak_etags: bool = False
+    #: Cache-Control sent with documents (e.g. "max-age=60"); none by default.
+    cache_control: str | None = None
     cut_after: int | None = None
     on_cut: Callable[[], None] | None = None
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
@@ -81,6 +83,7 @@ def make_app(state: State) -> Starlette:
             ("ETag", str(doc_etag(doc))),
             ("Last-Modified", format_http_date(doc.modified)),
             ("Content-Type", "application/json"),
+            *([("Cache-Control", state.cache_control)] if state.cache_control else []),
         ]
 
     async def docs(request: Request) -> Response:
@@ -146,7 +149,8 @@ def make_app(state: State) -> Starlette:
         if decision.status is not None:
             return _problem(decision.status, decision.reason)
         plan = plan_ranges(
-            request.headers.get("range") if decision.use_range else None, len(data),
+            request.headers.get("range") if decision.use_range else None,
+            len(data),
             "application/octet-stream",
         )
         all_headers = {**dict(headers), **dict(plan.headers)}

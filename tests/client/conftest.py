@@ -62,4 +62,3 @@ def app(state: State) -> Starlette:
 def server(app: Starlette) -> Iterator[str]:
     with serve_in_thread(app) as url:
         yield url
-

@@ -40,12 +40,16 @@ def rows(bench: ModuleType) -> Iterator[dict[str, Any]]:
         site = bench.Origin(bench._site())
         with bench._serve(site) as port, bench._Relay(port) as relay:
             base = f"http://127.0.0.1:{relay.port}"
-            yield {name: bench._browse(c, site, relay, base) for name, c in contenders.items()
-                   if "hishel" not in name and "requests-cache" not in name}
+            yield {
+                name: bench._browse(c, site, relay, base)
+                for name, c in contenders.items()
+                if "hishel" not in name and "requests-cache" not in name
+            }
 
 
-def test_the_cache_serves_nothing_stale_with_far_fewer_requests(rows: dict[str, Any],
-                                                                bench: ModuleType) -> None:
+def test_the_cache_serves_nothing_stale_with_far_fewer_requests(
+    rows: dict[str, Any], bench: ModuleType
+) -> None:
     baseline = rows["httpx, no cache (baseline)"]
     ours = rows["ifmatch `CachingTransport`, memory"]
     sqlite = rows["ifmatch `CachingTransport`, SQLite"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -22,20 +25,30 @@ from tests.client.support import Counting, Scripted
 
 URL = "http://example.test/thing"
 LM = "Sun, 06 Nov 1994 08:49:37 GMT"
+#: The library (httpx or httpx2) of the test that runs: every test here runs on both.
+lib: Any = httpx
 
 
-def ok(body: bytes = b"body", **headers: str) -> httpx.Response:
+@pytest.fixture(autouse=True)
+def _on_each_library(http: ModuleType) -> Iterator[None]:
+    global lib
+    lib = http
+    yield
+    lib = httpx
+
+
+def ok(body: bytes = b"body", **headers: str) -> Any:
     pairs = [(name.replace("_", "-"), value) for name, value in headers.items()]
-    return httpx.Response(200, headers=pairs, content=body)
+    return lib.Response(200, headers=pairs, content=body)
 
 
-def not_modified(**headers: str) -> httpx.Response:
-    return httpx.Response(304, headers=[(n.replace("_", "-"), v) for n, v in headers.items()])
+def not_modified(**headers: str) -> Any:
+    return lib.Response(304, headers=[(n.replace("_", "-"), v) for n, v in headers.items()])
 
 
-def cached_client(mock: httpx.BaseTransport, storage: MemoryStorage | None = None) -> httpx.Client:
+def cached_client(mock: Any, storage: MemoryStorage | None = None) -> Any:
     store = storage if storage is not None else MemoryStorage()
-    return httpx.Client(transport=CachingTransport(mock, store))
+    return lib.Client(transport=CachingTransport(mock, store))
 
 
 # -- acceptance: a 304 saves the body --------------------------------------------------------
@@ -44,9 +57,9 @@ def cached_client(mock: httpx.BaseTransport, storage: MemoryStorage | None = Non
 @pytest.mark.asyncio
 async def test_revalidation_saves_the_body_on_304(app: Starlette, state: State) -> None:
     state.docs["a"] = Doc({"text": "x" * 5000})
-    counting = Counting(httpx.ASGITransport(app))
+    counting = Counting(lib.ASGITransport(app))
     transport = AsyncCachingTransport(counting, MemoryStorage())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lib.AsyncClient(transport=transport, base_url="http://test") as client:
         first = await client.get("/docs/a")
         after_first = counting.body_bytes
         second = await client.get("/docs/a")
@@ -62,8 +75,8 @@ async def test_revalidation_saves_the_body_on_304(app: Starlette, state: State) 
 
 def test_revalidation_over_a_real_server_and_a_change(server: str, state: State) -> None:
     state.docs["a"] = Doc({"n": 1})
-    counting = Counting(httpx.HTTPTransport())
-    with httpx.Client(transport=CachingTransport(counting), base_url=server) as client:
+    counting = Counting(lib.HTTPTransport())
+    with lib.Client(transport=CachingTransport(counting), base_url=server) as client:
         assert client.get("/docs/a").json() == {"n": 1}
         assert was_revalidated(client.get("/docs/a"))
         state.docs["a"] = Doc({"n": 2}, version=2)
@@ -82,10 +95,20 @@ def test_revalidation_over_a_real_server_and_a_change(server: str, state: State)
 def test_304_updates_stored_headers_and_keeps_the_others() -> None:
     """requests-cache replaces all stored headers on a 304; §4.3.4 says update them."""
     mock = Scripted(
-        ok(b"hello", ETag='"a"', Content_Type="text/plain", Cache_Control="no-cache",
-           X_Request="1", Link="</style.css>; rel=preload"),
-        not_modified(ETag='"a"', Cache_Control="max-age=60", X_Request="2",
-                     Date="Mon, 07 Nov 1994 08:49:37 GMT"),
+        ok(
+            b"hello",
+            ETag='"a"',
+            Content_Type="text/plain",
+            Cache_Control="no-cache",
+            X_Request="1",
+            Link="</style.css>; rel=preload",
+        ),
+        not_modified(
+            ETag='"a"',
+            Cache_Control="max-age=60",
+            X_Request="2",
+            Date="Mon, 07 Nov 1994 08:49:37 GMT",
+        ),
     )
     storage = MemoryStorage()
     with cached_client(mock, storage) as client:
@@ -100,33 +123,40 @@ def test_304_updates_stored_headers_and_keeps_the_others() -> None:
     assert replayed.headers["link"] == "</style.css>; rel=preload"
     assert replayed.headers["content-length"] == "5"
     stored = storage.variants(URL)[0]
-    assert httpx.Headers(list(stored.headers))["cache-control"] == "max-age=60", "stored too"
+    assert lib.Headers(list(stored.headers))["cache-control"] == "max-age=60", "stored too"
 
 
 @pytest.mark.parametrize(
     ("stored", "fresh", "expected"),
     [
         pytest.param(
-            [("Content-Length", "5")], [("Content-Length", "0")], [("Content-Length", "5")],
+            [("Content-Length", "5")],
+            [("Content-Length", "0")],
+            [("Content-Length", "5")],
             id="§3.2 Content-Length is never updated",
         ),
         pytest.param(
-            [("Content-Encoding", "gzip")], [("Content-Encoding", "br")],
+            [("Content-Encoding", "gzip")],
+            [("Content-Encoding", "br")],
             [("Content-Encoding", "gzip")],
             id="§3.2 Content-Encoding describes the stored bytes: kept",
         ),
         pytest.param(
-            [("X-A", "1"), ("Vary", "Accept"), ("X-A", "2")], [("X-A", "3")],
+            [("X-A", "1"), ("Vary", "Accept"), ("X-A", "2")],
+            [("X-A", "3")],
             [("X-A", "3"), ("Vary", "Accept")],
             id="§4.3.4 a field in the 304 replaces all stored instances",
         ),
         pytest.param(
-            [("ETag", '"a"')], [("Connection", "x-hop"), ("X-Hop", "1"), ("Keep-Alive", "5")],
+            [("ETag", '"a"')],
+            [("Connection", "x-hop"), ("X-Hop", "1"), ("Keep-Alive", "5")],
             [("ETag", '"a"')],
             id="§3.1 hop-by-hop and Connection-listed fields are not stored",
         ),
         pytest.param(
-            [("ETag", '"a"')], [("Expires", LM)], [("ETag", '"a"'), ("Expires", LM)],
+            [("ETag", '"a"')],
+            [("Expires", LM)],
+            [("ETag", '"a"'), ("Expires", LM)],
             id="§4.3.4 a new field is added",
         ),
     ],
@@ -201,20 +231,23 @@ def test_304_with_a_different_etag_is_not_served_from_the_cache() -> None:
 @pytest.mark.parametrize(
     ("response", "stored"),
     [
-        pytest.param(ok(ETag='"a"'), True, id="200 with ETag: stored"),
-        pytest.param(ok(), False, id="no validator: nothing to revalidate with"),
-        pytest.param(ok(ETag='"a"', Cache_Control="no-store"), False, id="§3 no-store"),
-        pytest.param(ok(ETag='"a"', Vary="*"), False, id="§4.1 Vary: * never matches"),
-        pytest.param(httpx.Response(201, headers={"ETag": '"a"'}), False, id="201 not stored"),
+        pytest.param(lambda: ok(ETag='"a"'), True, id="200 with ETag: stored"),
+        pytest.param(lambda: ok(), False, id="no validator: nothing to revalidate with"),
+        pytest.param(lambda: ok(ETag='"a"', Cache_Control="no-store"), False, id="§3 no-store"),
+        pytest.param(lambda: ok(ETag='"a"', Vary="*"), False, id="§4.1 Vary: * never matches"),
         pytest.param(
-            ok(ETag='"a"', Cache_Control="private, max-age=0"), True,
+            lambda: lib.Response(201, headers={"ETag": '"a"'}), False, id="201 not stored"
+        ),
+        pytest.param(
+            lambda: ok(ETag='"a"', Cache_Control="private, max-age=0"),
+            True,
             id="private is fine for a private cache",
         ),
     ],
 )
-def test_what_is_stored(response: httpx.Response, stored: bool) -> None:
+def test_what_is_stored(response: Callable[[], Any], stored: bool) -> None:
     storage = MemoryStorage()
-    with cached_client(Scripted(response), storage) as client:
+    with cached_client(Scripted(response()), storage) as client:
         client.get(URL)
     assert (len(storage) == 1) is stored
 
@@ -231,8 +264,8 @@ async def test_no_store_response_is_never_stored_nor_revalidated(
     app: Starlette, state: State
 ) -> None:
     storage = MemoryStorage()
-    transport = AsyncCachingTransport(httpx.ASGITransport(app), storage)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    transport = AsyncCachingTransport(lib.ASGITransport(app), storage)
+    async with lib.AsyncClient(transport=transport, base_url="http://test") as client:
         for _ in range(2):
             response = await client.get("/nostore")
             assert response.content == b"private data"
@@ -246,8 +279,8 @@ async def test_vary_keys_variants_by_the_named_request_headers(
     app: Starlette, state: State
 ) -> None:
     storage = MemoryStorage()
-    transport = AsyncCachingTransport(httpx.ASGITransport(app), storage)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    transport = AsyncCachingTransport(lib.ASGITransport(app), storage)
+    async with lib.AsyncClient(transport=transport, base_url="http://test") as client:
         english = await client.get("/vary", headers={"Accept-Language": "en"})
         french = await client.get("/vary", headers={"Accept-Language": "fr"})
         french_again = await client.get("/vary", headers={"Accept-Language": "fr"})
@@ -274,9 +307,10 @@ def test_body_read_halfway_is_not_stored() -> None:
     """Streaming is not broken, and a body the application did not read whole is not kept."""
     storage = MemoryStorage()
     body = b"x" * 100_000
-    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
-        "GET", URL
-    ) as response:
+    with (
+        cached_client(Scripted(ok(body, ETag='"a"')), storage) as client,
+        client.stream("GET", URL) as response,
+    ):
         for _ in response.iter_raw(1000):
             break
     assert len(storage) == 0
@@ -285,18 +319,20 @@ def test_body_read_halfway_is_not_stored() -> None:
 def test_streamed_body_is_stored_once_read_whole() -> None:
     storage = MemoryStorage()
     body = bytes(range(256)) * 400
-    with cached_client(Scripted(ok(body, ETag='"a"')), storage) as client, client.stream(
-        "GET", URL
-    ) as response:
+    with (
+        cached_client(Scripted(ok(body, ETag='"a"')), storage) as client,
+        client.stream("GET", URL) as response,
+    ):
         assert b"".join(response.iter_bytes(4096)) == body
     assert storage.variants(URL)[0].body == body
 
 
 def test_entry_larger_than_the_limit_is_not_stored() -> None:
     storage = MemoryStorage()
-    transport = CachingTransport(Scripted(ok(b"x" * 2000, ETag='"a"')), storage,
-                                 max_entry_bytes=1000)
-    with httpx.Client(transport=transport) as client:
+    transport = CachingTransport(
+        Scripted(ok(b"x" * 2000, ETag='"a"')), storage, max_entry_bytes=1000
+    )
+    with lib.Client(transport=transport) as client:
         assert len(client.get(URL).content) == 2000
     assert len(storage) == 0
 
@@ -313,7 +349,7 @@ def test_entry_larger_than_the_limit_is_not_stored() -> None:
 )
 def test_unsafe_methods_invalidate(method: str, status: int, invalidated: bool) -> None:
     storage = MemoryStorage()
-    mock = Scripted(ok(ETag='"a"'), httpx.Response(status))
+    mock = Scripted(ok(ETag='"a"'), lib.Response(status))
     with cached_client(mock, storage) as client:
         client.get(URL)
         client.request(method, URL)
@@ -323,7 +359,7 @@ def test_unsafe_methods_invalidate(method: str, status: int, invalidated: bool) 
 def test_location_of_a_successful_post_is_invalidated() -> None:
     storage = MemoryStorage()
     other = "http://example.test/other"
-    mock = Scripted(ok(ETag='"a"'), httpx.Response(201, headers={"Location": "/other"}))
+    mock = Scripted(ok(ETag='"a"'), lib.Response(201, headers={"Location": "/other"}))
     with cached_client(mock, storage) as client:
         client.get(other)
         client.post(URL)
@@ -332,7 +368,7 @@ def test_location_of_a_successful_post_is_invalidated() -> None:
 
 def test_404_forgets_the_stored_entry() -> None:
     storage = MemoryStorage()
-    with cached_client(Scripted(ok(ETag='"a"'), httpx.Response(404)), storage) as client:
+    with cached_client(Scripted(ok(ETag='"a"'), lib.Response(404)), storage) as client:
         client.get(URL)
         assert client.get(URL).status_code == 404
     assert len(storage) == 0
@@ -340,7 +376,7 @@ def test_404_forgets_the_stored_entry() -> None:
 
 def test_head_is_passed_through() -> None:
     storage = MemoryStorage()
-    mock = Scripted(ok(ETag='"a"'), httpx.Response(200, headers={"ETag": '"a"'}))
+    mock = Scripted(ok(ETag='"a"'), lib.Response(200, headers={"ETag": '"a"'}))
     with cached_client(mock, storage) as client:
         client.get(URL)
         client.head(URL)
@@ -353,8 +389,11 @@ def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
     squeezed = gzip.compress(text)
     storage = MemoryStorage()
     mock = Scripted(
-        httpx.Response(200, headers={"ETag": '"g"', "Content-Encoding": "gzip"},
-                       stream=httpx.ByteStream(squeezed)),
+        lib.Response(
+            200,
+            headers={"ETag": '"g"', "Content-Encoding": "gzip"},
+            stream=lib.ByteStream(squeezed),
+        ),
         not_modified(ETag='"g"', Content_Encoding="br"),
     )
     with cached_client(mock, storage) as client:
@@ -366,8 +405,18 @@ def test_compressed_body_is_stored_as_received_and_decoded_on_replay() -> None:
 
 
 _NAMES = st.sampled_from(
-    ["ETag", "Date", "Cache-Control", "X-A", "x-a", "Content-Length", "Content-Encoding",
-     "Transfer-Encoding", "Vary", "Link"]
+    [
+        "ETag",
+        "Date",
+        "Cache-Control",
+        "X-A",
+        "x-a",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "Vary",
+        "Link",
+    ]
 )
 _PAIRS = st.lists(st.tuples(_NAMES, st.text("abc ", max_size=4)), max_size=8)
 _FIXED = {"content-length", "content-encoding", "transfer-encoding"}
@@ -399,7 +448,7 @@ async def test_async_transport_follows_the_same_policy() -> None:
     )
     storage = MemoryStorage()
     transport = AsyncCachingTransport(mock, storage)
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with lib.AsyncClient(transport=transport) as client:
         await client.get(URL)
         replayed = await client.get(URL)
         fresh = await client.get(URL)

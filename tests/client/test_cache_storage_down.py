@@ -20,8 +20,11 @@ def _closed_port() -> int:
 
 
 def _origin() -> httpx.MockTransport:
-    return httpx.MockTransport(lambda request: httpx.Response(
-        200, headers={"Cache-Control": "max-age=60", "ETag": '"a"'}, content=b"body"))
+    return httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, headers={"Cache-Control": "max-age=60", "ETag": '"a"'}, content=b"body"
+        )
+    )
 
 
 def test_sync_transport_answers_from_the_origin_when_redis_is_down(

@@ -54,12 +54,19 @@ def test_get_http_error_exits_1_with_one_line(
         pytest.param(["get", "http://127.0.0.1:{port}/x"], 1, "cannot connect", id="refused"),
         pytest.param(["get", "ftp://example/x"], 2, "not an http(s) URL", id="bad scheme"),
         pytest.param(["get", "http://h/x", "-H", "no colon"], 2, "bad header", id="bad -H"),
-        pytest.param(["download", "http://127.0.0.1:{port}/x", "-o", "{tmp}/f"], 1,
-                     "cannot connect", id="download refused"),
+        pytest.param(
+            ["download", "http://127.0.0.1:{port}/x", "-o", "{tmp}/f"],
+            1,
+            "cannot connect",
+            id="download refused",
+        ),
     ],
 )
 def test_errors_are_one_line_without_traceback(
-    argv: list[str], code: int, message: str, tmp_path: Path,
+    argv: list[str],
+    code: int,
+    message: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with socket.socket() as closed:  # bound, never listening: connections are refused
@@ -106,9 +113,16 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     with socket.socket() as closed:  # bound, never listening: connections are refused
         closed.bind(("127.0.0.1", 0))
         completed = subprocess.run(
-            [sys.executable, "-m", "ifmatch.cli", "get",
-             f"http://127.0.0.1:{closed.getsockname()[1]}/"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "ifmatch.cli",
+                "get",
+                f"http://127.0.0.1:{closed.getsockname()[1]}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         )
     assert completed.returncode == 1
@@ -127,8 +141,11 @@ def test_timeout_is_one_line(
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
-        extra = ["--cache", str(tmp_path / "c.sqlite")] if command == "get" else [
-            "-o", str(tmp_path / "f"), "--retries", "0"]
+        extra = (
+            ["--cache", str(tmp_path / "c.sqlite")]
+            if command == "get"
+            else ["-o", str(tmp_path / "f"), "--retries", "0"]
+        )
         assert main([command, url, "--timeout", "0.3", *extra]) == 1
     err = capsys.readouterr().err
     assert "timed out" in err
@@ -155,7 +172,10 @@ def test_get_with_the_callers_own_if_none_match_says_304_on_stderr(
 
 @pytest.mark.usefixtures("http")
 def test_download_without_o_names_the_file_after_the_urls_last_segment(
-    server: str, state: State, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: str,
+    state: State,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state.put_file("report.bin", DATA)
@@ -179,7 +199,10 @@ def test_download_without_o_names_the_file_after_the_urls_last_segment(
     ],
 )
 def test_download_refuses_a_url_without_a_safe_file_name(
-    url: str, why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Refused before any request (port 9 is never contacted) and before any file is made."""
@@ -236,3 +259,23 @@ def test_resumes_within_one_call_are_counted_and_said(
     )
     assert said is not None
     assert 0 < int(said[1]) <= third, "the first resume starts where the first cut left the part"
+
+
+@pytest.mark.usefixtures("http")
+def test_get_says_when_the_cache_answered_without_asking_the_server(
+    server: str, state: State, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """A fresh stored copy (max-age) is served with no request: stderr says so, not silence."""
+    state.docs["d"] = Doc({"hello": "world"})
+    state.cache_control = "max-age=600"
+    cache = ["--cache", str(tmp_path / "c.sqlite")]
+    assert main(["get", f"{server}/docs/d", *cache]) == 0
+    capsysbinary.readouterr()
+    requests = len(state.log)
+    assert main(["get", f"{server}/docs/d", *cache]) == 0
+    second = capsysbinary.readouterr()
+    assert second.out == b'{"hello": "world"}'
+    assert len(state.log) == requests, "no request reached the server"
+    assert second.err.decode().startswith(
+        "ifmatch: answered from the cache without asking the server (hit; fresh"
+    )

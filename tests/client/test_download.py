@@ -256,8 +256,7 @@ def test_inconsistent_206_is_never_appended(
 def test_206_naming_another_etag_is_not_appended(http: ModuleType, tmp_path: Path) -> None:
     partial(tmp_path / "f", b"abc", etag='"x"', total=6)
     mock = Scripted(
-        http.Response(206, headers={"Content-Range": "bytes 3-5/6", "ETag": '"y"'},
-                       content=b"XYZ"),
+        http.Response(206, headers={"Content-Range": "bytes 3-5/6", "ETag": '"y"'}, content=b"XYZ"),
         http.Response(200, headers={"ETag": '"y"'}, content=b"uvwXYZ"),
     )
     with http.Client(transport=mock) as client:
@@ -296,8 +295,9 @@ def test_206_shorter_than_asked_is_continued(http: ModuleType, tmp_path: Path) -
 
 @pytest.mark.parametrize("status", [404, 500])
 def test_error_status_is_a_download_error(http: ModuleType, tmp_path: Path, status: int) -> None:
-    with http.Client(transport=Scripted(http.Response(status))) as client, pytest.raises(
-        DownloadError, match=str(status)
+    with (
+        http.Client(transport=Scripted(http.Response(status))) as client,
+        pytest.raises(DownloadError, match=str(status)),
     ):
         download(client, "http://h/f", tmp_path / "f")
     assert not (tmp_path / "f").exists()
@@ -335,8 +335,12 @@ class _Cut(httpx.AsyncBaseTransport):
             def __aiter__(self) -> AsyncIterator[bytes]:
                 return cut()
 
-        return library.Response(response.status_code, headers=response.headers.multi_items(),
-                              stream=_Stream(), extensions=response.extensions)
+        return library.Response(
+            response.status_code,
+            headers=response.headers.multi_items(),
+            stream=_Stream(),
+            extensions=response.extensions,
+        )
 
 
 @pytest.mark.asyncio

@@ -44,8 +44,9 @@ def test_resume_from_nginx_is_byte_identical(http: ModuleType, tmp_path: Path) -
     target = tmp_path / "out.bin"
     with nginx_serving(root) as base, http.Client(base_url=base) as client:
         with pytest.raises(Interrupted):
-            download(client, "/big.bin", target, progress=stop_after(len(FIRST) // 2),
-                     chunk_size=16384)
+            download(
+                client, "/big.bin", target, progress=stop_after(len(FIRST) // 2), chunk_size=16384
+            )
         kept = Path(f"{target}.part").stat().st_size
         assert 0 < kept < len(FIRST)
         requests: list[httpx.Request] = []
@@ -71,8 +72,9 @@ def test_file_changed_on_disk_restarts_and_matches_the_new_file(
     target = tmp_path / "out.bin"
     with nginx_serving(root) as base, http.Client(base_url=base) as client:
         with pytest.raises(Interrupted):
-            download(client, "/big.bin", target, progress=stop_after(len(FIRST) // 2),
-                     chunk_size=16384)
+            download(
+                client, "/big.bin", target, progress=stop_after(len(FIRST) // 2), chunk_size=16384
+            )
         first_etag = client.head("/big.bin").headers["etag"]
         source.write_bytes(SECOND)
         later = time.time() + 5

@@ -18,8 +18,21 @@ from ifmatch.client.freshness import (
 )
 from ifmatch.client.policy import Options, Request, on_request, on_response
 
-NAMES = st.sampled_from(["Cache-Control", "Expires", "Date", "Age", "Last-Modified", "ETag",
-                         "Vary", "Pragma", "If-None-Match", "Connection", "Location"])
+NAMES = st.sampled_from(
+    [
+        "Cache-Control",
+        "Expires",
+        "Date",
+        "Age",
+        "Last-Modified",
+        "ETag",
+        "Vary",
+        "Pragma",
+        "If-None-Match",
+        "Connection",
+        "Location",
+    ]
+)
 HEADERS = st.lists(st.tuples(NAMES, st.text(max_size=40)), max_size=8)
 NOW = 1_700_000_000.0
 
@@ -80,8 +93,12 @@ def test_freshness_and_age_survive_anything(headers: list[tuple[str, str]], stat
     assert current_age(headers, NOW - 1, NOW, NOW + 5) >= 5
 
 
-@given(HEADERS, HEADERS, st.integers(100, 599),
-       st.sampled_from(["GET", "HEAD", "POST", "PUT", "OPTIONS"]))
+@given(
+    HEADERS,
+    HEADERS,
+    st.integers(100, 599),
+    st.sampled_from(["GET", "HEAD", "POST", "PUT", "OPTIONS"]),
+)
 def test_the_policy_survives_any_headers(
     stored: list[tuple[str, str]], fresh: list[tuple[str, str]], status: int, method: str
 ) -> None:

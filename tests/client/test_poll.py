@@ -34,8 +34,9 @@ def test_poll_yields_only_changes_and_sends_the_etag(
 async def test_apoll_yields_only_changes(http: ModuleType, app: Starlette, state: State) -> None:
     state.docs["d"] = Doc({"n": 0})
     seen = []
-    async with http.AsyncClient(transport=http.ASGITransport(app),
-                                 base_url="http://test") as client:
+    async with http.AsyncClient(
+        transport=http.ASGITransport(app), base_url="http://test"
+    ) as client:
         async for response in apoll(client, "/docs/d", 0, max_requests=6):
             seen.append(response.json()["n"])
             if len(seen) == 1:
@@ -45,8 +46,9 @@ async def test_apoll_yields_only_changes(http: ModuleType, app: Starlette, state
 
 
 def test_poll_stops_after_max_changes(http: ModuleType) -> None:
-    mock = Scripted(*[http.Response(200, headers={"ETag": f'"{i}"'}, content=b"x")
-                      for i in range(5)])
+    mock = Scripted(
+        *[http.Response(200, headers={"ETag": f'"{i}"'}, content=b"x") for i in range(5)]
+    )
     with http.Client(transport=mock) as client:
         got = list(poll(client, "http://h/x", 0, max_changes=2))
     assert len(got) == 2
@@ -70,31 +72,39 @@ Answer = tuple[int, dict[str, str], bytes]
     ("answers", "changes"),
     [
         pytest.param(
-            [(200, {"ETag": '"a"'}, b"1")] * 3, 1,
+            [(200, {"ETag": '"a"'}, b"1")] * 3,
+            1,
             id="server ignores If-None-Match: same ETag is no change",
         ),
         pytest.param(
             [(200, {}, b"same")] * 2 + [(200, {}, b"new")],
-            2, id="no validators: an identical body is no change",
+            2,
+            id="no validators: an identical body is no change",
         ),
         pytest.param(
-            [(200, {"ETag": '"a"'}, b"1"), (503, {"Retry-After": "0"}, b""),
-             (200, {"ETag": '"b"'}, b"2")],
-            2, id="§10.2.3 a 503 with Retry-After is waited out",
+            [
+                (200, {"ETag": '"a"'}, b"1"),
+                (503, {"Retry-After": "0"}, b""),
+                (200, {"ETag": '"b"'}, b"2"),
+            ],
+            2,
+            id="§10.2.3 a 503 with Retry-After is waited out",
         ),
     ],
 )
 def test_poll_change_detection(http: ModuleType, answers: list[Answer], changes: int) -> None:
-    responses = [http.Response(status, headers=headers, content=body)
-                 for status, headers, body in answers]
+    responses = [
+        http.Response(status, headers=headers, content=body) for status, headers, body in answers
+    ]
     with http.Client(transport=Scripted(*responses)) as client:
         got = list(poll(client, "http://h/x", 0, max_requests=len(responses)))
     assert len(got) == changes
 
 
 def test_poll_raises_on_an_error_status(http: ModuleType) -> None:
-    with http.Client(transport=Scripted(http.Response(404))) as client, pytest.raises(
-        http.HTTPStatusError
+    with (
+        http.Client(transport=Scripted(http.Response(404))) as client,
+        pytest.raises(http.HTTPStatusError),
     ):
         list(poll(client, "http://h/x", 0, max_requests=1))
 
@@ -112,8 +122,9 @@ def test_poll_yields_the_current_representation_first_when_the_cache_already_hol
 ) -> None:
     """Issue 14: after client.get(url) the first poll was revalidated (304) and yielded nothing."""
     state.docs["d"] = Doc({"n": 0})
-    with http.Client(transport=CachingTransport(storage=MemoryStorage()),
-                     base_url=server) as client:
+    with http.Client(
+        transport=CachingTransport(storage=MemoryStorage()), base_url=server
+    ) as client:
         assert client.get("/docs/d").json() == {"n": 0}
         seen = []
         for response in poll(client, "/docs/d", 0, max_requests=4):

@@ -61,8 +61,9 @@ def test_update_race_against_the_service(http: ModuleType, service: str, patch: 
             return {**document, key: calls}
 
         with http.Client(base_url=service) as own:
-            attempts.append(update(own, url, change, patch=patch, backoff=FAST,
-                                   retries=10).attempts)
+            attempts.append(
+                update(own, url, change, patch=patch, backoff=FAST, retries=10).attempts
+            )
 
     threads = [threading.Thread(target=run, args=(key,)) for key in keys]
     for thread in threads:
@@ -123,8 +124,7 @@ def test_download_from_the_service_restarts_when_the_file_changed(
 
     url = f"/files/dl/{http.__name__}.bin"
     with http.Client(base_url=service) as client:
-        assert client.put(url, content=old,
-                          headers={"If-None-Match": "*"}).status_code == 201
+        assert client.put(url, content=old, headers={"If-None-Match": "*"}).status_code == 201
         with pytest.raises(KeyboardInterrupt):
             download(client, url, target, progress=stop, chunk_size=16384)
         resumed = download(client, url, target)
@@ -133,8 +133,7 @@ def test_download_from_the_service_restarts_when_the_file_changed(
         etag = client.head(url).headers["etag"]
         with pytest.raises(KeyboardInterrupt):
             download(client, url, target, progress=stop, chunk_size=16384)
-        assert client.put(url, content=new,
-                          headers={"If-Match": etag}).status_code in {200, 204}
+        assert client.put(url, content=new, headers={"If-Match": etag}).status_code in {200, 204}
         result = download(client, url, target)
     assert target.read_bytes() == new
     assert result.restarted
@@ -162,8 +161,9 @@ def test_poll_through_a_warm_shared_cache_yields_the_current_version_first(
     seen: list[Any] = []
     revalidated: list[bool] = []
     try:
-        with http.Client(base_url=service,
-                         transport=CachingTransport(storage=second_program)) as two:
+        with http.Client(
+            base_url=service, transport=CachingTransport(storage=second_program)
+        ) as two:
             for response in poll(two, url, 0, max_changes=2, max_requests=10):
                 seen.append(response.json())
                 revalidated.append(was_revalidated(response))

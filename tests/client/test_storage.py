@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 
 from ifmatch.client import (
@@ -74,18 +74,20 @@ def test_variants_are_kept_apart_and_removed_one_by_one(kind: str, tmp_path: Pat
     assert storage.variants("http://h/x") == []
 
 
-def test_sqlite_survives_reopening(tmp_path: Path) -> None:
+def test_sqlite_survives_reopening(http: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     url = "http://example.test/doc"
     first = SQLiteStorage(path)
-    with httpx.Client(transport=CachingTransport(
-        Scripted(httpx.Response(200, headers={"ETag": '"a"'}, content=b"kept")), first
-    )) as client:
+    with http.Client(
+        transport=CachingTransport(
+            Scripted(http.Response(200, headers={"ETag": '"a"'}, content=b"kept")), first
+        )
+    ) as client:
         client.get(url)
     first.close()
     reopened = SQLiteStorage(path)
-    mock = Scripted(httpx.Response(304, headers={"ETag": '"a"'}))
-    with httpx.Client(transport=CachingTransport(mock, reopened)) as client:
+    mock = Scripted(http.Response(304, headers={"ETag": '"a"'}))
+    with http.Client(transport=CachingTransport(mock, reopened)) as client:
         response = client.get(url)
     reopened.close()
     assert response.content == b"kept"
@@ -95,8 +97,12 @@ def test_sqlite_survives_reopening(tmp_path: Path) -> None:
 
 def test_sqlite_round_trips_entries_exactly(tmp_path: Path) -> None:
     storage = SQLiteStorage(tmp_path / "c.sqlite")
-    original = Entry(200, (("ETag", '"a"'), ("X-Two", "1"), ("X-Two", "2")), bytes(range(256)),
-                     (("accept", None), ("accept-language", "en")))
+    original = Entry(
+        200,
+        (("ETag", '"a"'), ("X-Two", "1"), ("X-Two", "2")),
+        bytes(range(256)),
+        (("accept", None), ("accept-language", "en")),
+    )
     storage.store("http://h/x", original)
     assert storage.variants("http://h/x") == [original]
     storage.close()
@@ -155,8 +161,7 @@ def test_sqlite_is_safe_from_two_processes(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
     SQLiteStorage(path).close()
     processes = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name],
-                         stderr=subprocess.PIPE)
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], stderr=subprocess.PIPE)
         for name in ("p", "q")
     ]
     for process in processes:
@@ -177,16 +182,18 @@ def redis_base() -> Iterator[str]:
         yield url
 
 
-def any_storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
-                max_bytes: int | None = None) -> Any:
+def any_storage(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, max_bytes: int | None = None
+) -> Any:
     if kind == "memory":
         return MemoryStorage(max_bytes=max_bytes or 64 * 1024 * 1024)
     if kind == "sqlite":
         sqlite = SQLiteStorage(tmp_path / "c.sqlite", max_bytes=max_bytes)
         request.addfinalizer(sqlite.close)
         return sqlite
-    redis = RedisStorage(request.getfixturevalue("redis_base"), prefix=unique_prefix(),
-                         max_bytes=max_bytes)
+    redis = RedisStorage(
+        request.getfixturevalue("redis_base"), prefix=unique_prefix(), max_bytes=max_bytes
+    )
     request.addfinalizer(redis.clear)
     return redis
 
@@ -195,8 +202,9 @@ KINDS = ["memory", "sqlite", "redis"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_entries_expire_on_their_own(kind: str, tmp_path: Path,
-                                     request: pytest.FixtureRequest) -> None:
+def test_entries_expire_on_their_own(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     storage = any_storage(kind, tmp_path, request)
     now = time.time()
     storage.store("http://h/old", replace(entry(b"old"), expires_at=now - 1))
@@ -211,8 +219,7 @@ def test_entries_expire_on_their_own(kind: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_byte_budget_holds(kind: str, tmp_path: Path,
-                               request: pytest.FixtureRequest) -> None:
+def test_the_byte_budget_holds(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     one = entry(b"x" * 1000)
     storage = any_storage(kind, tmp_path, request, max_bytes=3 * one.size + 10)
     for index in range(10):
@@ -225,8 +232,9 @@ def test_the_byte_budget_holds(kind: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_async_methods_match_the_sync_ones(kind: str, tmp_path: Path,
-                                           request: pytest.FixtureRequest) -> None:
+def test_async_methods_match_the_sync_ones(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     storage = any_storage(kind, tmp_path, request)
     english = entry(b"hello", (("accept-language", "en"),))
     french = entry(b"bonjour", (("accept-language", "fr"),))
@@ -251,9 +259,12 @@ def test_sqlite_file_from_before_gains_the_new_columns(tmp_path: Path) -> None:
         connection.execute(
             "CREATE TABLE entries (url TEXT NOT NULL, variant TEXT NOT NULL, status INTEGER "
             "NOT NULL, headers TEXT NOT NULL, vary TEXT NOT NULL, body BLOB NOT NULL, size "
-            "INTEGER NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (url, variant))")
-        connection.execute("INSERT INTO entries VALUES ('http://h/x', '', 200, "
-                           "'[[\"etag\", \"\\\"x\\\"\"]]', '[]', x'6869', 10, 1.0)")
+            "INTEGER NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (url, variant))"
+        )
+        connection.execute(
+            "INSERT INTO entries VALUES ('http://h/x', '', 200, "
+            "'[[\"etag\", \"\\\"x\\\"\"]]', '[]', x'6869', 10, 1.0)"
+        )
     storage = SQLiteStorage(path)
     try:
         assert [e.body for e in storage.variants("http://h/x")] == [b"hi"]

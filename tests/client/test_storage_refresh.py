@@ -34,18 +34,30 @@ def _storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
 
 
 def _entry(tag: str, body: bytes, stored_at: float) -> Entry:
-    return Entry(200, (("ETag", '"a"'), ("X-Tag", tag)), body, stored_at=stored_at,
-                 request_time=stored_at, expires_at=time.time() + 60)
+    return Entry(
+        200,
+        (("ETag", '"a"'), ("X-Tag", tag)),
+        body,
+        stored_at=stored_at,
+        request_time=stored_at,
+        expires_at=time.time() + 60,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_refresh_updates_headers_and_keeps_the_body(kind: str, tmp_path: Path,
-                                                    request: pytest.FixtureRequest) -> None:
+def test_refresh_updates_headers_and_keeps_the_body(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     storage = _storage(kind, tmp_path, request)
     storage.store(URL, _entry("1", b"body", 1000.0))
     (previous,) = storage.variants(URL)
-    refreshed = replace(previous, headers=(("ETag", '"a"'), ("X-Tag", "2")), stored_at=2000.0,
-                        request_time=1999.0, expires_at=time.time() + 120)
+    refreshed = replace(
+        previous,
+        headers=(("ETag", '"a"'), ("X-Tag", "2")),
+        stored_at=2000.0,
+        request_time=1999.0,
+        expires_at=time.time() + 120,
+    )
     storage.refresh(URL, refreshed, previous)
     (now,) = storage.variants(URL)
     assert (now.body, now.header("x-tag"), now.stored_at) == (b"body", "2", 2000.0)
@@ -54,8 +66,9 @@ def test_refresh_updates_headers_and_keeps_the_body(kind: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_refresh_of_a_replaced_entry_stores_it_whole(kind: str, tmp_path: Path,
-                                                     request: pytest.FixtureRequest) -> None:
+def test_refresh_of_a_replaced_entry_stores_it_whole(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     storage = _storage(kind, tmp_path, request)
     storage.store(URL, _entry("1", b"old body", 1000.0))
     (previous,) = storage.variants(URL)

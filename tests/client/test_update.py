@@ -63,8 +63,9 @@ def test_race_between_two_threads_applies_both_changes(
 
     def run(key: str) -> None:
         with http.Client(base_url=server) as client:
-            results[key] = update(client, "/docs/d", add_key(key, barrier), patch=patch,
-                                  backoff=FAST)
+            results[key] = update(
+                client, "/docs/d", add_key(key, barrier), patch=patch, backoff=FAST
+            )
 
     threads = [threading.Thread(target=run, args=(key,)) for key in ("alice", "bob")]
     for thread in threads:
@@ -153,8 +154,9 @@ def test_428_from_a_write_is_raised_clearly(http: ModuleType) -> None:
             return http.Response(200, headers={"ETag": '"v1"'}, json={})
         return http.Response(428, json={"detail": "send If-Match"})
 
-    with http.Client(transport=http.MockTransport(handler)) as client, pytest.raises(
-        PreconditionRequiredError, match=r"requires a precondition.*send If-Match"
+    with (
+        http.Client(transport=http.MockTransport(handler)) as client,
+        pytest.raises(PreconditionRequiredError, match=r"requires a precondition.*send If-Match"),
     ):
         update(client, "http://h/x", lambda d: {**d, "a": 1})
 
@@ -178,7 +180,8 @@ async def test_428_from_a_write_is_raised_clearly_async(http: ModuleType) -> Non
         pytest.param({"ETag": 'W/"v1"'}, "weak ETag", id="§13.1.1 If-Match compares strongly"),
         pytest.param({"ETag": "v1"}, "malformed ETag", id="§8.8.3 unquoted"),
         pytest.param(
-            {"Last-Modified": "Sun, 06 Nov 1994 08:49:37 GMT"}, "use_last_modified=True",
+            {"Last-Modified": "Sun, 06 Nov 1994 08:49:37 GMT"},
+            "use_last_modified=True",
             id="Last-Modified only: suggests the opt-in",
         ),
     ],
@@ -187,8 +190,9 @@ def test_missing_validator_is_a_clear_error(
     http: ModuleType, headers: dict[str, str], message: str
 ) -> None:
     transport = http.MockTransport(lambda request: http.Response(200, headers=headers, json={}))
-    with http.Client(transport=transport) as client, pytest.raises(
-        MissingValidatorError, match=message
+    with (
+        http.Client(transport=transport) as client,
+        pytest.raises(MissingValidatorError, match=message),
     ):
         update(client, "http://h/x", lambda d: {**d, "a": 1})
 
@@ -239,20 +243,24 @@ def test_merge_patch_refuses_to_set_null() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=10,
 )
 _null_free = st.recursive(
     st.booleans() | st.integers() | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=10,
 )
 
 
-@given(old=st.dictionaries(st.text(max_size=3), _json, max_size=4),
-       new=st.dictionaries(st.text(max_size=3), _null_free, max_size=4))
+@given(
+    old=st.dictionaries(st.text(max_size=3), _json, max_size=4),
+    new=st.dictionaries(st.text(max_size=3), _null_free, max_size=4),
+)
 def test_merge_patch_round_trips(old: dict[str, Any], new: dict[str, Any]) -> None:
     """RFC 7396 §2: applying the computed patch to the old document gives the new one."""
     assert apply_merge_patch(old, merge_patch(old, new)) == new

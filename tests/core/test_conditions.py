@@ -17,14 +17,22 @@ IMS = "Sun, 06 Nov 1994 08:49:37 GMT"
     "headers",
     [
         pytest.param({"If-None-Match": '"a"', "If-Modified-Since": IMS}, id="dict of str"),
-        pytest.param([("if-none-match", '"a"'), ("IF-MODIFIED-SINCE", IMS)],
-                     id="§5.1 field names are case-insensitive"),
-        pytest.param([(b"if-none-match", b'"a"'), (b"if-modified-since", IMS.encode())],
-                     id="ASGI bytes pairs"),
-        pytest.param(((b"If-None-Match", '"a"'), ("If-Modified-Since", IMS.encode())),
-                     id="mixed str and bytes pairs"),
-        pytest.param(iter([("If-None-Match", '"a"'), ("If-Modified-Since", IMS)]),
-                     id="a one-shot iterator of pairs"),
+        pytest.param(
+            [("if-none-match", '"a"'), ("IF-MODIFIED-SINCE", IMS)],
+            id="§5.1 field names are case-insensitive",
+        ),
+        pytest.param(
+            [(b"if-none-match", b'"a"'), (b"if-modified-since", IMS.encode())],
+            id="ASGI bytes pairs",
+        ),
+        pytest.param(
+            ((b"If-None-Match", '"a"'), ("If-Modified-Since", IMS.encode())),
+            id="mixed str and bytes pairs",
+        ),
+        pytest.param(
+            iter([("If-None-Match", '"a"'), ("If-Modified-Since", IMS)]),
+            id="a one-shot iterator of pairs",
+        ),
     ],
 )
 def test_containers(headers: Mapping[str, str] | list[tuple[str | bytes, str | bytes]]) -> None:
@@ -64,12 +72,30 @@ def test_repeated_list_fields_are_joined() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "method", "status", "use_range"),
     [
-        pytest.param("If-Modified-Since", IMS, "GET", None, True,
-                     id="§5.3 repeated IMS is unreadable: ignored, no 304"),
-        pytest.param("If-Unmodified-Since", IMS, "PUT", 412, False,
-                     id="§5.3 repeated IUS is unreadable: fail-safe 412 on a write"),
-        pytest.param("If-Range", '"v1"', "GET", None, False,
-                     id="§5.3 repeated If-Range is unreadable: whole 200"),
+        pytest.param(
+            "If-Modified-Since",
+            IMS,
+            "GET",
+            None,
+            True,
+            id="§5.3 repeated IMS is unreadable: ignored, no 304",
+        ),
+        pytest.param(
+            "If-Unmodified-Since",
+            IMS,
+            "PUT",
+            412,
+            False,
+            id="§5.3 repeated IUS is unreadable: fail-safe 412 on a write",
+        ),
+        pytest.param(
+            "If-Range",
+            '"v1"',
+            "GET",
+            None,
+            False,
+            id="§5.3 repeated If-Range is unreadable: whole 200",
+        ),
     ],
 )
 def test_repeated_single_valued_fields_are_unreadable(

@@ -104,9 +104,7 @@ def test_as_weak() -> None:
         pytest.param(
             '"a,b", "c"', (ETag("a,b"), ETag("c")), False, id="§8.8.3 quoted comma, list comma"
         ),
-        pytest.param(
-            '"a",,"b"', (ETag("a"), ETag("b")), False, id="§5.6.1 empty list elements ,,"
-        ),
+        pytest.param('"a",,"b"', (ETag("a"), ETag("b")), False, id="§5.6.1 empty list elements ,,"),
         pytest.param(
             ' , "a" ,\t, "b" , ', (ETag("a"), ETag("b")), False, id="§5.6.1 OWS and empty elements"
         ),

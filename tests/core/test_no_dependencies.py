@@ -15,8 +15,21 @@ import pytest
 
 import ifmatch
 
-CORE = ["etag", "dates", "conditions", "preconditions", "notmodified", "ranges", "hashing",
-        "problem", "errors", "phrases", "respond", "patch"]
+CORE = [
+    "etag",
+    "dates",
+    "conditions",
+    "preconditions",
+    "notmodified",
+    "ranges",
+    "hashing",
+    "problem",
+    "errors",
+    "phrases",
+    "respond",
+    "patch",
+    "cachecontrol",
+]
 SOURCE = Path(ifmatch.__file__).resolve().parent
 CORE_FILES = [SOURCE / "__init__.py", *(SOURCE / f"{name}.py" for name in CORE)]
 
@@ -84,8 +97,13 @@ def test_scanner_sees_a_framework_import(tmp_path: Path) -> None:
 
 #: The modules whose docstrings carry examples (conditions, problem and errors have none,
 #: so a row for them would pass without checking anything).
-DOCTESTED = ["ifmatch", *(f"ifmatch.{name}" for name in (
-    "etag", "dates", "preconditions", "notmodified", "ranges", "hashing"))]
+DOCTESTED = [
+    "ifmatch",
+    *(
+        f"ifmatch.{name}"
+        for name in ("etag", "dates", "preconditions", "notmodified", "ranges", "hashing")
+    ),
+]
 
 
 @pytest.mark.parametrize("name", DOCTESTED)
@@ -98,10 +116,27 @@ def test_doctests(name: str) -> None:
 
 def test_public_api_is_exported() -> None:
     documented = {
-        "ETag", "ETagList", "parse_http_date", "format_http_date", "wire_seconds",
-        "etag_for_content", "ContentHasher", "etag_for_version", "Conditions", "Resource",
-        "evaluate", "Decision", "Outcome", "not_modified_headers", "plan_ranges", "RangePlan",
-        "ByteRange", "problem", "decision_problem", "PROBLEM_JSON", "HeaderParseError",
+        "ETag",
+        "ETagList",
+        "parse_http_date",
+        "format_http_date",
+        "wire_seconds",
+        "etag_for_content",
+        "ContentHasher",
+        "etag_for_version",
+        "Conditions",
+        "Resource",
+        "evaluate",
+        "Decision",
+        "Outcome",
+        "not_modified_headers",
+        "plan_ranges",
+        "RangePlan",
+        "ByteRange",
+        "problem",
+        "decision_problem",
+        "PROBLEM_JSON",
+        "HeaderParseError",
     }
     assert documented <= set(ifmatch.__all__)
     assert [name for name in ifmatch.__all__ if not hasattr(ifmatch, name)] == []

@@ -77,8 +77,16 @@ def test_last_modified_kept_without_etag() -> None:
 def test_order_and_repeats_kept() -> None:
     kept = not_modified_headers(FULL)
     assert [name for name, _ in kept] == [
-        "Date", "ETag", "Vary", "Cache-Control", "Expires", "Content-Location",
-        "Set-Cookie", "Set-Cookie", "X-Request-Id", "Content-Security-Policy",
+        "Date",
+        "ETag",
+        "Vary",
+        "Cache-Control",
+        "Expires",
+        "Content-Location",
+        "Set-Cookie",
+        "Set-Cookie",
+        "X-Request-Id",
+        "Content-Security-Policy",
     ]
 
 

@@ -147,8 +147,10 @@ def test_imf_fixdate_round_trip(moment: datetime) -> None:
 @given(moments.filter(lambda m: 100 <= m.year <= 9900), st.integers(-49, 49))
 def test_obsolete_formats_round_trip(moment: datetime, years_ahead: int) -> None:
     moment = moment.replace(microsecond=0)
-    rfc850 = moment.strftime("%A, %d-%b-") + f"{moment.year % 100:02d}" + moment.strftime(
-        " %H:%M:%S GMT"
+    rfc850 = (
+        moment.strftime("%A, %d-%b-")
+        + f"{moment.year % 100:02d}"
+        + moment.strftime(" %H:%M:%S GMT")
     )
     asctime = f"{moment:%a %b} {moment.day:2d} {moment:%H:%M:%S} {moment.year:04d}"
     # Seen from a "now" less than 50 years before or after the date, the two-digit year is exact.
@@ -318,9 +320,9 @@ def _rest(fields: Conditions, after: str) -> tuple[str | None, ...]:
 range_values = st.one_of(
     arbitrary,
     range_specs.map(lambda specs: "bytes=" + ",".join(_format_spec(s) for s in specs)),
-    st.lists(
-        st.tuples(st.integers(0, 2000), st.integers(0, 50)), min_size=1, max_size=120
-    ).map(lambda pairs: "bytes=" + ",".join(f"{a}-{a + n}" for a, n in pairs)),
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 50)), min_size=1, max_size=120).map(
+        lambda pairs: "bytes=" + ",".join(f"{a}-{a + n}" for a, n in pairs)
+    ),
 )
 
 
@@ -336,8 +338,16 @@ def test_ranges_never_amplify(value: str, length: int) -> None:
         assert headers["Content-Length"] == str(plan.content_length)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["ETag", "Content-Type", "Vary", "Last-Modified",
-                                           "Date", "X-A", "content-length"]), st.text())))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["ETag", "Content-Type", "Vary", "Last-Modified", "Date", "X-A", "content-length"]
+            ),
+            st.text(),
+        )
+    )
+)
 def test_not_modified_headers_subset(pairs: list[tuple[str, str]]) -> None:
     kept = not_modified_headers(pairs)
     assert all(pair in pairs for pair in kept)
@@ -443,8 +453,9 @@ focused_resources = st.builds(
 
 
 @settings(max_examples=1000)
-@given(st.sampled_from(METHODS[:7]), focused_conditions, focused_resources, st.booleans(),
-       near_nows)
+@given(
+    st.sampled_from(METHODS[:7]), focused_conditions, focused_resources, st.booleans(), near_nows
+)
 def test_evaluate_matches_reference_near_validators(
     method: str, fields: Conditions, resource: Resource, require: bool, now: datetime
 ) -> None:

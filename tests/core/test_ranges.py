@@ -104,10 +104,18 @@ def test_parse_invalid(value: str) -> None:
         pytest.param("bytes=500-999", 500, 1000, id="§14.1.2 the second 500 bytes"),
         pytest.param("bytes=-500", 9500, 10000, id="§14.1.2 the final 500 bytes (suffix)"),
         pytest.param("bytes=9500-", 9500, 10000, id="§14.1.2 the final 500 bytes (first-)"),
-        pytest.param("bytes=500-600,601-999", 500, 1000,
-                     id="§14.1.2 second 500 bytes, adjacent specs coalesced"),
-        pytest.param("bytes=500-700,601-999", 500, 1000,
-                     id="§14.1.2 second 500 bytes, overlapping specs coalesced"),
+        pytest.param(
+            "bytes=500-600,601-999",
+            500,
+            1000,
+            id="§14.1.2 second 500 bytes, adjacent specs coalesced",
+        ),
+        pytest.param(
+            "bytes=500-700,601-999",
+            500,
+            1000,
+            id="§14.1.2 second 500 bytes, overlapping specs coalesced",
+        ),
         pytest.param("bytes=0-", 0, 10000, id="§14.1.1 0- is the whole representation"),
         pytest.param("bytes=-20000", 0, 10000, id="§14.1.1 suffix longer than the representation"),
         pytest.param("bytes=9999-20000", 9999, 10000, id="§14.1.1 last-pos past the end clipped"),
@@ -163,14 +171,26 @@ def parse_multipart(produced: bytes, boundary: str) -> list[tuple[dict[str, str]
     ("value", "expected"),
     [
         pytest.param("bytes=0-99,200-299", [(0, 100), (200, 300)], id="§14.6 two parts"),
-        pytest.param("bytes=500-599,0-99", [(500, 600), (0, 100)],
-                     id="§15.3.7.2 parts in the order the specs were requested"),
-        pytest.param("bytes=500-599,0-99,550-650", [(500, 651), (0, 100)],
-                     id="§15.3.7.2 coalesced part keeps its first spec's place"),
-        pytest.param("bytes=-100,0-99,50-150", [(9900, 10000), (0, 151)],
-                     id="§14.1.1 overlapping specs coalesced, suffix first"),
-        pytest.param("bytes=0-0,2-2,4-4", [(0, 1), (2, 3), (4, 5)],
-                     id="§14.1.1 a gap of one byte is not adjacent"),
+        pytest.param(
+            "bytes=500-599,0-99",
+            [(500, 600), (0, 100)],
+            id="§15.3.7.2 parts in the order the specs were requested",
+        ),
+        pytest.param(
+            "bytes=500-599,0-99,550-650",
+            [(500, 651), (0, 100)],
+            id="§15.3.7.2 coalesced part keeps its first spec's place",
+        ),
+        pytest.param(
+            "bytes=-100,0-99,50-150",
+            [(9900, 10000), (0, 151)],
+            id="§14.1.1 overlapping specs coalesced, suffix first",
+        ),
+        pytest.param(
+            "bytes=0-0,2-2,4-4",
+            [(0, 1), (2, 3), (4, 5)],
+            id="§14.1.1 a gap of one byte is not adjacent",
+        ),
     ],
 )
 def test_multipart_exact(value: str, expected: list[tuple[int, int]]) -> None:
@@ -181,8 +201,7 @@ def test_multipart_exact(value: str, expected: list[tuple[int, int]]) -> None:
     assert [
         (fields["Content-Range"], fields["Content-Type"], content) for fields, content in parts
     ] == [
-        (f"bytes {a}-{b - 1}/{LENGTH}", "application/octet-stream", DATA[a:b])
-        for a, b in expected
+        (f"bytes {a}-{b - 1}/{LENGTH}", "application/octet-stream", DATA[a:b]) for a, b in expected
     ]
 
 
@@ -268,28 +287,42 @@ KILLER = "bytes=0-," + ",".join(f"5-{index}" for index in range(1300))
     [
         pytest.param(KILLER, LENGTH, 200, id="CVE-2011-3192 bytes=0-,5-0,5-1,... (1300 specs)"),
         pytest.param(
-            "bytes=" + ",".join(f"0-{index}" for index in range(1300)), LENGTH, 200,
+            "bytes=" + ",".join(f"0-{index}" for index in range(1300)),
+            LENGTH,
+            200,
             id="CVE-2011-3192 1300 valid overlapping specs",
         ),
         pytest.param(
-            "bytes=" + ",".join(f"{2 * index}-{2 * index}" for index in range(99)), LENGTH, 200,
+            "bytes=" + ",".join(f"{2 * index}-{2 * index}" for index in range(99)),
+            LENGTH,
+            200,
             id="§14.2 99 tiny disjoint ranges -> whole 200",
         ),
         pytest.param(
-            "bytes=" + ",".join(f"{3 * index}-{3 * index}" for index in range(30)), 1000, 200,
+            "bytes=" + ",".join(f"{3 * index}-{3 * index}" for index in range(30)),
+            1000,
+            200,
             id="§14.2 30 tiny ranges whose framing outweighs the data -> whole 200",
         ),
         pytest.param(
-            "bytes=" + ",".join(["0-9999"] * 99), LENGTH, 206,
+            "bytes=" + ",".join(["0-9999"] * 99),
+            LENGTH,
+            206,
             id="§14.2 99 copies of the whole range coalesce to one",
         ),
         pytest.param(
-            "bytes=" + ",".join(f"{index}-" for index in range(99)), LENGTH, 206,
+            "bytes=" + ",".join(f"{index}-" for index in range(99)),
+            LENGTH,
+            206,
             id="§14.2 99 overlapping open ranges coalesce to one",
         ),
         pytest.param("bytes=0-4999,5000-", LENGTH, 206, id="§14.2 two halves -> one range"),
-        pytest.param("bytes=0-4998,5000-", LENGTH, 200,
-                     id="§14.2 two parts bigger than the whole with framing -> 200"),
+        pytest.param(
+            "bytes=0-4998,5000-",
+            LENGTH,
+            200,
+            id="§14.2 two parts bigger than the whole with framing -> 200",
+        ),
     ],
 )
 def test_abuse_never_amplifies(value: str, length: int, status: int) -> None:

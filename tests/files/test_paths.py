@@ -87,9 +87,7 @@ def test_hidden_files_can_be_allowed(site: Site) -> None:
     opened.close()
 
 
-def _swap_after_resolving(
-    monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None]
-) -> None:
+def _swap_after_resolving(monkeypatch: pytest.MonkeyPatch, swap: Callable[[Path], None]) -> None:
     """Make the check pass on the real path, then swap something in before the open."""
     real_resolve = files._resolve
 

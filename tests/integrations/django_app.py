@@ -25,8 +25,11 @@ def doc(request: HttpRequest) -> HttpResponse:
 def versioned(request: HttpRequest) -> HttpResponse:
     if request.method == "PUT":
         STORE.put(request.body)
-        return HttpResponse(STORE.body(), content_type="application/json",
-                            headers=dict(validator_headers(STORE.resource())))
+        return HttpResponse(
+            STORE.body(),
+            content_type="application/json",
+            headers=dict(validator_headers(STORE.resource())),
+        )
     if not STORE.exists:
         return HttpResponse(status=404)
     if request.method == "DELETE":
@@ -82,8 +85,11 @@ async def doc_async(request: HttpRequest) -> HttpResponse:
 async def versioned_async(request: HttpRequest) -> HttpResponse:
     if request.method == "PUT":
         STORE.put(request.body)
-        return HttpResponse(STORE.body(), content_type="application/json",
-                            headers=dict(validator_headers(STORE.resource())))
+        return HttpResponse(
+            STORE.body(),
+            content_type="application/json",
+            headers=dict(validator_headers(STORE.resource())),
+        )
     if not STORE.exists:
         return HttpResponse(status=404)
     if request.method == "DELETE":

@@ -80,8 +80,11 @@ def starlette_app(**options: Any) -> Any:
     async def versioned(request: Request) -> Response:
         if request.method == "PUT":
             STORE.put(await request.body())
-            return Response(STORE.body(), media_type="application/json",
-                            headers=dict(validator_headers(STORE.resource())))
+            return Response(
+                STORE.body(),
+                media_type="application/json",
+                headers=dict(validator_headers(STORE.resource())),
+            )
         if not STORE.exists:
             return Response(status_code=404)
         if request.method == "DELETE":
@@ -150,8 +153,11 @@ def fastapi_app() -> Any:
     @app.put("/versioned")
     async def write(request: Request, resource: Current) -> Response:
         STORE.put(await request.body())
-        return Response(STORE.body(), media_type="application/json",
-                        headers=dict(validator_headers(STORE.resource())))
+        return Response(
+            STORE.body(),
+            media_type="application/json",
+            headers=dict(validator_headers(STORE.resource())),
+        )
 
     @app.delete("/versioned", response_class=Response)
     def delete(resource: Current) -> Response:
@@ -164,8 +170,9 @@ def fastapi_app() -> Any:
     def expensive(resource: Current) -> Response:
         # FastAPI merges the dependency's headers only into data it serializes itself;
         # an endpoint returning its own Response adds the validators it wants.
-        return Response(EXPENSIVE(), media_type="application/json",
-                        headers=dict(validator_headers(resource)))
+        return Response(
+            EXPENSIVE(), media_type="application/json", headers=dict(validator_headers(resource))
+        )
 
     @app.get("/nostore")
     def nostore() -> Response:
@@ -208,8 +215,11 @@ def flask_app() -> Any:
     def versioned() -> Any:
         if request.method == "PUT":
             STORE.put(request.get_data())
-            return Response(STORE.body(), mimetype="application/json",
-                            headers=validator_headers(STORE.resource()))
+            return Response(
+                STORE.body(),
+                mimetype="application/json",
+                headers=validator_headers(STORE.resource()),
+            )
         if not STORE.exists:
             return Response(status=404)
         if request.method == "DELETE":
@@ -266,8 +276,11 @@ def flask_async_app() -> Any:
     async def versioned() -> Any:
         if request.method == "PUT":
             STORE.put(request.get_data())
-            return Response(STORE.body(), mimetype="application/json",
-                            headers=validator_headers(STORE.resource()))
+            return Response(
+                STORE.body(),
+                mimetype="application/json",
+                headers=validator_headers(STORE.resource()),
+            )
         if not STORE.exists:
             return Response(status=404)
         if request.method == "DELETE":
@@ -323,8 +336,9 @@ def bare_asgi_app() -> Any:
             await send({"type": "http.response.body", "body": body})
 
         if path == "/doc":
-            await respond(200, [("content-type", "application/json"), *DOC_HEADERS.items()],
-                          DOC_BODY)
+            await respond(
+                200, [("content-type", "application/json"), *DOC_HEADERS.items()], DOC_BODY
+            )
         elif path == "/versioned":
             body = b""
             while True:
@@ -342,13 +356,21 @@ def bare_asgi_app() -> Any:
                 STORE.delete()
                 await respond(204, [])
                 return
-            await respond(200, [("content-type", "application/json"),
-                                *validator_headers(STORE.resource())], STORE.body())
+            await respond(
+                200,
+                [("content-type", "application/json"), *validator_headers(STORE.resource())],
+                STORE.body(),
+            )
         elif path == "/nostore":
             await respond(200, [("cache-control", "no-store")], b"secret")
         elif path == "/stream":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
             for chunk in STREAM_CHUNKS:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -369,11 +391,11 @@ def bare_wsgi_app() -> Any:
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
-        headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items()
-                   if k.startswith("HTTP_")]
+        headers = [
+            (k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")
+        ]
         if path == "/doc":
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      *DOC_HEADERS.items()])
+            start_response("200 OK", [("Content-Type", "application/json"), *DOC_HEADERS.items()])
             return [DOC_BODY]
         if path == "/versioned":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -388,8 +410,10 @@ def bare_wsgi_app() -> Any:
                 STORE.delete()
                 start_response("204 No Content", [])
                 return []
-            start_response(status_line(200), [("Content-Type", "application/json"),
-                                              *validator_headers(STORE.resource())])
+            start_response(
+                status_line(200),
+                [("Content-Type", "application/json"), *validator_headers(STORE.resource())],
+            )
             return [STORE.body()]
         if path == "/nostore":
             start_response("200 OK", [("Cache-Control", "no-store")])
@@ -416,8 +440,9 @@ def asgi_client(app: Any) -> Iterator[Client]:
 
         def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
             response = client.request(method, path, headers=headers, content=body or None)
-            return Answer(response.status_code, _joined(response.headers.multi_items()),
-                          response.content)
+            return Answer(
+                response.status_code, _joined(response.headers.multi_items()), response.content
+            )
 
         yield call
 
@@ -454,8 +479,9 @@ def django_client() -> Iterator[Client]:
     client = DjangoClient()
 
     def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        response = client.generic(method, path, data=body, headers=headers,
-                                  content_type="application/json")
+        response = client.generic(
+            method, path, data=body, headers=headers, content_type="application/json"
+        )
         if getattr(response, "streaming", False):
             data = b"".join(response.streaming_content)
         else:
@@ -474,8 +500,11 @@ def django_asgi_app() -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "path": "/async" + scope["path"],
-                     "raw_path": b"/async" + scope.get("raw_path", scope["path"].encode())}
+            scope = {
+                **scope,
+                "path": "/async" + scope["path"],
+                "raw_path": b"/async" + scope.get("raw_path", scope["path"].encode()),
+            }
         await django_app(scope, receive, send)
 
     return app
@@ -527,8 +556,9 @@ def uvicorn_client(name: str, factory: Callable[[], Any]) -> Iterator[Client]:
 
         def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
             response = client.request(method, path, headers=headers, content=body or None)
-            return Answer(response.status_code, _joined(response.headers.multi_items()),
-                          response.content)
+            return Answer(
+                response.status_code, _joined(response.headers.multi_items()), response.content
+            )
 
         yield call
 

@@ -53,8 +53,10 @@ def counter_app(database: Path) -> Flask:
             try:
                 version, _ = db.execute("SELECT version, value FROM counter").fetchone()
                 check_preconditions(
-                    request.method, list(request.headers),
-                    Resource(etag_for_version(version)), require=True,
+                    request.method,
+                    list(request.headers),
+                    Resource(etag_for_version(version)),
+                    require=True,
                 )
                 time.sleep(0.001)  # widen the window a racing writer would need
                 db.execute(

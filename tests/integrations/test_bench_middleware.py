@@ -45,8 +45,10 @@ def test_floor_middlewares_tag_as_ifmatch_does(bench: ModuleType) -> None:
         for name, middleware in [("ours", "sha256"), ("floor", "floor")]
     }
     assert tags["ours"] == tags["floor"]
-    flask = {mode: Client(bench._flask_app(mode)).get("/doc").headers["ETag"]
-             for mode in ("ifmatch", "floor")}
+    flask = {
+        mode: Client(bench._flask_app(mode)).get("/doc").headers["ETag"]
+        for mode in ("ifmatch", "floor")
+    }
     assert flask["ifmatch"] == flask["floor"] == tags["ours"].decode()
 
 

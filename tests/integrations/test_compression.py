@@ -57,8 +57,9 @@ def _starlette(ifmatch_outside: bool) -> Iterator[Get]:
 
         def get(path: str, headers: dict[str, str]) -> Answer:
             response = client.get(path, headers=headers)
-            return Answer(response.status_code, _joined(response.headers.multi_items()),
-                          response.content)
+            return Answer(
+                response.status_code, _joined(response.headers.multi_items()), response.content
+            )
 
         yield get
 

@@ -83,6 +83,7 @@ def test_decorator_extra_headers_go_on_the_304_and_view_args_reach_validators() 
 def test_body_past_max_buffer_is_not_hashed_as_for_asgi_and_wsgi() -> None:
     """``max_buffer`` bounds what is hashed: a longer body goes out untagged, unless the view
     gave its own ETag, which is still decided."""
+
     def view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(b"x" * 17)
 
@@ -93,7 +94,8 @@ def test_body_past_max_buffer_is_not_hashed_as_for_asgi_and_wsgi() -> None:
         answer = ConditionalMiddleware(view)(factory.get("/"))
         assert (answer.status_code, answer.has_header("ETag")) == (200, False)
         revalidated = ConditionalMiddleware(tagged_view)(
-            factory.get("/", headers={"If-None-Match": '"v1"'}))
+            factory.get("/", headers={"If-None-Match": '"v1"'})
+        )
         assert revalidated.status_code == 304
     with override_settings(IFMATCH={"max_buffer": 17}):
         assert ConditionalMiddleware(view)(factory.get("/")).has_header("ETag")
@@ -106,4 +108,8 @@ def test_response_fields_are_the_public_items() -> None:
     response.set_cookie("a", "b")  # cookies live apart from the header fields
     assert response_fields(response) == list(response.items())
     assert [name for name, _ in response_fields(response)] == [
-        "ETag", "X-Id", "Content-Type", "Cache-Control"]
+        "ETag",
+        "X-Id",
+        "Content-Type",
+        "Cache-Control",
+    ]

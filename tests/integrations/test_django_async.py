@@ -65,11 +65,13 @@ def test_async_view_under_the_decorator_in_process() -> None:
         assert base.status_code == 200
         tag = base.headers["ETag"]
         assert tag == str(STORE.resource().etag)
-        assert (await client.get("/async/versioned", headers={"If-None-Match": tag})
-                ).status_code == 304
+        assert (
+            await client.get("/async/versioned", headers={"If-None-Match": tag})
+        ).status_code == 304
         assert (await client.put("/async/versioned", b"{}")).status_code == 428
-        assert (await client.put("/async/versioned", b"{}", headers={"If-Match": tag})
-                ).status_code == 200
+        assert (
+            await client.put("/async/versioned", b"{}", headers={"If-Match": tag})
+        ).status_code == 200
 
     asyncio.run(scenario())
     STORE.reset()
@@ -81,8 +83,10 @@ def notes() -> Iterator[None]:
     django_views.NOTES["a"] = {"version": 1, "body": {"title": "hello"}}
     with override_settings(
         ROOT_URLCONF="tests.integrations.django_views",
-        REST_FRAMEWORK={"UNAUTHENTICATED_USER": None,
-                        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]},
+        REST_FRAMEWORK={
+            "UNAUTHENTICATED_USER": None,
+            "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        },
     ):
         yield
     django_views.NOTES.clear()
@@ -110,8 +114,9 @@ def _scenario(call: Any, prefix: str) -> None:
 
 
 def _django_call(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
-    return Client().generic(method, path, data=body, headers=headers,
-                            content_type="application/json")
+    return Client().generic(
+        method, path, data=body, headers=headers, content_type="application/json"
+    )
 
 
 @pytest.mark.usefixtures("notes")
@@ -137,8 +142,9 @@ def test_drf_view_raising_inside_its_write_gets_the_middlewares_answer() -> None
 def test_async_class_based_view_in_process() -> None:
     def call(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
         async def go() -> Any:
-            return await AsyncClient().generic(method, path, data=body, headers=headers,
-                                               content_type="application/json")
+            return await AsyncClient().generic(
+                method, path, data=body, headers=headers, content_type="application/json"
+            )
 
         return asyncio.run(go())
 

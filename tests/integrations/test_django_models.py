@@ -35,8 +35,7 @@ def note_view(request: HttpRequest, key: str) -> HttpResponse:
     note = Note.objects.filter(pk=key).first()
     if note is None:
         return HttpResponse(status=404)
-    return JsonResponse({"body": note.body},
-                        headers={"ETag": str(model_resource(note).etag)})
+    return JsonResponse({"body": note.body}, headers={"ETag": str(model_resource(note).etag)})
 
 
 @csrf_exempt
@@ -74,12 +73,16 @@ def client() -> Iterator[Client]:
 def test_model_resource_from_a_version_or_a_timestamp() -> None:
     assert model_resource(Note(key="x", body="", version=7)).etag == ETag("v7")
     moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-    page = model_resource(Page(key="p", body="", updated_at=moment),
-                          version_field=None, modified_field="updated_at")
+    page = model_resource(
+        Page(key="p", body="", updated_at=moment), version_field=None, modified_field="updated_at"
+    )
     assert page.etag == ETag(f"t{int(moment.timestamp()) * 1_000_000 + 123456}")
     assert page.last_modified == moment
-    later = model_resource(Page(key="p", body="", updated_at=moment + timedelta(microseconds=1)),
-                           version_field=None, modified_field="updated_at")
+    later = model_resource(
+        Page(key="p", body="", updated_at=moment + timedelta(microseconds=1)),
+        version_field=None,
+        modified_field="updated_at",
+    )
     assert later.etag != page.etag  # two writes within one second still differ
     assert model_resource(None) == Resource.missing()
     with pytest.raises(ValueError, match="version_field or a modified_field"):
@@ -90,12 +93,12 @@ def test_guarded_write_answers_428_412_and_writes_once(client: Client) -> None:
     assert client.get("/notes/a").headers["ETag"] == '"v1"'
     required = client.put("/notes/a", "second", content_type="text/plain")
     assert required.status_code == 428
-    written = client.put("/notes/a", "second", content_type="text/plain",
-                         headers={"If-Match": '"v1"'})
+    written = client.put(
+        "/notes/a", "second", content_type="text/plain", headers={"If-Match": '"v1"'}
+    )
     assert written.status_code == 200
     assert written.headers["ETag"] == '"v2"'
-    stale = client.put("/notes/a", "third", content_type="text/plain",
-                       headers={"If-Match": '"v1"'})
+    stale = client.put("/notes/a", "third", content_type="text/plain", headers={"If-Match": '"v1"'})
     assert stale.status_code == 412
     assert json.loads(stale.content)["current_etag"] == '"v2"'
     note = Note.objects.get(pk="a")
@@ -103,12 +106,14 @@ def test_guarded_write_answers_428_412_and_writes_once(client: Client) -> None:
 
 
 def test_create_only_with_if_none_match_star(client: Client) -> None:
-    created = client.put("/notes/new", "hello", content_type="text/plain",
-                         headers={"If-None-Match": "*"})
+    created = client.put(
+        "/notes/new", "hello", content_type="text/plain", headers={"If-None-Match": "*"}
+    )
     assert created.status_code == 201
     assert created.headers["ETag"] == '"v1"'
-    again = client.put("/notes/new", "other", content_type="text/plain",
-                       headers={"If-None-Match": "*"})
+    again = client.put(
+        "/notes/new", "other", content_type="text/plain", headers={"If-None-Match": "*"}
+    )
     assert again.status_code == 412
     assert Note.objects.get(pk="new").body == "hello"
 
@@ -116,16 +121,25 @@ def test_create_only_with_if_none_match_star(client: Client) -> None:
 def test_updated_at_validators(client: Client) -> None:
     old = datetime(2020, 1, 1, tzinfo=UTC)
     Page.objects.create(key="p", body="one", updated_at=old)
-    stale = client.put("/pages/p", "two", content_type="text/plain",
-                       headers={"If-Unmodified-Since": format_http_date(old - timedelta(days=1))})
+    stale = client.put(
+        "/pages/p",
+        "two",
+        content_type="text/plain",
+        headers={"If-Unmodified-Since": format_http_date(old - timedelta(days=1))},
+    )
     assert stale.status_code == 412
-    fresh = client.put("/pages/p", "two", content_type="text/plain",
-                       headers={"If-Unmodified-Since": format_http_date(old)})
+    fresh = client.put(
+        "/pages/p",
+        "two",
+        content_type="text/plain",
+        headers={"If-Unmodified-Since": format_http_date(old)},
+    )
     assert fresh.status_code == 200
     page = Page.objects.get(pk="p")
     assert page.updated_at > old
-    assert fresh.headers["ETag"] == str(model_resource(
-        page, version_field=None, modified_field="updated_at").etag)
+    assert fresh.headers["ETag"] == str(
+        model_resource(page, version_field=None, modified_field="updated_at").etag
+    )
 
 
 def test_an_exception_in_the_block_writes_nothing(client: Client) -> None:

@@ -89,8 +89,9 @@ def test_require_preconditions_from_config() -> None:
 
 
 def test_extra_headers_from_config_go_on_the_304() -> None:
-    client = build({"IFMATCH_EXTRA_HEADERS": [("Cache-Control", "max-age=60"),
-                                              ("Vary", "Accept")]}).test_client()
+    client = build(
+        {"IFMATCH_EXTRA_HEADERS": [("Cache-Control", "max-age=60"), ("Vary", "Accept")]}
+    ).test_client()
     answer = client.get("/note", headers={"If-None-Match": '"v1"'})
     assert answer.status_code == 304
     assert answer.headers["Cache-Control"] == "max-age=60"

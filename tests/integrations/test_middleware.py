@@ -90,8 +90,9 @@ def run_logged(app: Any, log: list[str], method: str = "GET") -> list[Message]:
 def test_body_within_the_limit_is_held_and_tagged() -> None:
     log: list[str] = []
     chunks = [b"a" * 100, b"b" * 100, b"c" * 100]
-    app = AsgiMiddleware(chunked_app(chunks, [(b"content-type", b"text/plain")], log),
-                         max_buffer=1000)
+    app = AsgiMiddleware(
+        chunked_app(chunks, [(b"content-type", b"text/plain")], log), max_buffer=1000
+    )
     sent = run_logged(app, log)
     status, headers = start_of(sent)
     expected = hashlib.sha256(b"".join(chunks)).hexdigest()[:32]
@@ -103,8 +104,9 @@ def test_body_within_the_limit_is_held_and_tagged() -> None:
 def test_body_past_the_limit_streams_untagged_before_the_app_finishes() -> None:
     log: list[str] = []
     chunks = [b"x" * 600, b"y" * 600, b"z" * 600]
-    app = AsgiMiddleware(chunked_app(chunks, [(b"content-type", b"text/plain")], log),
-                         max_buffer=1000)
+    app = AsgiMiddleware(
+        chunked_app(chunks, [(b"content-type", b"text/plain")], log), max_buffer=1000
+    )
     sent = run_logged(app, log)
     status, headers = start_of(sent)
     assert status == 200
@@ -196,13 +198,17 @@ def test_writes_pass_through_untagged(method: str) -> None:
 
 def test_guard_error_raised_by_the_app_becomes_its_response() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        raise PreconditionFailed(Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"),
-                                 Resource(ETag("v2")))
+        raise PreconditionFailed(
+            Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"), Resource(ETag("v2"))
+        )
 
     sent = run_asgi(AsgiMiddleware(app), "PUT")
     status, headers = start_of(sent)
     assert (status, headers["etag"], headers["content-type"]) == (
-        412, '"v2"', "application/problem+json")
+        412,
+        '"v2"',
+        "application/problem+json",
+    )
     assert b'"precondition":"If-Match"' in body_of(sent)
 
 
@@ -211,11 +217,13 @@ def test_guard_error_raised_by_the_app_becomes_its_response() -> None:
 HASH_CHOICES = [
     pytest.param("sha256", lambda body: hashlib.sha256(body).hexdigest()[:32], id="sha256"),
     pytest.param("xxh3", lambda body: xxhash.xxh3_128(body).hexdigest()[:32], id="xxh3"),
-    pytest.param("blake2b", lambda body: hashlib.blake2b(body, digest_size=16).hexdigest(),
-                 id="blake2b"),
+    pytest.param(
+        "blake2b", lambda body: hashlib.blake2b(body, digest_size=16).hexdigest(), id="blake2b"
+    ),
     pytest.param(hashlib.md5, lambda body: hashlib.md5(body).hexdigest(), id="factory md5"),
-    pytest.param(hashlib.sha1, lambda body: hashlib.sha1(body).hexdigest()[:32],
-                 id="factory sha1 truncated"),
+    pytest.param(
+        hashlib.sha1, lambda body: hashlib.sha1(body).hexdigest()[:32], id="factory sha1 truncated"
+    ),
 ]
 HASHED_BODY = [b'{"id": 7, ', b'"name": "caf\xc3\xa9"}']
 
@@ -240,6 +248,7 @@ def test_hash_choices_tag_the_digest_of_the_body(
         status, response_headers = start_of(sent)
         assert (status, response_headers["etag"], body_of(sent)) == (200, expected, body)
     else:
+
         def app(environ: Any, start_response: Any) -> Any:
             start_response("200 OK", [("Content-Type", "application/json")])
             return Body(list(HASHED_BODY))
@@ -388,7 +397,7 @@ def bare_app(body: bytes) -> Any:
 
 @pytest.mark.parametrize(
     "sent_back",
-    ["{tag}", "{strong}", ' {tag} ', '"other", {tag}', '{tag}, W/"x"', "*"],
+    ["{tag}", "{strong}", " {tag} ", '"other", {tag}', '{tag}, W/"x"', "*"],
     ids=["as received", "strong form", "with spaces", "in a list", "first of two", "star"],
 )
 def test_304_for_an_app_with_no_headers_at_all(sent_back: str) -> None:
@@ -407,11 +416,16 @@ def test_304_for_an_app_with_no_headers_at_all(sent_back: str) -> None:
     [
         ({"If-None-Match": "{tag}", "If-Match": '"nope"'}, 412),
         ({"If-None-Match": "{tag}", "If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, 304),
-        ({"If-None-Match": 'W/"not-it"', "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
-         200),
+        (
+            {"If-None-Match": 'W/"not-it"', "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+            200,
+        ),
     ],
-    ids=["§13.2.2 If-Match first -> 412", "§13.1.4 IUS without Last-Modified ignored -> 304",
-         "§13.2.2 If-None-Match false -> 200, IMS ignored"],
+    ids=[
+        "§13.2.2 If-Match first -> 412",
+        "§13.1.4 IUS without Last-Modified ignored -> 304",
+        "§13.2.2 If-None-Match false -> 200, IMS ignored",
+    ],
 )
 def test_other_fields_beside_if_none_match_go_through_the_core(
     headers: dict[str, str], status: int
@@ -496,16 +510,24 @@ def test_request_headers_as_a_one_shot_iterable_are_read_whole() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "status"),
-    [("If-Match", '"nope"', 412), ("If-None-Match", "*", 304),
-     ("If-Modified-Since", "Tue, 02 Jan 2024 00:00:00 GMT", 304),
-     ("If-Unmodified-Since", "Sun, 31 Dec 2023 00:00:00 GMT", 412)],
-    ids=["§13.1.1 If-Match false -> 412", "§13.1.2 If-None-Match * -> 304",
-         "§13.1.3 not modified since -> 304", "§13.1.4 modified since -> 412"],
+    [
+        ("If-Match", '"nope"', 412),
+        ("If-None-Match", "*", 304),
+        ("If-Modified-Since", "Tue, 02 Jan 2024 00:00:00 GMT", 304),
+        ("If-Unmodified-Since", "Sun, 31 Dec 2023 00:00:00 GMT", 412),
+    ],
+    ids=[
+        "§13.1.1 If-Match false -> 412",
+        "§13.1.2 If-None-Match * -> 304",
+        "§13.1.3 not modified since -> 304",
+        "§13.1.4 modified since -> 412",
+    ],
 )
 def test_each_precondition_field_alone_reaches_the_evaluation(
     field: str, value: str, status: int
 ) -> None:
     """The request scan knows all four fields: each one alone changes the answer from 200."""
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = [(b"last-modified", b"Mon, 01 Jan 2024 00:00:00 GMT")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -535,8 +557,14 @@ async def _sends_a_body_after_the_last(send: Any) -> None:
 
 
 async def _sends_trailers(send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "trailers": True,
-                "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "trailers": True,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"one"})
     await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
 
@@ -562,28 +590,40 @@ async def _not_found(send: Any) -> None:
 #: GET (whose precondition is true, so the answer stays 200) take different code paths in
 #: the middleware; both must give exactly this.
 ASGI_SHAPES = [
-    pytest.param(_returns_without_a_body,
-                 [("http.response.start", 200, _etag_of(b"")), ("http.response.body", b"", None)],
-                 id="app returns after its start: the 200 is closed with an empty body"),
-    pytest.param(_sends_a_body_after_the_last,
-                 [("http.response.start", 200, _etag_of(b"one")),
-                  ("http.response.body", b"one", None)],
-                 id="a body after the last one is dropped, not sent as a second response"),
-    pytest.param(_sends_trailers,
-                 [("http.response.start", 200, _etag_of(b"one")),
-                  ("http.response.body", b"one", None), ("http.response.trailers", None, None)],
-                 id="trailers follow the tagged body"),
-    pytest.param(_tuple_headers,
-                 [("http.response.start", 200, _etag_of(b"one")),
-                  ("http.response.body", b"one", None)],
-                 id="start headers as a tuple are read like a list"),
-    pytest.param(_empty_last_message,
-                 [("http.response.start", 200, _etag_of(b"one")),
-                  ("http.response.body", b"one", None)],
-                 id="a last message without a body key ends a buffered body"),
-    pytest.param(_not_found,
-                 [("http.response.start", 404, None), ("http.response.body", b"no", None)],
-                 id="a 404 passes untouched"),
+    pytest.param(
+        _returns_without_a_body,
+        [("http.response.start", 200, _etag_of(b"")), ("http.response.body", b"", None)],
+        id="app returns after its start: the 200 is closed with an empty body",
+    ),
+    pytest.param(
+        _sends_a_body_after_the_last,
+        [("http.response.start", 200, _etag_of(b"one")), ("http.response.body", b"one", None)],
+        id="a body after the last one is dropped, not sent as a second response",
+    ),
+    pytest.param(
+        _sends_trailers,
+        [
+            ("http.response.start", 200, _etag_of(b"one")),
+            ("http.response.body", b"one", None),
+            ("http.response.trailers", None, None),
+        ],
+        id="trailers follow the tagged body",
+    ),
+    pytest.param(
+        _tuple_headers,
+        [("http.response.start", 200, _etag_of(b"one")), ("http.response.body", b"one", None)],
+        id="start headers as a tuple are read like a list",
+    ),
+    pytest.param(
+        _empty_last_message,
+        [("http.response.start", 200, _etag_of(b"one")), ("http.response.body", b"one", None)],
+        id="a last message without a body key ends a buffered body",
+    ),
+    pytest.param(
+        _not_found,
+        [("http.response.start", 404, None), ("http.response.body", b"no", None)],
+        id="a 404 passes untouched",
+    ),
 ]
 
 
@@ -594,15 +634,19 @@ ASGI_SHAPES = [
     ids=["usual GET", "conditional GET (true, §13.1.2)", "HEAD (GET's head, §9.3.2)"],
 )
 def test_asgi_message_sequences_at_the_edges(
-    behaviour: Any, expected: list[tuple[str, Any, Any]], method: str,
+    behaviour: Any,
+    expected: list[tuple[str, Any, Any]],
+    method: str,
     request_headers: dict[str, str],
 ) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await behaviour(send)
 
     if method == "HEAD":  # the same messages, without the body's bytes
-        expected = [(kind, b"" if kind == "http.response.body" else value, etag)
-                    for kind, value, etag in expected]
+        expected = [
+            (kind, b"" if kind == "http.response.body" else value, etag)
+            for kind, value, etag in expected
+        ]
     sent = run_asgi(AsgiMiddleware(app), method, headers=request_headers)
     got = []
     for message in sent:
@@ -617,15 +661,17 @@ def test_asgi_message_sequences_at_the_edges(
     assert got == expected
 
 
-@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": '"other"'}],
-                         ids=["usual GET", "conditional GET"])
+@pytest.mark.parametrize(
+    "request_headers", [{}, {"If-None-Match": '"other"'}], ids=["usual GET", "conditional GET"]
+)
 def test_guard_error_after_the_start_is_held_is_not_turned_into_a_response(
     request_headers: dict[str, str],
 ) -> None:
     """Once the app has started its response, a PreconditionError is its own bug: re-raised,
     never a second start."""
-    error = PreconditionFailed(Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"),
-                               Resource(ETag("v2")))
+    error = PreconditionFailed(
+        Decision(Outcome.PRECONDITION_FAILED, "If-Match", "stale"), Resource(ETag("v2"))
+    )
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await _usual_start(send)
@@ -635,8 +681,9 @@ def test_guard_error_after_the_start_is_held_is_not_turned_into_a_response(
         run_asgi(AsgiMiddleware(app), headers=request_headers)
 
 
-@pytest.mark.parametrize("request_headers", [{}, {"If-None-Match": "*"}],
-                         ids=["200 tagged", "304 (§13.1.2)"])
+@pytest.mark.parametrize(
+    "request_headers", [{}, {"If-None-Match": "*"}], ids=["200 tagged", "304 (§13.1.2)"]
+)
 def test_app_header_lists_are_never_changed(request_headers: dict[str, str]) -> None:
     """Apps may share one header list between responses: neither middleware may edit it."""
     shared_raw = [(b"content-type", b"text/plain")]
@@ -651,11 +698,15 @@ def test_app_header_lists_are_never_changed(request_headers: dict[str, str]) -> 
         return [b"hello"]
 
     run_asgi(AsgiMiddleware(asgi_app), headers=request_headers)
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/",
-               **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request_headers.items()}}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request_headers.items()},
+    }
     answered: list[str] = []
-    list(WsgiMiddleware(wsgi_app)(environ, recorder(lambda status, headers:
-                                                    answered.append(status))))
+    list(
+        WsgiMiddleware(wsgi_app)(environ, recorder(lambda status, headers: answered.append(status)))
+    )
     assert answered[0][:3] == ("304" if request_headers else "200")
     assert shared_raw == [(b"content-type", b"text/plain")]
     assert shared_text == [("Content-Type", "text/plain")]
@@ -664,14 +715,19 @@ def test_app_header_lists_are_never_changed(request_headers: dict[str, str]) -> 
 @pytest.mark.parametrize("make", [tuple, iter], ids=["tuple", "generator"])
 def test_wsgi_headers_as_a_tuple_or_generator_are_read_whole(make: Any) -> None:
     """PEP 3333 asks for a list; a tuple or a generator still reaches the server whole."""
+
     def app(environ: Any, start_response: Any) -> list[bytes]:
         start_response("200 OK", make([("Content-Type", "text/plain"), ("X-Id", "7")]))
         return [b"hello"]
 
     got: list[Any] = []
 
-    body = b"".join(WsgiMiddleware(app)({"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
-                                        recorder(lambda status, headers: got.append(headers))))
+    body = b"".join(
+        WsgiMiddleware(app)(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
+            recorder(lambda status, headers: got.append(headers)),
+        )
+    )
     names = [name.lower() for name, _ in got[0]]
     assert (names, body) == (["content-type", "x-id", "etag"], b"hello")
 
@@ -680,6 +736,7 @@ def test_wsgi_headers_as_a_tuple_or_generator_are_read_whole(make: Any) -> None:
 def test_wsgi_body_given_to_write_is_tagged_with_the_rest(send_back: bool) -> None:
     """PEP 3333's write() callable: what the app writes comes before its iterable, and the
     whole is one body with one tag."""
+
     def app(environ: Any, start_response: Any) -> list[bytes]:
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"hel")
@@ -692,8 +749,11 @@ def test_wsgi_body_given_to_write_is_tagged_with_the_rest(send_back: bool) -> No
         environ["HTTP_IF_NONE_MATCH"] = expected
     started: list[tuple[str, dict[str, str]]] = []
 
-    body = b"".join(WsgiMiddleware(app)(environ, recorder(
-        lambda status, headers: started.append((status, dict(headers))))))
+    body = b"".join(
+        WsgiMiddleware(app)(
+            environ, recorder(lambda status, headers: started.append((status, dict(headers))))
+        )
+    )
     status, headers = started[0]
     assert headers["etag"] == expected
     assert (status[:3], body) == (("304", b"") if send_back else ("200", b"hello"))

@@ -25,12 +25,22 @@ from ifmatch.wsgi import ConditionalMiddleware as WsgiMiddleware
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 RESPONSE_FIELDS = st.sampled_from(
-    [("ETag", '"strong"'), ("ETag", 'W/"weak"'), ("ETag", "not-a-tag"),
-     ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"), ("Last-Modified", "yesterday"),
-     ("Cache-Control", "no-store"), ("Cache-Control", "max-age=60"),
-     ("Content-Encoding", "gzip"), ("Content-Type", "text/event-stream"),
-     ("Content-Type", "application/json"), ("Content-Length", "2000000"),
-     ("Vary", "Accept-Encoding"), ("Set-Cookie", "a=b"), ("X-Request-Id", "7")]
+    [
+        ("ETag", '"strong"'),
+        ("ETag", 'W/"weak"'),
+        ("ETag", "not-a-tag"),
+        ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("Last-Modified", "yesterday"),
+        ("Cache-Control", "no-store"),
+        ("Cache-Control", "max-age=60"),
+        ("Content-Encoding", "gzip"),
+        ("Content-Type", "text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "2000000"),
+        ("Vary", "Accept-Encoding"),
+        ("Set-Cookie", "a=b"),
+        ("X-Request-Id", "7"),
+    ]
 )
 DATES = ["Mon, 01 Jan 2024 00:00:00 GMT", "Sat, 01 Jan 2000 00:00:00 GMT", "not a date"]
 
@@ -40,19 +50,32 @@ def _weak_tag(body: bytes) -> str:
 
 
 @st.composite
-def exchanges(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]], int, list[tuple[str, str]],
-                                        list[bytes], int]:
+def exchanges(
+    draw: st.DrawFn,
+) -> tuple[str, list[tuple[str, str]], int, list[tuple[str, str]], list[bytes], int]:
     """(method, request fields, status, response fields, body chunks, max_buffer)."""
     text = draw(st.binary(max_size=40))
     fields = draw(st.lists(RESPONSE_FIELDS, max_size=4, unique_by=lambda pair: pair[0]))
     body = gzip.compress(text, mtime=0) if ("Content-Encoding", "gzip") in fields else text
     cut = draw(st.integers(0, len(body)))
     chunks = draw(st.sampled_from([[body], [body[:cut], body[cut:]]]))
-    tags = [_weak_tag(text), _weak_tag(body), '"strong"', 'W/"strong"', 'W/"weak"', "*",
-            '"other"', "garbage"]
+    tags = [
+        _weak_tag(text),
+        _weak_tag(body),
+        '"strong"',
+        'W/"strong"',
+        'W/"weak"',
+        "*",
+        '"other"',
+        "garbage",
+    ]
     request: list[tuple[str, str]] = []
-    for name, values in [("If-None-Match", tags), ("If-Match", tags),
-                         ("If-Modified-Since", DATES), ("If-Unmodified-Since", DATES)]:
+    for name, values in [
+        ("If-None-Match", tags),
+        ("If-Match", tags),
+        ("If-Modified-Since", DATES),
+        ("If-Unmodified-Since", DATES),
+    ]:
         if draw(st.booleans()):
             request.append((name, draw(st.sampled_from(values))))
     if draw(st.booleans()):
@@ -67,8 +90,14 @@ def _normal(status: int, headers: list[tuple[str, str]], body: bytes) -> Answer:
     return status, sorted((name.lower(), value) for name, value in headers), body
 
 
-def _asgi(method: str, request: list[tuple[str, str]], status: int,
-          fields: list[tuple[str, str]], chunks: list[bytes], max_buffer: int) -> Answer:
+def _asgi(
+    method: str,
+    request: list[tuple[str, str]],
+    status: int,
+    fields: list[tuple[str, str]],
+    chunks: list[bytes],
+    max_buffer: int,
+) -> Answer:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = [(name.lower().encode(), value.encode()) for name, value in fields]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -84,8 +113,12 @@ def _asgi(method: str, request: list[tuple[str, str]], status: int,
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
 
-    scope = {"type": "http", "method": method, "path": "/",
-             "headers": [(name.lower().encode(), value.encode()) for name, value in request]}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in request],
+    }
     asyncio.run(AsgiMiddleware(app, max_buffer=max_buffer)(scope, receive, send))
     start = sent[0]
     bodies = sent[1:]
@@ -96,8 +129,14 @@ def _asgi(method: str, request: list[tuple[str, str]], status: int,
     return _normal(start["status"], headers, b"".join(m.get("body", b"") for m in bodies))
 
 
-def _wsgi(method: str, request: list[tuple[str, str]], status: int,
-          fields: list[tuple[str, str]], chunks: list[bytes], max_buffer: int) -> Answer:
+def _wsgi(
+    method: str,
+    request: list[tuple[str, str]],
+    status: int,
+    fields: list[tuple[str, str]],
+    chunks: list[bytes],
+    max_buffer: int,
+) -> Answer:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response(f"{status} Whatever", list(fields))
         return list(chunks)
@@ -127,8 +166,14 @@ def test_one_message_two_messages_and_wsgi_give_one_answer(
     assert _asgi(method, request, status, fields, whole, max_buffer) == over_asgi
 
 
-def _django(method: str, request: list[tuple[str, str]], status: int,
-            fields: list[tuple[str, str]], chunks: list[bytes], max_buffer: int) -> Answer:
+def _django(
+    method: str,
+    request: list[tuple[str, str]],
+    status: int,
+    fields: list[tuple[str, str]],
+    chunks: list[bytes],
+    max_buffer: int,
+) -> Answer:
     from django.http import HttpRequest, HttpResponse
     from django.test import RequestFactory, override_settings
 

@@ -133,15 +133,26 @@ def test_create_only_and_caller_owned_transaction(engine: Engine) -> None:
 def test_timestamp_validators(engine: Engine) -> None:
     old = datetime(2020, 1, 1, tzinfo=UTC)
     with Session(engine) as session:
-        with pytest.raises(PreconditionFailed), guarded_update(
-            session, Page, "p", "PUT",
-            {"If-Unmodified-Since": format_http_date(old - timedelta(days=1))},
-            modified_attr="updated_at",
+        with (
+            pytest.raises(PreconditionFailed),
+            guarded_update(
+                session,
+                Page,
+                "p",
+                "PUT",
+                {"If-Unmodified-Since": format_http_date(old - timedelta(days=1))},
+                modified_attr="updated_at",
+            ),
         ):
             pass
-        with guarded_update(session, Page, "p", "PUT",
-                            {"If-Unmodified-Since": format_http_date(old)},
-                            modified_attr="updated_at") as update:
+        with guarded_update(
+            session,
+            Page,
+            "p",
+            "PUT",
+            {"If-Unmodified-Since": format_http_date(old)},
+            modified_attr="updated_at",
+        ) as update:
             assert update.instance is not None
             update.instance.body = "two"
         assert update.resource.last_modified is not None
@@ -156,13 +167,15 @@ def test_stale_data_error_is_a_412(engine: Engine) -> None:
     (On PostgreSQL that writer would wait for the FOR UPDATE lock instead.)"""
 
     def write_while_another_writes() -> None:
-        with Session(engine) as session, guarded_update(
-            session, Note, "a", "PUT", {"If-Match": '"v1"'}
-        ) as update:
+        with (
+            Session(engine) as session,
+            guarded_update(session, Note, "a", "PUT", {"If-Match": '"v1"'}) as update,
+        ):
             assert update.instance is not None
             with engine.begin() as other:  # another connection writes v2 meanwhile
-                other.execute(text("UPDATE ifmatch_notes SET version = 2, body = 'other'"
-                                   " WHERE key = 'a'"))
+                other.execute(
+                    text("UPDATE ifmatch_notes SET version = 2, body = 'other' WHERE key = 'a'")
+                )
             update.instance.body = "mine"
 
     with pytest.raises(PreconditionFailed, match="changed by another request"):

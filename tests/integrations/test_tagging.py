@@ -39,8 +39,18 @@ def _readable_date(value: str | None) -> datetime | None:
 
 @st.composite
 def if_none_match(draw: st.DrawFn, tag: str) -> str:
-    forms = [f'W/"{tag}"', f'"{tag}"', f' W/"{tag}" ', f'"{tag[:-1]}x"', "*", "garbage",
-             f'W/"{tag}", "other"', f'"other",W/"{tag}"', '""', f'w/"{tag}"']
+    forms = [
+        f'W/"{tag}"',
+        f'"{tag}"',
+        f' W/"{tag}" ',
+        f'"{tag[:-1]}x"',
+        "*",
+        "garbage",
+        f'W/"{tag}", "other"',
+        f'"other",W/"{tag}"',
+        '""',
+        f'w/"{tag}"',
+    ]
     return draw(st.sampled_from(forms) | st.text(max_size=40))
 
 
@@ -72,15 +82,28 @@ def test_decide_agrees_with_evaluate(data: st.DataObject, tag: str, method: str)
 
 
 RESPONSE_FIELDS = st.sampled_from(
-    [("ETag", 'W/"x"'), ("ETag", '"strong"'), ("ETag", "not-a-tag"),
-     ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"), ("Cache-Control", "no-store"),
-     ("Cache-Control", "max-age=60, No-Store"), ("Cache-Control", "no-storex"),
-     ("Content-Encoding", "gzip"), ("Content-Encoding", " Identity "), ("Content-Encoding", ""),
-     ("Content-Type", "text/event-stream; charset=utf-8"), ("Content-Type", "TEXT/Event-Stream"),
-     ("Content-Type", "application/json"), ("Content-Length", "10"), ("Content-Length", "9"),
-     ("Content-Length", " 100 "),
-     ("Content-Length", "2000000"), ("Content-Length", "junk"), ("Vary", "Accept"),
-     ("X-Request-Id", "7")]
+    [
+        ("ETag", 'W/"x"'),
+        ("ETag", '"strong"'),
+        ("ETag", "not-a-tag"),
+        ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("Cache-Control", "no-store"),
+        ("Cache-Control", "max-age=60, No-Store"),
+        ("Cache-Control", "no-storex"),
+        ("Content-Encoding", "gzip"),
+        ("Content-Encoding", " Identity "),
+        ("Content-Encoding", ""),
+        ("Content-Type", "text/event-stream; charset=utf-8"),
+        ("Content-Type", "TEXT/Event-Stream"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "10"),
+        ("Content-Length", "9"),
+        ("Content-Length", " 100 "),
+        ("Content-Length", "2000000"),
+        ("Content-Length", "junk"),
+        ("Vary", "Accept"),
+        ("X-Request-Id", "7"),
+    ]
 )
 
 
@@ -94,8 +117,13 @@ RESPONSE_FIELDS = st.sampled_from(
     max_buffer=st.sampled_from([0, 9, 10, 99, 1 << 20]),
 )
 def test_raw_inspection_agrees_with_str_inspection(
-    fields: list[tuple[str, str]], lower: bool, status: int, method: str, hashable: bool,
-    conditional: bool, max_buffer: int,
+    fields: list[tuple[str, str]],
+    lower: bool,
+    status: int,
+    method: str,
+    hashable: bool,
+    conditional: bool,
+    max_buffer: int,
 ) -> None:
     """The byte-pair and str fast paths plan exactly what the general scan plans."""
     policy = TaggingPolicy.build(max_buffer=max_buffer, coding_outside=conditional)
@@ -115,8 +143,19 @@ def test_unconditional_exchange_is_what_exchange_builds_for_a_plain_request() ->
 
 
 NAMES_304 = st.sampled_from(
-    [b"etag", b"ETag", b"last-modified", b"content-type", b"Content-Length", b"vary",
-     b"cache-control", b"set-cookie", b"content-encoding", b"date", b"x-request-id"]
+    [
+        b"etag",
+        b"ETag",
+        b"last-modified",
+        b"content-type",
+        b"Content-Length",
+        b"vary",
+        b"cache-control",
+        b"set-cookie",
+        b"content-encoding",
+        b"date",
+        b"x-request-id",
+    ]
 )
 
 
@@ -131,10 +170,18 @@ def test_memoized_304_headers_are_the_cores(headers: list[tuple[bytes, bytes]]) 
 
 
 REQUEST_FIELDS = st.sampled_from(
-    [(b"if-none-match", b'W/"a"'), (b"if-none-match", b'"b"'), (b"if-match", b"*"),
-     (b"if-modified-since", b"Mon, 01 Jan 2024 00:00:00 GMT"), (b"if-unmodified-since", b"x"),
-     (b"if-range", b'"a"'), (b"accept-encoding", b"gzip"), (b"accept-encoding", b"identity"),
-     (b"accept", b"*/*"), (b"host", b"h")]
+    [
+        (b"if-none-match", b'W/"a"'),
+        (b"if-none-match", b'"b"'),
+        (b"if-match", b"*"),
+        (b"if-modified-since", b"Mon, 01 Jan 2024 00:00:00 GMT"),
+        (b"if-unmodified-since", b"x"),
+        (b"if-range", b'"a"'),
+        (b"accept-encoding", b"gzip"),
+        (b"accept-encoding", b"identity"),
+        (b"accept", b"*/*"),
+        (b"host", b"h"),
+    ]
 )
 
 

@@ -21,6 +21,7 @@ import pytest
 import ifmatch
 
 ROOT = Path(__file__).resolve().parents[2]
+STATIC = "src/ifmatch/service/static"
 
 
 def _run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,6 +61,10 @@ def test_wheel_metadata(dist: Path) -> None:
         metadata = Parser().parsestr(archive.read(f"{info}/METADATA").decode())
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     assert {"ifmatch/py.typed", "ifmatch/__main__.py", "ifmatch/cli.py"} <= names
+    # The service's page and ifmatch.js are package data: every file in static/ ships.
+    static = {f"ifmatch/service/static/{p.name}" for p in (ROOT / STATIC).iterdir()}
+    assert "ifmatch/service/static/ifmatch.js" in static
+    assert static <= names, static - names
     assert not any(name.startswith("tests/") for name in names)
     assert metadata["Version"] == ifmatch.__version__
     assert metadata["License-Expression"] == "Apache-2.0"

@@ -24,25 +24,65 @@ from ifmatch.errors import HeaderParseError
 
 Pairs = list[tuple[bytes, bytes]]
 
-CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since",
-               b"if-unmodified-since", b"if-range", b"range")
+CONDITIONAL = (
+    b"if-match",
+    b"if-none-match",
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-range",
+    b"range",
+)
 VALID_DATE = b"Tue, 14 Nov 2023 22:13:20 GMT"
 
-_PIECES = [b'"v1"', b'W/"v1"', b'"v2"', b"*", b",", b" ", b"\t", b'"', b"W/", b"w/",
-           b'"a,b"', b"\x00", b"\x7f", b"\xff", b"\xe2\x80\x9c", b"\r", b"\n", VALID_DATE,
-           b"Tuesday, 14-Nov-23 22:13:20 GMT", b"Tue Nov 14 22:13:20 2023", b"GMT",
-           b"bytes=", b"0-", b"-1", b"0-0", b"items=", b"99999999999999999999"]
+_PIECES = [
+    b'"v1"',
+    b'W/"v1"',
+    b'"v2"',
+    b"*",
+    b",",
+    b" ",
+    b"\t",
+    b'"',
+    b"W/",
+    b"w/",
+    b'"a,b"',
+    b"\x00",
+    b"\x7f",
+    b"\xff",
+    b"\xe2\x80\x9c",
+    b"\r",
+    b"\n",
+    VALID_DATE,
+    b"Tuesday, 14-Nov-23 22:13:20 GMT",
+    b"Tue Nov 14 22:13:20 2023",
+    b"GMT",
+    b"bytes=",
+    b"0-",
+    b"-1",
+    b"0-0",
+    b"items=",
+    b"99999999999999999999",
+]
 
 #: Any bytes; tag- and date-like fragments glued together; very long values.
 HOSTILE_VALUES = st.one_of(
     st.binary(max_size=120),
     st.text(st.characters(max_codepoint=0xFF), max_size=80).map(lambda s: s.encode("latin-1")),
     st.lists(st.sampled_from(_PIECES), max_size=12).map(b"".join),
-    st.sampled_from([b'"' + b"a" * 100_000 + b'"', b"W/" * 50_000, b"," * 100_000,
-                     b"\xff" * 100_000, b'"v1",' * 20_000, b"Tue, " * 20_000]),
+    st.sampled_from(
+        [
+            b'"' + b"a" * 100_000 + b'"',
+            b"W/" * 50_000,
+            b"," * 100_000,
+            b"\xff" * 100_000,
+            b'"v1",' * 20_000,
+            b"Tue, " * 20_000,
+        ]
+    ),
 )
-HOSTILE_PAIRS = st.lists(st.tuples(st.sampled_from(CONDITIONAL), HOSTILE_VALUES),
-                         min_size=1, max_size=6)
+HOSTILE_PAIRS = st.lists(
+    st.tuples(st.sampled_from(CONDITIONAL), HOSTILE_VALUES), min_size=1, max_size=6
+)
 
 
 def _spec_list(specs: Iterable[str]) -> bytes:
@@ -59,7 +99,8 @@ HOSTILE_RANGES = st.one_of(
         st.tuples(st.integers(0, 6000) | st.none(), st.integers(0, 6000) | st.none()).map(
             lambda t: f"{'' if t[0] is None else t[0]}-{'' if t[1] is None else t[1]}"
         ),
-        min_size=1, max_size=60,
+        min_size=1,
+        max_size=60,
     ).map(_spec_list),
     HOSTILE_VALUES,
 )
@@ -138,16 +179,31 @@ class Reply:
         return ", ".join(values) if values else None
 
 
-async def asgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # type: ignore[assignment]
-                    body: bytes = b"") -> Reply:
+async def asgi_call(
+    app: Any,
+    method: str,
+    path: str,
+    headers: Pairs = (),  # type: ignore[assignment]
+    body: bytes = b"",
+) -> Reply:
     """One request through an ASGI app, headers passed as raw byte pairs."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 40000), "server": ("testserver", 80),
-        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode()),
-                    *headers],
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
     }
     sent = False
     status = 0
@@ -166,8 +222,10 @@ async def asgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # ty
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
-            out_headers.extend((k.decode("latin-1").lower(), v.decode("latin-1"))
-                               for k, v in message.get("headers", []))
+            out_headers.extend(
+                (k.decode("latin-1").lower(), v.decode("latin-1"))
+                for k, v in message.get("headers", [])
+            )
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
         elif message["type"] == "http.response.pathsend":
@@ -178,18 +236,33 @@ async def asgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # ty
     return Reply(status, out_headers, b"".join(chunks))
 
 
-def wsgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # type: ignore[assignment]
-              body: bytes = b"") -> Reply:
+def wsgi_call(
+    app: Any,
+    method: str,
+    path: str,
+    headers: Pairs = (),  # type: ignore[assignment]
+    body: bytes = b"",
+) -> Reply:
     """One request through a WSGI app; repeated fields joined with ", " as servers do."""
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": method, "SCRIPT_NAME": "",
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
         "PATH_INFO": path.encode("utf-8", "surrogateescape").decode("latin-1"),
-        "QUERY_STRING": "", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "testserver",
-        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False,
-        "wsgi.run_once": False, "wsgi.file_wrapper": FileWrapper,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileWrapper,
     }
     for name, value in headers:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
@@ -208,5 +281,6 @@ def wsgi_call(app: Any, method: str, path: str, headers: Pairs = (),  # type: ig
         close = getattr(result, "close", None)
         if close is not None:
             close()
-    return Reply(captured["status"], [(k.lower(), v) for k, v in captured["headers"]],
-                 b"".join(chunks))
+    return Reply(
+        captured["status"], [(k.lower(), v) for k, v in captured["headers"]], b"".join(chunks)
+    )

@@ -17,21 +17,35 @@ from hypothesis import strategies as st
 
 from ifmatch.audit import AuditError, WriteOptions, run_audit
 
-_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                              blacklist_characters="\x7f"), max_size=60)
+_TEXT = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=60
+)
 _VALUES = {
     "etag": st.one_of(_TEXT, st.sampled_from(['"a"', 'W/"a"', '"a", "b"', "*", '"', "W/"])),
-    "last-modified": st.one_of(_TEXT, st.sampled_from(
-        ["Tue, 14 Nov 2023 22:13:20 GMT", "Tuesday, 14-Nov-23 22:13:20 GMT", "0"])),
-    "content-range": st.one_of(_TEXT, st.sampled_from(
-        ["bytes 0-0/1", "bytes */5", "bytes 5-1/3", "bytes 0-99999999999999999999/1"])),
-    "vary": _TEXT, "cache-control": _TEXT, "date": _TEXT, "content-type": _TEXT,
+    "last-modified": st.one_of(
+        _TEXT,
+        st.sampled_from(["Tue, 14 Nov 2023 22:13:20 GMT", "Tuesday, 14-Nov-23 22:13:20 GMT", "0"]),
+    ),
+    "content-range": st.one_of(
+        _TEXT,
+        st.sampled_from(
+            ["bytes 0-0/1", "bytes */5", "bytes 5-1/3", "bytes 0-99999999999999999999/1"]
+        ),
+    ),
+    "vary": _TEXT,
+    "cache-control": _TEXT,
+    "date": _TEXT,
+    "content-type": _TEXT,
     "accept-ranges": st.sampled_from(["bytes", "none", "", "items"]),
 }
 _RESPONSE = st.tuples(
     st.sampled_from([200, 200, 200, 204, 206, 304, 404, 412, 416, 428, 500]),
-    st.lists(st.sampled_from(sorted(_VALUES)).flatmap(
-        lambda name: _VALUES[name].map(lambda value: (name, value))), max_size=8),
+    st.lists(
+        st.sampled_from(sorted(_VALUES)).flatmap(
+            lambda name: _VALUES[name].map(lambda value: (name, value))
+        ),
+        max_size=8,
+    ),
     st.binary(max_size=200),
 )
 
@@ -44,8 +58,14 @@ def _raw(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), write=st.booleans())
 def test_audit_survives_any_server(data: st.DataObject, write: bool) -> None:
-    first = data.draw(st.lists(st.sampled_from(sorted(_VALUES)).flatmap(
-        lambda name: _VALUES[name].map(lambda value: (name, value))), max_size=8))
+    first = data.draw(
+        st.lists(
+            st.sampled_from(sorted(_VALUES)).flatmap(
+                lambda name: _VALUES[name].map(lambda value: (name, value))
+            ),
+            max_size=8,
+        )
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         if handler.calls == 0:  # type: ignore[attr-defined]
@@ -59,8 +79,12 @@ def test_audit_survives_any_server(data: st.DataObject, write: bool) -> None:
     handler.calls = 0  # type: ignore[attr-defined]
     options = WriteOptions() if write else None
     try:
-        report = run_audit("http://hostile.test/r", write=options,
-                           transport=httpx.MockTransport(handler), timeout=2)
+        report = run_audit(
+            "http://hostile.test/r",
+            write=options,
+            transport=httpx.MockTransport(handler),
+            timeout=2,
+        )
     except AuditError:
         return
     assert json.loads(report.to_json())["url"] == "http://hostile.test/r"

@@ -53,12 +53,16 @@ def test_download_writes_only_the_target(http: ModuleType, tmp_path: Path) -> No
     target_dir.mkdir()
 
     def handler(request: Any) -> Any:
-        return http.Response(200, content=OLD, headers={
-            "ETag": TAG,
-            "Content-Disposition": 'attachment; filename="../../evil.sh"',
-            "Content-Location": "/../../etc/passwd",
-            "Location": "file:///etc/passwd",
-        })
+        return http.Response(
+            200,
+            content=OLD,
+            headers={
+                "ETag": TAG,
+                "Content-Disposition": 'attachment; filename="../../evil.sh"',
+                "Content-Location": "/../../etc/passwd",
+                "Location": "file:///etc/passwd",
+            },
+        )
 
     with _client(http, handler) as client:
         download(client, URL, target_dir / "out.bin")
@@ -80,23 +84,37 @@ def _resume_setup(http: ModuleType, tmp_path: Path, have: int) -> Path:
     return target
 
 
-_NUMBER = st.one_of(st.integers(0, 5000).map(str), st.sampled_from(["*", "", "-1", "1e3",
-                                                                     "99999999999999999999"]))
+_NUMBER = st.one_of(
+    st.integers(0, 5000).map(str), st.sampled_from(["*", "", "-1", "1e3", "99999999999999999999"])
+)
 _CONTENT_RANGE = st.one_of(
-    st.tuples(st.sampled_from(["bytes ", "bytes=", "items ", "BYTES ", "bytes  "]), _NUMBER,
-              _NUMBER, _NUMBER).map(lambda t: f"{t[0]}{t[1]}-{t[2]}/{t[3]}"),
+    st.tuples(
+        st.sampled_from(["bytes ", "bytes=", "items ", "BYTES ", "bytes  "]),
+        _NUMBER,
+        _NUMBER,
+        _NUMBER,
+    ).map(lambda t: f"{t[0]}{t[1]}-{t[2]}/{t[3]}"),
     st.text(st.characters(max_codepoint=0x7E, min_codepoint=0x20), max_size=30),
     st.just("bytes 1000-3999/4000"),  # the honest answer, for contrast
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content_range=_CONTENT_RANGE, same_file=st.booleans(), etag=st.sampled_from(
-    [None, '"file-v2"', 'W/"file-v1"', "same"]), extra=st.binary(max_size=20))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content_range=_CONTENT_RANGE,
+    same_file=st.booleans(),
+    etag=st.sampled_from([None, '"file-v2"', 'W/"file-v1"', "same"]),
+    extra=st.binary(max_size=20),
+)
 def test_bogus_content_range_never_splices(
-    http: ModuleType, tmp_path_factory: pytest.TempPathFactory, content_range: str, same_file: bool,
-    etag: str | None, extra: bytes,
+    http: ModuleType,
+    tmp_path_factory: pytest.TempPathFactory,
+    content_range: str,
+    same_file: bool,
+    etag: str | None,
+    extra: bytes,
 ) -> None:
     """Whatever the 206 says, the file ends as one whole version, or the download fails.
 
@@ -116,7 +134,7 @@ def test_bogus_content_range_never_splices(
         if "range" not in request.headers:
             return http.Response(200, content=current, headers={"ETag": current_tag})
         match = re.fullmatch(r"bytes (\d+)-(\d+)/.*", content_range)
-        body = current[int(match[1]):int(match[2]) + 1] if match else current[1000:] + extra
+        body = current[int(match[1]) : int(match[2]) + 1] if match else current[1000:] + extra
         headers = {"Content-Range": content_range, **({"ETag": etag} if etag else {})}
         return http.Response(206, content=body, headers=headers)
 
@@ -141,8 +159,9 @@ def test_a_changed_file_without_validators_on_the_206_is_not_spliced(
     def handler(request: Any) -> Any:
         if "range" not in request.headers:
             return http.Response(200, content=NEW, headers={"ETag": '"file-v2"'})
-        return http.Response(206, content=NEW[1000:],
-                              headers={"Content-Range": "bytes 1000-3999/4000"})
+        return http.Response(
+            206, content=NEW[1000:], headers={"Content-Range": "bytes 1000-3999/4000"}
+        )
 
     with _client(http, handler) as client:
         download(client, URL, target)
@@ -174,8 +193,7 @@ def test_cache_entries_never_exceed_the_per_entry_budget(http: ModuleType, tmp_p
         return http.Response(200, content=b"body", headers=[("ETag", '"a"')])
 
     for storage in (MemoryStorage(), SQLiteStorage(tmp_path / "cache.db")):
-        transport = CachingTransport(http.MockTransport(handler), storage,
-                                     max_entry_bytes=50_000)
+        transport = CachingTransport(http.MockTransport(handler), storage, max_entry_bytes=50_000)
         with http.Client(transport=transport) as client:
             for _ in range(10):
                 assert client.get("http://hostile.test/r").content == b"body"
@@ -222,17 +240,26 @@ def test_update_stops_after_its_retries(http: ModuleType) -> None:
         return http.Response(412)
 
     with _client(http, handler) as client, pytest.raises(ConflictError):
-        update(client, "http://hostile.test/doc", lambda doc: {**doc, "n": doc["n"] + 1},
-               retries=3, backoff=None)
+        update(
+            client,
+            "http://hostile.test/doc",
+            lambda doc: {**doc, "n": doc["n"] + 1},
+            retries=3,
+            backoff=None,
+        )
     assert len(writes) == 4
 
 
-@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000],
-                         ids=["deep JSON", "truncated deep JSON"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000],
+    ids=["deep JSON", "truncated deep JSON"],
+)
 def test_update_turns_a_json_bomb_into_a_client_error(http: ModuleType, body: bytes) -> None:
     def handler(request: Any) -> Any:
-        return http.Response(200, content=body, headers={"ETag": '"v1"',
-                                                          "Content-Type": "application/json"})
+        return http.Response(
+            200, content=body, headers={"ETag": '"v1"', "Content-Type": "application/json"}
+        )
 
     with _client(http, handler) as client, pytest.raises(ClientError):
         update(client, "http://hostile.test/doc", lambda doc: doc)
@@ -250,9 +277,16 @@ def test_a_content_coded_206_is_not_appended(http: ModuleType, tmp_path: Path) -
         if "range" not in request.headers:
             return http.Response(200, content=OLD, headers={"ETag": TAG})
         # A stream, not content=: the client must see the coded bytes as a socket gives them.
-        return http.Response(206, stream=http.ByteStream(coded), headers={
-            "ETag": TAG, "Content-Encoding": "gzip", "Content-Length": str(len(coded)),
-            "Content-Range": "bytes 1000-3999/4000"})
+        return http.Response(
+            206,
+            stream=http.ByteStream(coded),
+            headers={
+                "ETag": TAG,
+                "Content-Encoding": "gzip",
+                "Content-Length": str(len(coded)),
+                "Content-Range": "bytes 1000-3999/4000",
+            },
+        )
 
     with _client(http, handler) as client:
         try:

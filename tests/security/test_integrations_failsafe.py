@@ -35,10 +35,15 @@ from tests.security.raw import (
 
 if not django_settings.configured:  # the same settings as tests/integrations/conftest.py
     django_settings.configure(
-        DEBUG=False, SECRET_KEY="ifmatch-tests-only", ALLOWED_HOSTS=["testserver", "localhost"],
+        DEBUG=False,
+        SECRET_KEY="ifmatch-tests-only",
+        ALLOWED_HOSTS=["testserver", "localhost"],
         ROOT_URLCONF="tests.integrations.django_app",
-        MIDDLEWARE=["ifmatch.django.ConditionalMiddleware"], IFMATCH={"max_buffer": 16 * 1024},
-        INSTALLED_APPS=[], USE_TZ=True, DATABASES={},
+        MIDDLEWARE=["ifmatch.django.ConditionalMiddleware"],
+        IFMATCH={"max_buffer": 16 * 1024},
+        INSTALLED_APPS=[],
+        USE_TZ=True,
+        DATABASES={},
     )
     django.setup()
 
@@ -77,8 +82,12 @@ def stack(request: pytest.FixtureRequest) -> Caller:
 
 
 @EXAMPLES
-@given(method=st.sampled_from(["PUT", "DELETE"]), guard=HOSTILE_VALUES, extra=HOSTILE_PAIRS,
-       field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]))
+@given(
+    method=st.sampled_from(["PUT", "DELETE"]),
+    guard=HOSTILE_VALUES,
+    extra=HOSTILE_PAIRS,
+    field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]),
+)
 def test_unreadable_write_guard_never_writes(
     stack: Caller, method: str, guard: bytes, extra: Pairs, field: bytes
 ) -> None:
@@ -92,8 +101,11 @@ def test_unreadable_write_guard_never_writes(
 
 
 @EXAMPLES
-@given(path=st.sampled_from(["/doc", "/versioned"]), pairs=HOSTILE_PAIRS,
-       method=st.sampled_from(["GET", "HEAD"]))
+@given(
+    path=st.sampled_from(["/doc", "/versioned"]),
+    pairs=HOSTILE_PAIRS,
+    method=st.sampled_from(["GET", "HEAD"]),
+)
 def test_unreadable_validators_never_304(
     stack: Caller, path: str, pairs: Pairs, method: str
 ) -> None:

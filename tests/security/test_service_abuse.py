@@ -32,16 +32,26 @@ MERGE = (b"content-type", b"application/merge-patch+json")
 JSON_PATCH = (b"content-type", b"application/json-patch+json")
 
 
-async def _streamed(app: Any, method: str, path: str, headers: Pairs,
-                    chunks: list[bytes], declare: bool) -> Reply:
+async def _streamed(
+    app: Any, method: str, path: str, headers: Pairs, chunks: list[bytes], declare: bool
+) -> Reply:
     """A request whose body arrives in chunks, with or without Content-Length."""
     length = sum(len(chunk) for chunk in chunks)
     declared = [(b"content-length", str(length).encode())] if declare else []
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-             "query_string": b"", "root_path": "", "server": ("testserver", 80),
-             "client": ("127.0.0.1", 1),
-             "headers": [(b"host", b"testserver"), *declared, *headers]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"host", b"testserver"), *declared, *headers],
+    }
     pending = list(chunks)
     status = 0
     out: list[tuple[str, str]] = []
@@ -72,13 +82,24 @@ async def _streamed(app: Any, method: str, path: str, headers: Pairs,
 
 class Service:
     def __init__(self, db: Path, store: Any = None) -> None:
-        settings = Settings(db=f"sqlite:///{db}", pool_size=2, access_log=False,
-                            max_json_body=LIMIT, max_file_body=LIMIT)
+        settings = Settings(
+            db=f"sqlite:///{db}",
+            pool_size=2,
+            access_log=False,
+            max_json_body=LIMIT,
+            max_file_body=LIMIT,
+        )
         self.app = create_app(settings, store)
         self.runner = asyncio.Runner()
 
-    def __call__(self, method: str, path: str, headers: Pairs = (),  # type: ignore[assignment]
-                 body: bytes | list[bytes] = b"", declare: bool = True) -> Reply:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        headers: Pairs = (),  # type: ignore[assignment]
+        body: bytes | list[bytes] = b"",
+        declare: bool = True,
+    ) -> Reply:
         chunks = body if isinstance(body, list) else [body]
         return self.runner.run(_streamed(self.app, method, path, list(headers), chunks, declare))
 
@@ -113,8 +134,13 @@ def test_huge_bodies_are_413_and_write_nothing(
 
 
 def test_lying_content_length_is_413(service: Service) -> None:
-    reply = service("PUT", "/api/c/d", [JSON_TYPE, *CREATE, (b"content-length", b"9" * 30)],
-                    b"{}", declare=False)
+    reply = service(
+        "PUT",
+        "/api/c/d",
+        [JSON_TYPE, *CREATE, (b"content-length", b"9" * 30)],
+        b"{}",
+        declare=False,
+    )
     assert reply.status == 413
     assert service("GET", "/api/c/d").status == 404
 
@@ -166,8 +192,9 @@ def test_deeply_nested_documents_cannot_make_a_patch_500(service: Service, depth
         if reply.status >= 400:
             assert _etag(service, "/api/c/d") == etag
         else:
-            service("PUT", "/api/c/d", [JSON_TYPE, (b"if-match", _etag(service, "/api/c/d"))],
-                    document)
+            service(
+                "PUT", "/api/c/d", [JSON_TYPE, (b"if-match", _etag(service, "/api/c/d"))], document
+            )
 
 
 def test_copy_amplification_is_422_and_writes_nothing(service: Service) -> None:
@@ -200,8 +227,10 @@ class _BrokenStore:
 
     def __getattr__(self, name: str) -> Any:
         if name in {"get", "open", "listing", "write", "ping"}:
+
             def broken(*args: Any) -> Any:
                 raise OSError(f"{self.SECRET}: disk I/O error")
+
             return broken
         return getattr(self._inner, name)
 
@@ -212,8 +241,10 @@ def test_500_bodies_echo_neither_exception_text_nor_paths(tmp_path: Path) -> Non
     service = Service(db, store)
     try:
         for method, path, headers, body in [
-            ("GET", "/api/c/d", [], b""), ("GET", "/files/a/b", [], b""),
-            ("GET", "/api/c", [], b""), ("GET", "/healthz", [], b""),
+            ("GET", "/api/c/d", [], b""),
+            ("GET", "/files/a/b", [], b""),
+            ("GET", "/api/c", [], b""),
+            ("GET", "/healthz", [], b""),
             ("PUT", "/api/c/d", [JSON_TYPE, *CREATE], b"{}"),
         ]:
             reply = service(method, path, headers, body)

@@ -39,28 +39,37 @@ FILE = random.Random(3).randbytes(5000)
 DOC = b'{"n":0}'
 SMALL = b"0123456789"
 LARGE = random.Random(4).randbytes(100_000)  # past the app's 64 KiB: streamed in spans
-EXAMPLES = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 class Service:
     """The app on a fresh SQLite file, driven on one event loop."""
 
     def __init__(self, db: Path, **overrides: Any) -> None:
-        self.app = create_app(Settings(db=f"sqlite:///{db}", pool_size=2, access_log=False,
-                                       **overrides))
+        self.app = create_app(
+            Settings(db=f"sqlite:///{db}", pool_size=2, access_log=False, **overrides)
+        )
         self.runner = asyncio.Runner()
 
-    def __call__(self, method: str, path: str, headers: Pairs = (),  # type: ignore[assignment]
-                 body: bytes = b"") -> Reply:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        headers: Pairs = (),  # type: ignore[assignment]
+        body: bytes = b"",
+    ) -> Reply:
         return self.runner.run(asgi_call(self.app, method, path, list(headers), body))
 
     def ensure(self) -> None:
         """Put the document and the file back if a legitimate write changed or removed them."""
-        for path, content_type, body in [("/api/c/d", b"application/json", DOC),
-                                         ("/files/f.bin", b"application/octet-stream", FILE),
-                                         ("/files/small", b"text/plain", SMALL),
-                                         ("/files/large", b"application/octet-stream", LARGE)]:
+        for path, content_type, body in [
+            ("/api/c/d", b"application/json", DOC),
+            ("/files/f.bin", b"application/octet-stream", FILE),
+            ("/files/small", b"text/plain", SMALL),
+            ("/files/large", b"application/octet-stream", LARGE),
+        ]:
             current = self("GET", path)
             if current.status == 200 and current.body == body:
                 continue
@@ -86,8 +95,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 WRITES = [
     ("PUT", "/api/c/d", b"application/json", b'{"n":1}'),
     ("PATCH", "/api/c/d", b"application/merge-patch+json", b'{"n":2}'),
-    ("PATCH", "/api/c/d", b"application/json-patch+json",
-     b'[{"op":"replace","path":"/n","value":3}]'),
+    (
+        "PATCH",
+        "/api/c/d",
+        b"application/json-patch+json",
+        b'[{"op":"replace","path":"/n","value":3}]',
+    ),
     ("DELETE", "/api/c/d", b"application/json", b""),
     ("PUT", "/files/f.bin", b"application/octet-stream", b"replaced"),
     ("DELETE", "/files/f.bin", b"application/octet-stream", b""),
@@ -95,10 +108,17 @@ WRITES = [
 
 
 @EXAMPLES
-@given(write=st.sampled_from(WRITES), if_match=HOSTILE_VALUES, extra=HOSTILE_PAIRS,
-       field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]))
+@given(
+    write=st.sampled_from(WRITES),
+    if_match=HOSTILE_VALUES,
+    extra=HOSTILE_PAIRS,
+    field=st.sampled_from([b"if-match", b"if-unmodified-since", b"if-none-match"]),
+)
 def test_unreadable_write_guard_never_writes(
-    service: Service, write: tuple[str, str, bytes, bytes], if_match: bytes, extra: Pairs,
+    service: Service,
+    write: tuple[str, str, bytes, bytes],
+    if_match: bytes,
+    extra: Pairs,
     field: bytes,
 ) -> None:
     method, path, content_type, body = write
@@ -111,13 +131,18 @@ def test_unreadable_write_guard_never_writes(
         assert not 200 <= reply.status < 300, (pairs, reply)
         after = service("GET", path)
         assert (after.status, after.header("etag"), after.body) == (
-            before.status, before.header("etag"), before.body
+            before.status,
+            before.header("etag"),
+            before.body,
         ), "a refused write changed the stored resource"
 
 
 @EXAMPLES
-@given(path=st.sampled_from(["/api/c/d", "/api/c", "/files/f.bin"]), pairs=HOSTILE_PAIRS,
-       method=st.sampled_from(["GET", "HEAD"]))
+@given(
+    path=st.sampled_from(["/api/c/d", "/api/c", "/files/f.bin"]),
+    pairs=HOSTILE_PAIRS,
+    method=st.sampled_from(["GET", "HEAD"]),
+)
 def test_unreadable_validators_never_304(
     service: Service, path: str, pairs: Pairs, method: str
 ) -> None:
@@ -129,12 +154,19 @@ def test_unreadable_validators_never_304(
 
 
 @EXAMPLES
-@given(range_value=HOSTILE_RANGES, if_range=st.none() | st.sampled_from([b"", b'"x"']) |
-       HOSTILE_VALUES, repeat=st.booleans(),
-       file=st.sampled_from([("/files/f.bin", FILE), ("/files/small", SMALL),
-                             ("/files/large", LARGE)]))
+@given(
+    range_value=HOSTILE_RANGES,
+    if_range=st.none() | st.sampled_from([b"", b'"x"']) | HOSTILE_VALUES,
+    repeat=st.booleans(),
+    file=st.sampled_from(
+        [("/files/f.bin", FILE), ("/files/small", SMALL), ("/files/large", LARGE)]
+    ),
+)
 def test_range_never_amplifies(
-    service: Service, range_value: bytes, if_range: bytes | None, repeat: bool,
+    service: Service,
+    range_value: bytes,
+    if_range: bytes | None,
+    repeat: bool,
     file: tuple[str, bytes],
 ) -> None:
     service.ensure()
@@ -174,10 +206,18 @@ def test_range_examples_sanity(service: Service) -> None:
     assert (whole.status, whole.body) == (200, FILE)
     current = service("GET", "/api/c/d").header("etag")
     assert current is not None
-    torn = service("PUT", "/api/c/d", [(b"content-type", b"application/json"),
-                                       (b"if-match", current[:-1].encode())], b'{"n":9}')
+    torn = service(
+        "PUT",
+        "/api/c/d",
+        [(b"content-type", b"application/json"), (b"if-match", current[:-1].encode())],
+        b'{"n":9}',
+    )
     assert torn.status == 412, "an unterminated tag is unreadable: refused"
-    done = service("PUT", "/api/c/d", [(b"content-type", b"application/json"),
-                                       (b"if-match", current.encode())], DOC)
+    done = service(
+        "PUT",
+        "/api/c/d",
+        [(b"content-type", b"application/json"), (b"if-match", current.encode())],
+        DOC,
+    )
     assert done.status == 200, "the write path works when the guard is readable"
     assert json.loads(service("GET", "/api/c/d").body) == {"n": 0}

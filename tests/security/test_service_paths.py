@@ -32,8 +32,13 @@ class Files:
         self.app = create_app(Settings(db=f"sqlite:///{db}", pool_size=2, access_log=False))
         self.runner = asyncio.Runner()
 
-    def __call__(self, method: str, target: str, headers: Pairs = (),  # type: ignore[assignment]
-                 body: bytes = b"") -> Reply:
+    def __call__(
+        self,
+        method: str,
+        target: str,
+        headers: Pairs = (),  # type: ignore[assignment]
+        body: bytes = b"",
+    ) -> Reply:
         call: Any = asgi_call(self.app, method, unquote(target), list(headers), body)
         reply: Reply = self.runner.run(call)
         return reply
@@ -133,12 +138,32 @@ def test_file_paths_never_reach_documents(files: Files) -> None:
 
 _SEGMENTS = st.lists(
     st.one_of(
-        st.text(st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=6)
-        .map(lambda s: quote(s, safe="")),
-        st.sampled_from(["%ff", "%fe", "%c3", "%2e", "%2E%2E", "%2f", ".", "..", "%25", "a",
-                         "%EF%BC%8E", "%00", "%5c", "", "%C3%A9", "e%CC%81"]),
+        st.text(st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=6).map(
+            lambda s: quote(s, safe="")
+        ),
+        st.sampled_from(
+            [
+                "%ff",
+                "%fe",
+                "%c3",
+                "%2e",
+                "%2E%2E",
+                "%2f",
+                ".",
+                "..",
+                "%25",
+                "a",
+                "%EF%BC%8E",
+                "%00",
+                "%5c",
+                "",
+                "%C3%A9",
+                "e%CC%81",
+            ]
+        ),
     ),
-    min_size=1, max_size=4,
+    min_size=1,
+    max_size=4,
 ).map("/".join)
 
 
@@ -178,8 +203,9 @@ def test_distinct_names_never_alias_and_every_file_can_be_deleted(
             assert files("GET", target).status == 404
 
 
-@pytest.mark.parametrize("target", ["/files/what%3F", "/files/a%23b", "/files/50%25",
-                                    "/files/a%20b/caf%C3%A9"])
+@pytest.mark.parametrize(
+    "target", ["/files/what%3F", "/files/a%23b", "/files/50%25", "/files/a%20b/caf%C3%A9"]
+)
 def test_location_names_the_created_file(files: Files, target: str) -> None:
     """Location was built from Starlette's half-escaped url.path: "?" and "#" came back
     escaped twice (/files/what%253F), which names another file."""

@@ -51,8 +51,11 @@ def static(request: pytest.FixtureRequest, site: Site) -> Caller:
 
 
 @EXAMPLES
-@given(pairs=HOSTILE_PAIRS, method=st.sampled_from(["GET", "HEAD"]),
-       name=st.sampled_from(["/hello.txt", "/big.bin", "/empty.txt"]))
+@given(
+    pairs=HOSTILE_PAIRS,
+    method=st.sampled_from(["GET", "HEAD"]),
+    name=st.sampled_from(["/hello.txt", "/big.bin", "/empty.txt"]),
+)
 def test_unreadable_validators_never_304(
     static: Caller, pairs: Pairs, method: str, name: str
 ) -> None:
@@ -73,10 +76,14 @@ def test_unsafe_methods_never_succeed(static: Caller, pairs: Pairs, method: str)
 
 
 @EXAMPLES
-@given(range_value=HOSTILE_RANGES, repeat=st.booleans(),
-       if_range=st.none() | st.sampled_from([b'"x"', b"Tue, 14 Nov 2023 22:13:20 GMT"])
-       | HOSTILE_VALUES,
-       name=st.sampled_from(["big.bin", "hello.txt", "empty.txt"]))
+@given(
+    range_value=HOSTILE_RANGES,
+    repeat=st.booleans(),
+    if_range=st.none()
+    | st.sampled_from([b'"x"', b"Tue, 14 Nov 2023 22:13:20 GMT"])
+    | HOSTILE_VALUES,
+    name=st.sampled_from(["big.bin", "hello.txt", "empty.txt"]),
+)
 def test_range_never_amplifies(
     static: Caller, range_value: bytes, repeat: bool, if_range: bytes | None, name: str
 ) -> None:
@@ -97,14 +104,37 @@ def test_range_never_amplifies(
         assert len(reply.body) <= len(FILES[name])
 
 
-_PIECES = ["..", ".", "%2e%2e", "%2E%2E", "..%2f", "%2f", "%5c", "\\", "\x00", "/", "//",
-           "\uff0e\uff0e", "\u2024\u2024", ".\u0307", "..\u200b", "outside", "secret.txt",
-           "link_dir_out", "link_out.txt", "sub", "hello.txt", "C:", "~", "\udcff", "\u00e9"]
+_PIECES = [
+    "..",
+    ".",
+    "%2e%2e",
+    "%2E%2E",
+    "..%2f",
+    "%2f",
+    "%5c",
+    "\\",
+    "\x00",
+    "/",
+    "//",
+    "\uff0e\uff0e",
+    "\u2024\u2024",
+    ".\u0307",
+    "..\u200b",
+    "outside",
+    "secret.txt",
+    "link_dir_out",
+    "link_out.txt",
+    "sub",
+    "hello.txt",
+    "C:",
+    "~",
+    "\udcff",
+    "\u00e9",
+]
 
 
 @EXAMPLES
-@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=10),
-       absolute=st.booleans())
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=10), absolute=st.booleans())
 def test_no_path_reads_outside_the_root(
     static: Caller, site: Site, pieces: list[str], absolute: bool
 ) -> None:
@@ -130,9 +160,17 @@ def test_etags_reveal_no_inode_path_or_mtime(static: Caller, site: Site) -> None
         seen += 1
         tag = ETag.parse(reply.header("etag") or "")
         stat = os.stat(site.root / name)
-        secrets = {str(stat.st_ino), f"{stat.st_ino:x}", str(stat.st_mtime_ns),
-                   f"{stat.st_mtime_ns:x}", str(int(stat.st_mtime)), f"{int(stat.st_mtime):x}",
-                   name, Path(name).name, str(site.root)}
+        secrets = {
+            str(stat.st_ino),
+            f"{stat.st_ino:x}",
+            str(stat.st_mtime_ns),
+            f"{stat.st_mtime_ns:x}",
+            str(int(stat.st_mtime)),
+            f"{int(stat.st_mtime):x}",
+            name,
+            Path(name).name,
+            str(site.root),
+        }
         # Short numbers (a small inode on tmpfs) occur in any hex digest by chance.
         leaked = {value for value in secrets if len(value) >= 6 and value in tag.opaque}
         assert not leaked, (name, str(tag), leaked)

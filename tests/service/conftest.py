@@ -75,5 +75,3 @@ def make_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     """The app with default settings (preconditions required)."""
     return make_client()
-
-

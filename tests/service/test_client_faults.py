@@ -33,12 +33,24 @@ DOC = "/api/c/d"
 def _service(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """``ifmatch serve`` with its access log on, stderr in a file read after it stopped."""
     port, log = free_port(), tmp_path / "stderr.log"
-    command = [sys.executable, "-m", "ifmatch.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--db", f"sqlite:///{tmp_path / 'faults.db'}",
-               "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "ifmatch.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        f"sqlite:///{tmp_path / 'faults.db'}",
+        "--log-level",
+        "warning",
+    ]
     with log.open("wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
         try:
             wait_for_port(port, process=process)
             yield port, log
@@ -77,9 +89,11 @@ def _exchange(
 
 def _statuses(reply: bytes) -> list[int]:
     """The status codes of every response in ``reply`` (pipelined answers included)."""
-    return [int(line.split()[1]) for line in reply.split(b"\r\n")
-            if line.startswith(b"HTTP/1.") and len(line.split()) > 1
-            and line.split()[1].isdigit()]
+    return [
+        int(line.split()[1])
+        for line in reply.split(b"\r\n")
+        if line.startswith(b"HTTP/1.") and len(line.split()) > 1 and line.split()[1].isdigit()
+    ]
 
 
 def _head(method: str, path: str, *fields: str) -> bytes:
@@ -94,19 +108,61 @@ def _whole(method: str, path: str, body: bytes, *fields: str) -> bytes:
 
 # Requests the client hangs up on before their content is complete: nothing may be written.
 CUT_SHORT = [
-    ("file, Content-Length", _head("PUT", "/files/p.bin", "Content-Length: 1000000",
-                                   "If-None-Match: *") + b"x" * 5000, "/files/p.bin"),
-    ("document, chunked", _head("PUT", "/api/partial/d", "Content-Type: application/json",
-                                "Transfer-Encoding: chunked", "If-None-Match: *")
-     + b"400\r\n" + b'{"a": "' + b"y" * 200, "/api/partial/d"),
-    ("file, chunked", _head("PUT", "/files/q.bin", "Transfer-Encoding: chunked",
-                            "If-None-Match: *") + b"10000\r\n" + b"z" * 3000, "/files/q.bin"),
-    ("patch, Content-Length", _head("PATCH", DOC, "Content-Type: application/merge-patch+json",
-                                    "If-Match: *", "Content-Length: 500") + b'{"cut": ', DOC),
-    ("post, chunked", _head("POST", "/api/posted", "Content-Type: application/json",
-                            "Transfer-Encoding: chunked") + b"100\r\n{", "/api/posted"),
-    ("expect 100-continue", _head("PUT", "/files/e.bin", "Content-Length: 100000",
-                                  "Expect: 100-continue", "If-None-Match: *"), "/files/e.bin"),
+    (
+        "file, Content-Length",
+        _head("PUT", "/files/p.bin", "Content-Length: 1000000", "If-None-Match: *") + b"x" * 5000,
+        "/files/p.bin",
+    ),
+    (
+        "document, chunked",
+        _head(
+            "PUT",
+            "/api/partial/d",
+            "Content-Type: application/json",
+            "Transfer-Encoding: chunked",
+            "If-None-Match: *",
+        )
+        + b"400\r\n"
+        + b'{"a": "'
+        + b"y" * 200,
+        "/api/partial/d",
+    ),
+    (
+        "file, chunked",
+        _head("PUT", "/files/q.bin", "Transfer-Encoding: chunked", "If-None-Match: *")
+        + b"10000\r\n"
+        + b"z" * 3000,
+        "/files/q.bin",
+    ),
+    (
+        "patch, Content-Length",
+        _head(
+            "PATCH",
+            DOC,
+            "Content-Type: application/merge-patch+json",
+            "If-Match: *",
+            "Content-Length: 500",
+        )
+        + b'{"cut": ',
+        DOC,
+    ),
+    (
+        "post, chunked",
+        _head("POST", "/api/posted", "Content-Type: application/json", "Transfer-Encoding: chunked")
+        + b"100\r\n{",
+        "/api/posted",
+    ),
+    (
+        "expect 100-continue",
+        _head(
+            "PUT",
+            "/files/e.bin",
+            "Content-Length: 100000",
+            "Expect: 100-continue",
+            "If-None-Match: *",
+        ),
+        "/files/e.bin",
+    ),
 ]
 
 # Malformed, hostile or merely odd requests: each gets one answer, never a 5xx.
@@ -122,18 +178,28 @@ MALFORMED = [
     + b"zz\r\nabc\r\n0\r\n\r\n",
     _head("PUT", "/files/n.bin", "Transfer-Encoding: gzip, chunked", "If-None-Match: *")
     + b"3\r\nabc\r\n0\r\n\r\n",
-    _head("GET", DOC, "If-None-Match: \"" + "a" * 2_000_000 + "\""),
+    _head("GET", DOC, 'If-None-Match: "' + "a" * 2_000_000 + '"'),
     _head("GET", DOC, *(f"X-Pad-{n}: {'p' * 7000}" for n in range(20))),
-    _whole("PUT", DOC, b"{}", "Content-Type: application/json", "If-Match: \x7f\"v"),
+    _whole("PUT", DOC, b"{}", "Content-Type: application/json", 'If-Match: \x7f"v'),
     _whole("PUT", DOC, b"{}", "Content-Type: application/json", "If-Unmodified-Since: yesterday"),
-    _whole("PUT", "/api/c/bomb", b"[" * 20000 + b"]" * 20000, "Content-Type: application/json",
-           "If-None-Match: *"),
-    _whole("PUT", "/api/c/num", b"9" * 50000, "Content-Type: application/json",
-           "If-None-Match: *"),
-    _whole("PATCH", DOC, b'[{"op":"add","op":"remove","path":"/x","value":1}]',
-           "Content-Type: application/json-patch+json", "If-Match: *"),
-    _whole("PUT", DOC, b"{}", "Content-Type: application/json", "If-Match: *",
-           "Content-Encoding: gzip"),
+    _whole(
+        "PUT",
+        "/api/c/bomb",
+        b"[" * 20000 + b"]" * 20000,
+        "Content-Type: application/json",
+        "If-None-Match: *",
+    ),
+    _whole("PUT", "/api/c/num", b"9" * 50000, "Content-Type: application/json", "If-None-Match: *"),
+    _whole(
+        "PATCH",
+        DOC,
+        b'[{"op":"add","op":"remove","path":"/x","value":1}]',
+        "Content-Type: application/json-patch+json",
+        "If-Match: *",
+    ),
+    _whole(
+        "PUT", DOC, b"{}", "Content-Type: application/json", "If-Match: *", "Content-Encoding: gzip"
+    ),
     _head("GET", "/files/%00%ff/../x"),
     _head("GET", "/files/p.bin", "Range: bytes=" + ",".join(["0-"] * 500)),
     _head("BREW", "/api/c"),
@@ -141,7 +207,7 @@ MALFORMED = [
     b"GET /api/c HTTP/1.0\r\n\r\n",
     b"GET /api/c HTTP/9.9\r\nHost: x\r\n\r\n",
     _head("GET", DOC, "Authorization: Bearer a", "Authorization: Bearer b"),
-    _whole("POST", "/api/c", b"{}", "Content-Type: application/json", "If-Match: \"nope\""),
+    _whole("POST", "/api/c", b"{}", "Content-Type: application/json", 'If-Match: "nope"'),
 ]
 
 
@@ -156,8 +222,7 @@ def test_cut_short_and_malformed_requests_make_no_5xx_and_no_traceback(tmp_path:
             assert all(status < 500 for status in _statuses(reply)), name
         answers = {index: _statuses(_exchange(port, data)) for index, data in enumerate(MALFORMED)}
         # A download the client abandons after its first bytes.
-        httpx.put(base + "/files/big.bin", content=b"b" * 3_000_000,
-                  headers={"If-None-Match": "*"})
+        httpx.put(base + "/files/big.bin", content=b"b" * 3_000_000, headers={"If-None-Match": "*"})
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(_head("GET", "/files/big.bin"))
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")

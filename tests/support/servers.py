@@ -99,14 +99,16 @@ def wait_for_port(
 
 @contextlib.contextmanager
 def running(
-    command: list[str], port: int, env: dict[str, str] | None = None
+    command: list[str], port: int, env: dict[str, str] | None = None, log_path: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server command, wait until it listens on ``port``, stop it afterwards.
 
-    The server's stderr goes to a temporary file, not a pipe: a pipe nobody
-    reads fills up after a few thousand log lines and hangs the server.
+    The server's stderr goes to a temporary file (or ``log_path``, for a test
+    that reads the log), not a pipe: a pipe nobody reads fills up after a few
+    thousand log lines and hangs the server.
     """
-    with tempfile.TemporaryFile() as log:
+    opened = open(log_path, "w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
+    with opened as log:
         process = subprocess.Popen(
             command,
             env={**os.environ, **(env or {})},
@@ -135,11 +137,13 @@ def running(
 
 
 @contextlib.contextmanager
-def serving(db: str, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def serving(
+    db: str, *options: str, env: dict[str, str] | None = None, log_path: Path | None = None
+) -> Iterator[str]:
     """``ifmatch serve`` as a real process on a free port; yields its base URL.
 
     The access log is off unless ``--access-log`` is among the options: the
-    tests read responses, not log lines.
+    tests read responses, not log lines (those that do pass ``log_path``).
     """
     port = free_port()
     command = [
@@ -161,7 +165,7 @@ def serving(db: str, *options: str, env: dict[str, str] | None = None) -> Iterat
         command.remove("--access-log")
     else:
         command.append("--no-access-log")
-    with running(command, port, env):
+    with running(command, port, env, log_path):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -20,9 +20,7 @@ def test_a_listener_that_is_not_the_server_is_refused() -> None:
         squatter.listen(1)
         port = squatter.getsockname()[1]
         sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
-        with pytest.raises(RuntimeError, match="taken by another program"), running(
-            sleeper, port
-        ):
+        with pytest.raises(RuntimeError, match="taken by another program"), running(sleeper, port):
             pass
 
 
@@ -62,12 +60,14 @@ def test_missing_nginx_skips_with_its_reason_and_fails_under_ci(
 
     monkeypatch.setattr(servers, "nginx_binary", lambda: None)
     monkeypatch.setattr(servers, "IN_CI", False)
-    with pytest.raises(pytest.skip.Exception, match="nginx is not installed"), (
-        servers.nginx_serving(tmp_path)
+    with (
+        pytest.raises(pytest.skip.Exception, match="nginx is not installed"),
+        servers.nginx_serving(tmp_path),
     ):
         pass
     monkeypatch.setattr(servers, "IN_CI", True)
-    with pytest.raises(pytest.fail.Exception, match="required under CI=true: nginx"), (
-        servers.nginx_serving(tmp_path)
+    with (
+        pytest.raises(pytest.fail.Exception, match="required under CI=true: nginx"),
+        servers.nginx_serving(tmp_path),
     ):
         pass

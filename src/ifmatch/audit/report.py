@@ -21,6 +21,8 @@ def _printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 _HEADINGS = {
     Level.FAIL: "FAIL",
     Level.WARN: "WARN",

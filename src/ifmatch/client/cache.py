@@ -117,12 +117,19 @@ def _head(request: Any) -> Request:
 
 def _with_headers(request: Any, headers: tuple[tuple[str, str], ...]) -> Any:
     lib = _lib(request)
-    return lib.Request(request.method, request.url, headers=list(headers),
-                       extensions=request.extensions)
+    return lib.Request(
+        request.method, request.url, headers=list(headers), extensions=request.extensions
+    )
 
 
-def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ...],
-                  label: Label, status: int | None = None, via: Any = None) -> Any:
+def _from_storage(
+    request: Any,
+    entry: Entry,
+    headers: tuple[tuple[str, str], ...],
+    label: Label,
+    status: int | None = None,
+    via: Any = None,
+) -> Any:
     lib = _lib(request)
     extensions = dict(via.extensions) if via is not None else {}
     code = entry.status if status is None else status
@@ -131,11 +138,25 @@ def _from_storage(request: Any, entry: Entry, headers: tuple[tuple[str, str], ..
         extensions[REVALIDATED] = True
     body = b"" if code == 304 or request.method == "HEAD" else entry.body
     if code == 304:
-        headers = tuple((n, v) for n, v in headers if n.lower() not in {
-            "content-length", "content-type", "content-encoding", "content-range",
-            "transfer-encoding"})
-    response = lib.Response(code, headers=list(headers), stream=lib.ByteStream(body),
-                            extensions=extensions, request=request)
+        headers = tuple(
+            (n, v)
+            for n, v in headers
+            if n.lower()
+            not in {
+                "content-length",
+                "content-type",
+                "content-encoding",
+                "content-range",
+                "transfer-encoding",
+            }
+        )
+    response = lib.Response(
+        code,
+        headers=list(headers),
+        stream=lib.ByteStream(body),
+        extensions=extensions,
+        request=request,
+    )
     return response
 
 
@@ -153,9 +174,13 @@ def _labelled(response: Any, label: Label) -> Any:
 
 def _gateway_timeout(request: Any) -> Any:
     lib = _lib(request)
-    return lib.Response(504, headers=[("Content-Length", "0")], stream=lib.ByteStream(b""),
-                        extensions={CACHE_STATUS: Label.ONLY_IF_CACHED.value},
-                        request=request)
+    return lib.Response(
+        504,
+        headers=[("Content-Length", "0")],
+        stream=lib.ByteStream(b""),
+        extensions={CACHE_STATUS: Label.ONLY_IF_CACHED.value},
+        request=request,
+    )
 
 
 @dataclass
@@ -228,9 +253,13 @@ class _AsyncTeeStream:
 
 def _teed(response: Any, stream: Any) -> Any:
     lib = _lib(response)
-    return lib.Response(response.status_code, headers=response.headers.multi_items(),
-                        stream=stream, extensions=response.extensions,
-                        request=response.request if _has_request(response) else None)
+    return lib.Response(
+        response.status_code,
+        headers=response.headers.multi_items(),
+        stream=stream,
+        extensions=response.extensions,
+        request=response.request if _has_request(response) else None,
+    )
 
 
 def _has_request(response: Any) -> bool:
@@ -241,12 +270,19 @@ def _has_request(response: Any) -> bool:
     return True
 
 
-def _options(always_revalidate: bool, heuristic: Heuristic | None, keep_stale: float | None,
-             max_entry_bytes: int) -> Options:
+def _options(
+    always_revalidate: bool,
+    heuristic: Heuristic | None,
+    keep_stale: float | None,
+    max_entry_bytes: int,
+) -> Options:
     defaults = Options()
-    return Options(always_revalidate=always_revalidate, heuristic=heuristic,
-                   keep_stale=defaults.keep_stale if keep_stale is None else keep_stale,
-                   max_entry_bytes=max_entry_bytes)
+    return Options(
+        always_revalidate=always_revalidate,
+        heuristic=heuristic,
+        keep_stale=defaults.keep_stale if keep_stale is None else keep_stale,
+        max_entry_bytes=max_entry_bytes,
+    )
 
 
 def _describe(state: RequestState | ResponseState) -> str:
@@ -318,11 +354,18 @@ class CachingTransport(httpx.BaseTransport):
             return self._exchange(request, head, state, retried=False)
         assert_never(state)
 
-    def _exchange(self, request: Any, head: Request,
-                  state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
-                  retried: bool) -> Any:
-        sent = _with_headers(request, state.headers) if isinstance(
-            state, NeedRevalidation) else request
+    def _exchange(
+        self,
+        request: Any,
+        head: Request,
+        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
+        retried: bool,
+    ) -> Any:
+        sent = (
+            _with_headers(request, state.headers)
+            if isinstance(state, NeedRevalidation)
+            else request
+        )
         started = self.clock()
         try:
             response = self._inner(request).handle_request(sent)
@@ -332,11 +375,18 @@ class CachingTransport(httpx.BaseTransport):
                 raise
             log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
             return _from_storage(request, state.entry, stale.headers, stale.label)
-        outcome = on_response(state, head, response.status_code,
-                              tuple(response.headers.multi_items()), started, self.clock(),
-                              self.options)
-        log.debug("%s %s -> %d: %s", head.method, head.url, response.status_code,
-                  _describe(outcome))
+        outcome = on_response(
+            state,
+            head,
+            response.status_code,
+            tuple(response.headers.multi_items()),
+            started,
+            self.clock(),
+            self.options,
+        )
+        log.debug(
+            "%s %s -> %d: %s", head.method, head.url, response.status_code, _describe(outcome)
+        )
         if isinstance(outcome, RetryWithoutValidators):
             response.read()
             response.close()
@@ -348,8 +398,7 @@ class CachingTransport(httpx.BaseTransport):
             response.read()
             response.close()
             assert isinstance(state, NeedRevalidation)
-            return _from_storage(request, state.entry, outcome.headers, outcome.label,
-                                 via=response)
+            return _from_storage(request, state.entry, outcome.headers, outcome.label, via=response)
         if isinstance(outcome, Refreshed):
             response.read()
             response.close()
@@ -358,8 +407,9 @@ class CachingTransport(httpx.BaseTransport):
                 self._store(head.url, outcome.entry, previous=state.entry)
             else:
                 self._forget(head.url, outcome.entry.variant)
-            return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
-                                 via=response)
+            return _from_storage(
+                request, outcome.entry, outcome.headers, outcome.label, via=response
+            )
         if isinstance(outcome, UseResponse):
             self._remove(outcome.removals)
             if outcome.store is not None:
@@ -368,10 +418,10 @@ class CachingTransport(httpx.BaseTransport):
         if isinstance(outcome, StoreAndUse):
             self._remove(outcome.removals)
             tee = derive(_TeeStream, _lib(request).SyncByteStream)
-            collector = _Collector(outcome.entry, outcome.expected_length,
-                                   self.options.max_entry_bytes)
-            stream = tee(response.stream, collector,
-                         lambda entry: self._store(head.url, entry))
+            collector = _Collector(
+                outcome.entry, outcome.expected_length, self.options.max_entry_bytes
+            )
+            stream = tee(response.stream, collector, lambda entry: self._store(head.url, entry))
             return _labelled(_teed(response, stream), outcome.label)
         assert_never(outcome)
 
@@ -386,8 +436,7 @@ class CachingTransport(httpx.BaseTransport):
         try:
             return self.storage.variants(url)
         except Exception:
-            log.warning("cache storage lookup failed for %s; treated as a miss", url,
-                        exc_info=True)
+            log.warning("cache storage lookup failed for %s; treated as a miss", url, exc_info=True)
             return []
 
     def _store(self, url: str, entry: Entry, previous: Entry | None = None) -> None:
@@ -497,11 +546,18 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             return await self._exchange(request, head, state, retried=False)
         assert_never(state)
 
-    async def _exchange(self, request: Any, head: Request,
-                        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
-                        retried: bool) -> Any:
-        sent = _with_headers(request, state.headers) if isinstance(
-            state, NeedRevalidation) else request
+    async def _exchange(
+        self,
+        request: Any,
+        head: Request,
+        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
+        retried: bool,
+    ) -> Any:
+        sent = (
+            _with_headers(request, state.headers)
+            if isinstance(state, NeedRevalidation)
+            else request
+        )
         started = self.clock()
         try:
             response = await self._inner(request).handle_async_request(sent)
@@ -511,11 +567,18 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
                 raise
             log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
             return _from_storage(request, state.entry, stale.headers, stale.label)
-        outcome = on_response(state, head, response.status_code,
-                              tuple(response.headers.multi_items()), started, self.clock(),
-                              self.options)
-        log.debug("%s %s -> %d: %s", head.method, head.url, response.status_code,
-                  _describe(outcome))
+        outcome = on_response(
+            state,
+            head,
+            response.status_code,
+            tuple(response.headers.multi_items()),
+            started,
+            self.clock(),
+            self.options,
+        )
+        log.debug(
+            "%s %s -> %d: %s", head.method, head.url, response.status_code, _describe(outcome)
+        )
         if isinstance(outcome, RetryWithoutValidators):
             await response.aread()
             await response.aclose()
@@ -527,8 +590,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
             await response.aread()
             await response.aclose()
             assert isinstance(state, NeedRevalidation)
-            return _from_storage(request, state.entry, outcome.headers, outcome.label,
-                                 via=response)
+            return _from_storage(request, state.entry, outcome.headers, outcome.label, via=response)
         if isinstance(outcome, Refreshed):
             await response.aread()
             await response.aclose()
@@ -537,8 +599,9 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
                 await self._store(head.url, outcome.entry, previous=state.entry)
             else:
                 await self._forget(head.url, outcome.entry.variant)
-            return _from_storage(request, outcome.entry, outcome.headers, outcome.label,
-                                 via=response)
+            return _from_storage(
+                request, outcome.entry, outcome.headers, outcome.label, via=response
+            )
         if isinstance(outcome, UseResponse):
             await self._remove(outcome.removals)
             if outcome.store is not None:
@@ -547,8 +610,9 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         if isinstance(outcome, StoreAndUse):
             await self._remove(outcome.removals)
             tee = derive(_AsyncTeeStream, _lib(request).AsyncByteStream)
-            collector = _Collector(outcome.entry, outcome.expected_length,
-                                   self.options.max_entry_bytes)
+            collector = _Collector(
+                outcome.entry, outcome.expected_length, self.options.max_entry_bytes
+            )
 
             async def done(entry: Entry) -> None:
                 await self._store(head.url, entry)
@@ -565,8 +629,7 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
         try:
             return await self.storage.avariants(url)
         except Exception:
-            log.warning("cache storage lookup failed for %s; treated as a miss", url,
-                        exc_info=True)
+            log.warning("cache storage lookup failed for %s; treated as a miss", url, exc_info=True)
             return []
 
     async def _store(self, url: str, entry: Entry, previous: Entry | None = None) -> None:

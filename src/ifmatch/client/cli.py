@@ -3,7 +3,8 @@
 ``ifmatch get URL`` prints the body to stdout through a persistent
 revalidating cache (``$XDG_CACHE_HOME/ifmatch/cache.sqlite``, by default
 ``~/.cache/ifmatch/cache.sqlite``) and says on stderr when the server
-answered 304: that the stored copy was reused, or, when the request carried
+answered 304 (that the stored copy was reused), or when the cache answered on
+its own (a fresh stored copy, RFC 9111 §4.2), or, when the request carried
 the caller's own ``If-None-Match`` / ``If-Modified-Since``, that the caller's
 copy is current (the body is empty then, and the exit status 0).
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from ifmatch.client.cache import CachingTransport, was_revalidated
+from ifmatch.client.cache import CachingTransport, cache_status, was_revalidated
 from ifmatch.client.download import download
 from ifmatch.client.errors import ClientError
 from ifmatch.client.httpx_compat import default_library, errors
@@ -54,31 +55,53 @@ def _parser(command: str) -> argparse.ArgumentParser:
             description="GET a URL through a persistent revalidating cache; "
             "the body goes to stdout.",
         )
-        parser.add_argument("--cache", type=Path, default=None,
-                            help=f"cache file (default {default_cache_path()})")
+        parser.add_argument(
+            "--cache", type=Path, default=None, help=f"cache file (default {default_cache_path()})"
+        )
         parser.add_argument("--no-cache", action="store_true", help="bypass the cache")
-        parser.add_argument("-i", "--include", action="store_true",
-                            help="print the status line and headers to stderr")
+        parser.add_argument(
+            "-i",
+            "--include",
+            action="store_true",
+            help="print the status line and headers to stderr",
+        )
     else:
         parser = argparse.ArgumentParser(
             prog="ifmatch download",
             description="Resumable download (Range + If-Range): never splices two versions.",
         )
         parser.add_argument(
-            "-o", "--output", type=Path, default=None,
+            "-o",
+            "--output",
+            type=Path,
+            default=None,
             help="file to write (default: the URL's last path segment, in this directory)",
         )
-        parser.add_argument("--retries", type=int, default=3,
-                            help="resume this many times after a network error (default 3)")
+        parser.add_argument(
+            "--retries",
+            type=int,
+            default=3,
+            help="resume this many times after a network error (default 3)",
+        )
         bar = parser.add_mutually_exclusive_group()
         bar.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-        bar.add_argument("--progress", action="store_true",
-                         help="a progress bar even when stderr is not a terminal")
+        bar.add_argument(
+            "--progress",
+            action="store_true",
+            help="a progress bar even when stderr is not a terminal",
+        )
     parser.add_argument("url", help="http:// or https:// URL")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="extra request header (repeatable)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="network timeout in seconds (default 30)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)"
+    )
     return parser
 
 
@@ -152,7 +175,8 @@ def _failures() -> tuple[type[Exception], ...]:
 
 def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
     storage = (
-        None if args.no_cache
+        None
+        if args.no_cache
         else SQLiteStorage(args.cache or default_cache_path(), max_bytes=CLI_CACHE_BYTES)
     )
     library = default_library()
@@ -174,12 +198,15 @@ def _get(args: argparse.Namespace, headers: dict[str, str]) -> int:
     sys.stdout.buffer.flush()
     if response.status_code == 304:  # only to the caller's own If-None-Match / If-Modified-Since
         sent = ", ".join(
-            f"{name}: {value}" for name, value in headers.items()
+            f"{name}: {value}"
+            for name, value in headers.items()
             if name.lower() in {"if-none-match", "if-modified-since"}
         )
         _say("304 Not Modified: your copy is current" + (f" ({sent})" if sent else ""))
     elif was_revalidated(response):
         _say(f"304 Not Modified: reused the cached copy ({len(body)} bytes not transferred)")
+    elif (status := cache_status(response) or "").startswith(("hit", "stale")):
+        _say(f"answered from the cache without asking the server ({status})")
     if response.status_code >= 400:
         _say(f"HTTP {response.status_code} {response.reason_phrase}")
         return 1
@@ -193,7 +220,11 @@ def _download(args: argparse.Namespace, headers: dict[str, str]) -> int:
     with default_library().Client(timeout=args.timeout) as client:
         try:
             result = download(
-                client, args.url, output, headers=headers, retries=args.retries,
+                client,
+                args.url,
+                output,
+                headers=headers,
+                retries=args.retries,
                 progress=bar,
             )
         finally:

@@ -50,7 +50,7 @@ from ifmatch.client.errors import DownloadError as DownloadError
 from ifmatch.client.httpx_compat import errors
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
-from ifmatch.etag import ETag
+from ifmatch.etag import strong_etag
 
 try:
     import fcntl
@@ -83,13 +83,9 @@ class Sidecar:
 
     def if_range(self) -> str | None:
         """The If-Range value to resume with, or ``None`` when no strong validator exists."""
-        if self.etag is not None:
-            try:
-                tag = ETag.parse(self.etag)
-            except HeaderParseError:
-                tag = None
-            if tag is not None and not tag.weak:
-                return str(tag)
+        tag = strong_etag(self.etag)
+        if tag is not None:
+            return str(tag)
         if self.last_modified is None or self.date is None:
             return None
         try:
@@ -358,8 +354,14 @@ class DownloadJob:
             self.meta.unlink()
         etag = self.sidecar.etag if self.sidecar is not None else None
         return DownloadResult(
-            self.path, self.offset, self.resumed_from, self.restarted, etag, requests,
-            self.resumes, self.received,
+            self.path,
+            self.offset,
+            self.resumed_from,
+            self.restarted,
+            etag,
+            requests,
+            self.resumes,
+            self.received,
         )
 
 
@@ -443,8 +445,13 @@ def download(
     :class:`DownloadError` is raised; the part is kept for a later call.
     """
     flow = download_flow(
-        url, path, progress=progress, retries=retries, headers=headers,
-        chunk_size=chunk_size, retry_delay=retry_delay,
+        url,
+        path,
+        progress=progress,
+        retries=retries,
+        headers=headers,
+        chunk_size=chunk_size,
+        retry_delay=retry_delay,
     )
     return drive(flow, client)
 
@@ -462,8 +469,13 @@ async def adownload(
 ) -> DownloadResult:
     """:func:`download` for an ``AsyncClient`` (file writes are plain blocking writes)."""
     flow = download_flow(
-        url, path, progress=progress, retries=retries, headers=headers,
-        chunk_size=chunk_size, retry_delay=retry_delay,
+        url,
+        path,
+        progress=progress,
+        retries=retries,
+        headers=headers,
+        chunk_size=chunk_size,
+        retry_delay=retry_delay,
     )
     return await adrive(flow, client)
 

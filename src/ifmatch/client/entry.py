@@ -50,13 +50,20 @@ class Entry:
         return self.stored_at if self.request_time is None else self.request_time
 
     def with_headers(
-        self, headers: tuple[tuple[str, str], ...], *, request_time: float | None = None,
+        self,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        request_time: float | None = None,
         response_time: float | None = None,
     ) -> Entry:
         """The same entry with updated headers, re-stamped (after a 304 or a HEAD)."""
         now = time.time() if response_time is None else response_time
-        return replace(self, headers=headers, stored_at=now,
-                       request_time=now if request_time is None else request_time)
+        return replace(
+            self,
+            headers=headers,
+            stored_at=now,
+            request_time=now if request_time is None else request_time,
+        )
 
     def header(self, name: str) -> str | None:
         """The first value of ``name`` (case-insensitive), or ``None``."""
@@ -65,11 +72,16 @@ class Entry:
 
     def to_json(self) -> str:
         """Everything but the body, as JSON (the storages keep the body as bytes beside it)."""
-        return json.dumps({
-            "status": self.status, "headers": self.headers, "vary": self.vary,
-            "stored_at": self.stored_at, "request_time": self.request_time,
-            "expires_at": self.expires_at,
-        })
+        return json.dumps(
+            {
+                "status": self.status,
+                "headers": self.headers,
+                "vary": self.vary,
+                "stored_at": self.stored_at,
+                "request_time": self.request_time,
+                "expires_at": self.expires_at,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes, body: bytes) -> Entry:
@@ -81,7 +93,6 @@ class Entry:
             body=body,
             vary=tuple((str(n), None if v is None else str(v)) for n, v in data["vary"]),
             stored_at=float(data["stored_at"]),
-            request_time=None if data.get("request_time") is None
-            else float(data["request_time"]),
+            request_time=None if data.get("request_time") is None else float(data["request_time"]),
             expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
         )

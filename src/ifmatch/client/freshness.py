@@ -33,11 +33,49 @@ DELTA_SECONDS_MAX = 2**31
 HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 #: Status codes whose meaning this cache understands (§3, §5.2.2.3 must-understand): the final
 #: codes of RFC 9110, less 206 (partial content is not combined here) and 304.
-UNDERSTOOD = frozenset({
-    200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 308,
-    400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
-    421, 422, 426, 500, 501, 502, 503, 504, 505,
-})
+UNDERSTOOD = frozenset(
+    {
+        200,
+        201,
+        202,
+        203,
+        204,
+        205,
+        300,
+        301,
+        302,
+        303,
+        307,
+        308,
+        400,
+        401,
+        402,
+        403,
+        404,
+        405,
+        406,
+        407,
+        408,
+        409,
+        410,
+        411,
+        412,
+        413,
+        414,
+        415,
+        416,
+        417,
+        421,
+        422,
+        426,
+        500,
+        501,
+        502,
+        503,
+        504,
+        505,
+    }
+)
 
 
 def field_values(headers: Headers, name: str) -> list[str]:
@@ -125,8 +163,9 @@ def request_directives(headers: Headers) -> dict[str, str | None]:
     """Request ``Cache-Control``; ``Pragma: no-cache`` counts only without it (§5.4)."""
     directives = cache_control(headers)
     if not field_values(headers, "cache-control"):
-        pragma = {part.lower() for value in field_values(headers, "pragma")
-                  for part in split_list(value)}
+        pragma = {
+            part.lower() for value in field_values(headers, "pragma") for part in split_list(value)
+        }
         if "no-cache" in pragma:
             directives["no-cache"] = None
     return directives

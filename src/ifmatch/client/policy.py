@@ -51,8 +51,17 @@ log = logging.getLogger("ifmatch.client.cache")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Never stored (RFC 9111 §3.1: hop-by-hop and connection-specific fields).
 UNSTORED = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-     "proxy-authenticate", "proxy-authentication-info", "trailer"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+        "trailer",
+    }
 )
 #: Never replaced from a 304 or HEAD (RFC 9111 §3.2): framing, plus Content-Encoding and
 #: Content-Range because the stored bytes were encoded as first received.
@@ -174,8 +183,14 @@ class GatewayTimeout:
 
 
 RequestState = (
-    PassThrough | Unsafe | HeadRequest | CacheMiss | NeedRevalidation | FromCache
-    | NotModifiedFromCache | GatewayTimeout
+    PassThrough
+    | Unsafe
+    | HeadRequest
+    | CacheMiss
+    | NeedRevalidation
+    | FromCache
+    | NotModifiedFromCache
+    | GatewayTimeout
 )
 
 # -- response states --------------------------------------------------------------------------
@@ -265,10 +280,14 @@ def freshness(entry: Entry, now: float, options: Options) -> Freshness:
 
 def vary_names(headers: Headers) -> list[str]:
     """The lower-case field names ``Vary`` lists, first occurrence kept."""
-    return list(dict.fromkeys(
-        token.strip().lower() for value in field_values(headers, "vary")
-        for token in value.split(",") if token.strip()
-    ))
+    return list(
+        dict.fromkeys(
+            token.strip().lower()
+            for value in field_values(headers, "vary")
+            for token in value.split(",")
+            if token.strip()
+        )
+    )
 
 
 def vary_values(names: list[str] | VaryValues, headers: Headers) -> VaryValues:
@@ -358,15 +377,19 @@ def _revalidated_headers(entry: Entry, fresh: Headers) -> tuple[tuple[str, str],
 
 
 def _connection_listed(headers: Headers) -> set[str]:
-    return {token.strip().lower() for value in field_values(headers, "connection")
-            for token in value.split(",")}
+    return {
+        token.strip().lower()
+        for value in field_values(headers, "connection")
+        for token in value.split(",")
+    }
 
 
 def storable_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
     """The fields to store: hop-by-hop and Connection-listed ones dropped (§3.1)."""
     listed = _connection_listed(headers)
-    return tuple((n, v) for n, v in headers
-                 if n.lower() not in UNSTORED and n.lower() not in listed)
+    return tuple(
+        (n, v) for n, v in headers if n.lower() not in UNSTORED and n.lower() not in listed
+    )
 
 
 def storage_deadline(entry: Entry, options: Options) -> float | None:
@@ -477,11 +500,19 @@ def on_request(
     )
     window = stale_extension(state.directives, "stale-while-revalidate")
     if (
-        reusable and revalidation is not None and window is not None
-        and not state.fresh and state.may_serve_stale() and state.staleness <= window
+        reusable
+        and revalidation is not None
+        and window is not None
+        and not state.fresh
+        and state.may_serve_stale()
+        and state.staleness <= window
     ):
-        return FromCache(entry, served_headers(entry, state.age), Label.STALE_WHILE_REVALIDATE,
-                         background=revalidation)
+        return FromCache(
+            entry,
+            served_headers(entry, state.age),
+            Label.STALE_WHILE_REVALIDATE,
+            background=revalidation,
+        )
     if revalidation is not None:
         return revalidation
     if stale_if_error is not None:
@@ -497,17 +528,24 @@ def _stale_if_error(
     if options.always_revalidate or not state.may_serve_stale():
         return None
     windows = [
-        seconds for seconds in (
+        seconds
+        for seconds in (
             stale_extension(state.directives, "stale-if-error"),
             stale_extension(request_directives_, "stale-if-error"),
-        ) if seconds is not None
+        )
+        if seconds is not None
     ]
     return float(max(windows)) if windows else None
 
 
 def on_response(
-    state: RequestState, request: Request, status: int, headers: Headers,
-    request_time: float, response_time: float, options: Options,
+    state: RequestState,
+    request: Request,
+    status: int,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: Options,
 ) -> ResponseState:
     """What to do with the response to the request ``state`` sent (headers only)."""
     if isinstance(state, Unsafe):
@@ -518,17 +556,19 @@ def on_response(
         return UseResponse(Label.BYPASS)
     if isinstance(state, NeedRevalidation):
         if status == 304:
-            return _on_not_modified(state, request, headers, request_time, response_time,
-                                    options)
+            return _on_not_modified(state, request, headers, request_time, response_time, options)
         if status >= 500 and _stale_enough(state, response_time, options):
             return StaleOnError(_stale_headers(state.entry, response_time))
-        return _on_full(request, status, headers, request_time, response_time, options,
-                        state.store, state.entry)
+        return _on_full(
+            request, status, headers, request_time, response_time, options, state.store, state.entry
+        )
     if status == 304:
-        return _freshen_from_304(state.entry, request, headers, request_time, response_time,
-                                 options)
-    return _on_full(request, status, headers, request_time, response_time, options, state.store,
-                    state.entry)
+        return _freshen_from_304(
+            state.entry, request, headers, request_time, response_time, options
+        )
+    return _on_full(
+        request, status, headers, request_time, response_time, options, state.store, state.entry
+    )
 
 
 def on_error(state: RequestState, now: float, options: Options) -> StaleOnError | None:
@@ -549,8 +589,12 @@ def _stale_headers(entry: Entry, now: float) -> tuple[tuple[str, str], ...]:
 
 
 def _on_not_modified(
-    state: NeedRevalidation, request: Request, headers: Headers,
-    request_time: float, response_time: float, options: Options,
+    state: NeedRevalidation,
+    request: Request,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: Options,
 ) -> ResponseState:
     entry = state.entry
     stored_etag, _ = validators(entry.headers)
@@ -558,20 +602,28 @@ def _on_not_modified(
     if new_etag is not None and (stored_etag is None or not new_etag.weak_match(stored_etag)):
         return RetryWithoutValidators(((request.url, entry.variant),))
     updated = _with_deadline(
-        entry.with_headers(_revalidated_headers(entry, headers),
-                           request_time=request_time, response_time=response_time),
+        entry.with_headers(
+            _revalidated_headers(entry, headers),
+            request_time=request_time,
+            response_time=response_time,
+        ),
         options,
     )
     keep = (
-        state.store and updated.size <= options.max_entry_bytes
+        state.store
+        and updated.size <= options.max_entry_bytes
         and "no-store" not in cache_control(updated.headers)
     )
     return Refreshed(updated, tuple(updated.headers), keep)
 
 
 def _freshen_from_304(
-    entry: Entry | None, request: Request, headers: Headers,
-    request_time: float, response_time: float, options: Options,
+    entry: Entry | None,
+    request: Request,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: Options,
 ) -> ResponseState:
     """A 304 to the application's own conditional: update the entry it names (§4.3.4)."""
     if entry is None:
@@ -581,8 +633,11 @@ def _freshen_from_304(
     if new_etag is None or stored_etag is None or not new_etag.strong_match(stored_etag):
         return UseResponse(Label.MISS)
     updated = _with_deadline(
-        entry.with_headers(_revalidated_headers(entry, headers),
-                           request_time=request_time, response_time=response_time),
+        entry.with_headers(
+            _revalidated_headers(entry, headers),
+            request_time=request_time,
+            response_time=response_time,
+        ),
         options,
     )
     if "no-store" in cache_control(updated.headers) or updated.size > options.max_entry_bytes:
@@ -591,8 +646,13 @@ def _freshen_from_304(
 
 
 def _on_head(
-    state: HeadRequest, request: Request, status: int, headers: Headers,
-    request_time: float, response_time: float, options: Options,
+    state: HeadRequest,
+    request: Request,
+    status: int,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: Options,
 ) -> ResponseState:
     """§4.3.5: a 200 to HEAD updates the stored GET response it describes, or makes it go."""
     entry = state.entry
@@ -601,26 +661,35 @@ def _on_head(
     stored_etag, stored_lm = validators(entry.headers)
     new_etag, new_lm = validators(headers)
     if stored_etag is not None or new_etag is not None:
-        same = (stored_etag is not None and new_etag is not None
-                and new_etag.weak_match(stored_etag))
+        same = stored_etag is not None and new_etag is not None and new_etag.weak_match(stored_etag)
     elif stored_lm is not None or new_lm is not None:
         same = stored_lm == new_lm
     else:
         same = first_value(entry.headers, "content-length") == first_value(
-            headers, "content-length")
+            headers, "content-length"
+        )
     if not same:
         return UseResponse(Label.BYPASS, ((request.url, entry.variant),))
     updated = _with_deadline(
-        entry.with_headers(_revalidated_headers(entry, headers),
-                           request_time=request_time, response_time=response_time),
+        entry.with_headers(
+            _revalidated_headers(entry, headers),
+            request_time=request_time,
+            response_time=response_time,
+        ),
         options,
     )
     return UseResponse(Label.BYPASS, store=updated)
 
 
 def _on_full(
-    request: Request, status: int, headers: Headers, request_time: float,
-    response_time: float, options: Options, store: bool, previous: Entry | None,
+    request: Request,
+    status: int,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: Options,
+    store: bool,
+    previous: Entry | None,
 ) -> ResponseState:
     """A full response to a GET: store it if §3 allows, else forget the variant it replaces."""
     superseded: tuple[Removal, ...] = ()
@@ -634,8 +703,14 @@ def _on_full(
         return UseResponse(Label.MISS, superseded)
     names = vary_names(headers)
     entry = _with_deadline(
-        Entry(status, storable_headers(headers), b"", vary_values(names, request.headers),
-              stored_at=response_time, request_time=request_time),
+        Entry(
+            status,
+            storable_headers(headers),
+            b"",
+            vary_values(names, request.headers),
+            stored_at=response_time,
+            request_time=request_time,
+        ),
         options,
     )
     length = first_value(headers, "content-length")
@@ -644,8 +719,9 @@ def _on_full(
     return StoreAndUse(entry, expected, removals)
 
 
-def _unstorable(status: int, headers: Headers, response_time: float,
-                options: Options) -> str | None:
+def _unstorable(
+    status: int, headers: Headers, response_time: float, options: Options
+) -> str | None:
     """Why a response to a GET must not (or need not) be stored (§3), or ``None``."""
     if status < 200 or status in {206, 304}:
         return f"status {status}"
@@ -662,8 +738,12 @@ def _unstorable(status: int, headers: Headers, response_time: float,
     has_validator = etag is not None or last_modified is not None
     if options.always_revalidate:
         return None if has_validator else "no validator"
-    if not (has_explicit_expiration(headers) or "public" in directives
-            or "private" in directives or status in HEURISTICALLY_CACHEABLE):
+    if not (
+        has_explicit_expiration(headers)
+        or "public" in directives
+        or "private" in directives
+        or status in HEURISTICALLY_CACHEABLE
+    ):
         return "no explicit freshness and not heuristically cacheable"
     lifetime = freshness_lifetime(status, headers, response_time, options.heuristic)
     stale_if_error = stale_extension(directives, "stale-if-error")
@@ -700,9 +780,29 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 __all__ = [
-    "CacheMiss", "Entry", "FromCache", "GatewayTimeout", "HeadRequest", "Heuristic", "Label",
-    "NeedRevalidation", "NotModifiedFromCache", "Options", "PassThrough", "Refreshed", "Request",
-    "RequestState", "ResponseState", "RetryWithoutValidators", "StaleOnError", "StoreAndUse",
-    "Unsafe", "UseResponse", "merge_not_modified", "on_error", "on_request", "on_response",
+    "CacheMiss",
+    "Entry",
+    "FromCache",
+    "GatewayTimeout",
+    "HeadRequest",
+    "Heuristic",
+    "Label",
+    "NeedRevalidation",
+    "NotModifiedFromCache",
+    "Options",
+    "PassThrough",
+    "Refreshed",
+    "Request",
+    "RequestState",
+    "ResponseState",
+    "RetryWithoutValidators",
+    "StaleOnError",
+    "StoreAndUse",
+    "Unsafe",
+    "UseResponse",
+    "merge_not_modified",
+    "on_error",
+    "on_request",
+    "on_response",
     "split_list",
 ]

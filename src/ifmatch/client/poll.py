@@ -174,8 +174,14 @@ def poll(
 ) -> Iterator[Response]:
     """Yield each changed representation of ``url`` (a generator; see the module doc)."""
     yield from run(
-        poll_flow(url, interval, max_changes=max_changes, max_requests=max_requests,
-                  timeout=timeout, headers=headers),
+        poll_flow(
+            url,
+            interval,
+            max_changes=max_changes,
+            max_requests=max_requests,
+            timeout=timeout,
+            headers=headers,
+        ),
         client,
     )
 
@@ -191,7 +197,13 @@ async def apoll(
     headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Response]:
     """:func:`poll` as an async generator for an ``AsyncClient``."""
-    flow = poll_flow(url, interval, max_changes=max_changes, max_requests=max_requests,
-                     timeout=timeout, headers=headers)
+    flow = poll_flow(
+        url,
+        interval,
+        max_changes=max_changes,
+        max_requests=max_requests,
+        timeout=timeout,
+        headers=headers,
+    )
     async for response in arun(flow, client):
         yield response

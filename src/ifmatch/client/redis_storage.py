@@ -166,8 +166,14 @@ class RedisStorage:
     def _store_call(self, url: str, entry: Entry) -> tuple[list[str], list[Any]]:
         expires = "" if entry.expires_at is None else str(int(entry.expires_at * 1000))
         keys = [self._key(url, entry.variant), self._index(url), *self._meta()]
-        args = [entry.to_json(), entry.body, expires, entry.size, time.time(),
-                "" if self.max_bytes is None else self.max_bytes]
+        args = [
+            entry.to_json(),
+            entry.body,
+            expires,
+            entry.size,
+            time.time(),
+            "" if self.max_bytes is None else self.max_bytes,
+        ]
         return keys, args
 
     def _remove_call(self, url: str, variant: str | None) -> tuple[list[str], list[str]]:
@@ -176,8 +182,11 @@ class RedisStorage:
 
     @staticmethod
     def _entries(raw: list[dict[bytes, bytes]], now: float) -> list[Entry]:
-        entries = [Entry.from_json(item[b"meta"], item[b"body"]) for item in raw
-                   if b"meta" in item and b"body" in item]
+        entries = [
+            Entry.from_json(item[b"meta"], item[b"body"])
+            for item in raw
+            if b"meta" in item and b"body" in item
+        ]
         live = [e for e in entries if e.expires_at is None or e.expires_at > now]
         return sorted(live, key=lambda e: -e.stored_at)
 
@@ -221,8 +230,7 @@ class RedisStorage:
         if not self.client.eval(_REFRESH, len(keys), *keys, *args):
             self.store(url, entry)
 
-    def _refresh_call(self, url: str, entry: Entry,
-                      previous: Entry) -> tuple[list[str], list[Any]]:
+    def _refresh_call(self, url: str, entry: Entry, previous: Entry) -> tuple[list[str], list[Any]]:
         keys, args = self._store_call(url, entry)
         return keys, [args[0], args[2], args[3], args[4], previous.to_json()]
 

@@ -128,15 +128,18 @@ class MemoryStorage:
         """Live variants of ``url``; looking them up makes them recently used."""
         now = time.time()
         with self._lock:
-            found = [((url, variant), self._entries[(url, variant)])
-                     for variant in self._by_url.get(url, ())]
+            found = [
+                ((url, variant), self._entries[(url, variant)])
+                for variant in self._by_url.get(url, ())
+            ]
             for key, entry in found:
                 if _live(entry, now):
                     self._entries.move_to_end(key)
                 else:
                     self._drop(key)
-            return sorted((entry for _, entry in found if _live(entry, now)),
-                          key=lambda e: -e.stored_at)
+            return sorted(
+                (entry for _, entry in found if _live(entry, now)), key=lambda e: -e.stored_at
+            )
 
     async def avariants(self, url: str) -> list[Entry]:
         """:meth:`variants` (memory never blocks)."""
@@ -282,8 +285,7 @@ class SQLiteStorage(_ThreadedAsync):
                 request_time=request_time,
                 expires_at=expires_at,
             )
-            for status, headers, vary, body, stored_at, request_time, expires_at
-            in rows.fetchall()
+            for status, headers, vary, body, stored_at, request_time, expires_at in rows.fetchall()
         ]
 
     def store(self, url: str, entry: Entry) -> None:
@@ -330,9 +332,18 @@ class SQLiteStorage(_ThreadedAsync):
                 "UPDATE entries SET status = ?, headers = ?, vary = ?, size = ?, "
                 "stored_at = ?, request_time = ?, expires_at = ? "
                 "WHERE url = ? AND variant = ? AND stored_at = ?",
-                (entry.status, json.dumps(entry.headers), json.dumps(entry.vary), entry.size,
-                 entry.stored_at, entry.request_time, entry.expires_at, url, entry.variant,
-                 previous.stored_at),
+                (
+                    entry.status,
+                    json.dumps(entry.headers),
+                    json.dumps(entry.vary),
+                    entry.size,
+                    entry.stored_at,
+                    entry.request_time,
+                    entry.expires_at,
+                    url,
+                    entry.variant,
+                    previous.stored_at,
+                ),
             ).rowcount
         if not updated:
             self.store(url, entry)

@@ -152,11 +152,12 @@ def delete_steps(
     response: Response = yield Fetch("DELETE", url, {**base, **condition})
     if response.status_code == 412:
         latest = yield Fetch("GET", url, {**base, "Accept": JSON})
-        current_version = (
-            _version(latest, json_body=False) if latest.status_code == 200 else None
-        )
+        current_version = _version(latest, json_body=False) if latest.status_code == 200 else None
         raise ConflictError(
-            url, current_version, None, 1,
+            url,
+            current_version,
+            None,
+            1,
             f"{url}: not deleted, it changed since {condition['If-Match']} (412)",
         )
     _raise_for_write(response, url, "DELETE")
@@ -235,7 +236,8 @@ def _write_condition(url: str, current: Version, use_last_modified: bool) -> dic
     else:
         problem = "no ETag"
     hint = (
-        "" if use_last_modified or not current.last_modified
+        ""
+        if use_last_modified or not current.last_modified
         else "; pass use_last_modified=True to guard with If-Unmodified-Since instead"
     )
     raise MissingValidatorError(
@@ -288,8 +290,12 @@ def update(
     error statuses (e.g. 404).
     """
     steps = update_steps(
-        url, retries=retries, patch=patch, backoff=backoff,
-        use_last_modified=use_last_modified, headers=headers,
+        url,
+        retries=retries,
+        patch=patch,
+        backoff=backoff,
+        use_last_modified=use_last_modified,
+        headers=headers,
     )
     return drive(steps, client, change)
 
@@ -307,8 +313,12 @@ async def aupdate(
 ) -> UpdateResult:
     """:func:`update` for ``AsyncClient``; ``change`` may be a coroutine function."""
     steps = update_steps(
-        url, retries=retries, patch=patch, backoff=backoff,
-        use_last_modified=use_last_modified, headers=headers,
+        url,
+        retries=retries,
+        patch=patch,
+        backoff=backoff,
+        use_last_modified=use_last_modified,
+        headers=headers,
     )
     return await adrive(steps, client, change)
 
@@ -321,16 +331,22 @@ def create(
 
 
 async def acreate(
-    client: AsyncClient, url: str, document: Any,
-    *, headers: Mapping[str, str] | None = None,
+    client: AsyncClient,
+    url: str,
+    document: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> UpdateResult:
     """:func:`create` for ``AsyncClient``."""
     return await adrive(create_steps(url, document, headers=headers), client)
 
 
 def delete(
-    client: Client, url: str, etag: str | ETag | None = None,
-    *, headers: Mapping[str, str] | None = None,
+    client: Client,
+    url: str,
+    etag: str | ETag | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """DELETE with ``If-Match: etag``; a 412 raises :class:`ConflictError` with the current version.
 
@@ -341,8 +357,11 @@ def delete(
 
 
 async def adelete(
-    client: AsyncClient, url: str, etag: str | ETag | None = None,
-    *, headers: Mapping[str, str] | None = None,
+    client: AsyncClient,
+    url: str,
+    etag: str | ETag | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """:func:`delete` for ``AsyncClient``."""
     return await adrive(delete_steps(url, etag, headers=headers), client)

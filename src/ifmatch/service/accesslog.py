@@ -63,31 +63,15 @@ class AccessSink:
         """
         if not self._logger.isEnabledFor(logging.INFO):
             return
+        line = (time.time(), method, path, status, precondition, ms)
         if note is not None:
             self.flush()
-            fields = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "precondition": precondition,
-                "ms": round(ms, 2),
-                "pid": self._pid,
-                "note": note,
-            }
-            self._logger.info("request", extra={"fields": fields})
+            self._through_logging(line, note)
             return
         if self._direct_stream() is None:
-            fields = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "precondition": precondition,
-                "ms": round(ms, 2),
-                "pid": self._pid,
-            }
-            self._logger.info("request", extra={"fields": fields})
+            self._through_logging(line)
             return
-        self._pending.append((time.time(), method, path, status, precondition, ms))
+        self._pending.append(line)
         if len(self._pending) >= _BATCH:
             self.flush()
         elif not self._scheduled:
@@ -98,6 +82,21 @@ class AccessSink:
                 return
             self._scheduled = True
             loop.call_later(FLUSH_S, self.flush)
+
+    def _through_logging(self, line: _Line, note: str | None = None) -> None:
+        """One line through :mod:`logging`: the same fields the batched lines carry."""
+        _moment, method, path, status, precondition, ms = line
+        fields: dict[str, object] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "precondition": precondition,
+            "ms": round(ms, 2),
+            "pid": self._pid,
+        }
+        if note is not None:
+            fields["note"] = note
+        self._logger.info("request", extra={"fields": fields})
 
     def _path(self, path: str) -> str:
         encoded = self._paths.get(path)
@@ -122,16 +121,8 @@ class AccessSink:
             return
         stream = self._direct_stream()
         if stream is None:  # the configuration changed since: go through logging
-            for _moment, method, path, status, precondition, ms in pending:
-                fields = {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "precondition": precondition,
-                    "ms": round(ms, 2),
-                    "pid": self._pid,
-                }
-                self._logger.info("request", extra={"fields": fields})
+            for line in pending:
+                self._through_logging(line)
             return
         pid = self._pid = os.getpid()
         lines = [

@@ -1,7 +1,9 @@
 """The reference service's HTTP API: a versioned JSON document store and a file store.
 
-Every representation carries a strong ETag, a Last-Modified and
-``Cache-Control: no-cache`` (revalidate before each reuse, RFC 9111 §5.2.2.4).
+Every representation carries a strong ETag, a Last-Modified and the
+``Cache-Control`` of the cache policy (:mod:`ifmatch.service.cachepolicy`;
+``no-cache`` by default: revalidate before each reuse, RFC 9111 §5.2.2.4).
+While the database cannot answer, requests get 503 with ``Retry-After``.
 Reads answer 304 and 412 through :func:`ifmatch.evaluate`; writes go through
 :meth:`ifmatch.service.store.Store.write`, which evaluates the preconditions
 inside the write transaction.  Replacing, patching or deleting an existing
@@ -15,6 +17,8 @@ download holds a read snapshot while its spans are streamed from it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,6 +38,7 @@ from ifmatch import (
     ByteRange,
     Conditions,
     Decision,
+    ETag,
     Outcome,
     Resource,
     evaluate,
@@ -42,8 +47,10 @@ from ifmatch import (
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
+from ifmatch.service import assets
 from ifmatch.service.accesslog import ACCESS
 from ifmatch.service.backends import open_store
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
 from ifmatch.service.fastpath import FastPath
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
@@ -81,6 +88,7 @@ from ifmatch.service.store import (
     WriteResult,
 )
 
+_LOG = logging.getLogger("ifmatch.service")
 JSON_TYPE = "application/json"
 FILE_SPACE = "file"
 ACCEPT_PATCH = f"{patch.MEDIA_MERGE_PATCH}, {patch.MEDIA_JSON_PATCH}"
@@ -89,42 +97,56 @@ _SMALL = 64 * 1024
 _DOCUMENT_METHODS = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
 _COLLECTION_METHODS = "GET, HEAD, POST, OPTIONS"
 _FILE_METHODS = "GET, HEAD, PUT, DELETE, OPTIONS"
-#: Every representation is revalidated before each reuse (RFC 9111 §5.2.2.4).
-_REVALIDATE = (("Cache-Control", "no-cache"),)
+#: Seconds a client is asked to wait while the database cannot answer.
+RETRY_AFTER = 2
+_USER_FILE = tuple(assets.USER_FILE_HEADERS.items())
 
 
 def _space(collection: str) -> str:
     return f"doc:{collection}"
 
 
-def _representation(meta: Meta, *, ranges: bool) -> Representation:
-    """A stored document or file as the responder sees it (``ranges``: /files offers them)."""
+def _representation(
+    meta: Meta, *, ranges: bool, cache: Headers = DEFAULT_HEADERS, user_file: bool = False
+) -> Representation:
+    """A stored document or file as the responder sees it (``ranges``: /files offers them;
+    ``cache``: the cache policy's fields; ``user_file``: an upload, never sniffed nor
+    active in our origin)."""
     return Representation(
         meta.etag,
         meta.last_modified,
         meta.length,
         meta.content_type,
         ranges=ranges,
-        fields=_REVALIDATE,
+        fields=cache + _USER_FILE if user_file else cache,
         changed_within_second=meta.changed_within_second,
     )
 
 
-def collection_representation(scope: ScopeState) -> Representation:
-    """A collection as the responder sees it: its counter is its validator."""
+def collection_representation(
+    scope: ScopeState, cache: Headers = DEFAULT_HEADERS
+) -> Representation:
+    """A collection as the responder sees it: its counter is its validator (``cache``: the
+    cache policy's fields)."""
     return Representation(
         scope.etag,
         scope.last_modified,
         content_type=JSON_TYPE,
         ranges=False,  # no byte ranges of a listing; say so (§14.3), as documents do
-        fields=_REVALIDATE,
+        fields=cache,
         changed_within_second=scope.changed_within_second,
     )
 
 
-def _validators(meta: Meta) -> dict[str, str]:
-    """The fields of a 200 after a write: the new validators (RFC 9110 §15.3.1, §15.3.2)."""
-    return dict([*validator_fields(meta.etag, meta.last_modified), *_REVALIDATE])
+def _validators(meta: Meta, cache: Headers = DEFAULT_HEADERS) -> dict[str, str]:
+    """The fields of a 200 after a write: the new validators (RFC 9110 §15.3.1, §15.3.2)
+    and the cache policy's fields."""
+    return dict([*validator_fields(meta.etag, meta.last_modified), *cache])
+
+
+def _authenticated(request: Request) -> bool:
+    """The request carries credentials (RFC 9111 §3.5 then limits shared caches)."""
+    return any(name == b"authorization" for name, _ in request.scope["headers"])
 
 
 def _send(reply: Reply, body: bytes | None = None) -> Response:
@@ -159,10 +181,15 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
+        self.cache = CachePolicy.parse(settings.cache_control)
         self._openapi = dump_json(openapi_document(settings))
 
     def _write(self, request: WriteRequest) -> Awaitable[WriteResult]:
         return run_in_threadpool(self.store.write, request)
+
+    def _cache(self, request: Request, space: str) -> Headers:
+        """The cache policy's fields for a response from ``space`` to ``request``."""
+        return self.cache.headers(space, _authenticated(request))
 
     def _require(self) -> bool:
         return self.settings.require_preconditions
@@ -170,9 +197,10 @@ class Service:
     # -- service ---------------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
-        """Where to start: links to the API description and the health check."""
+        """Where to start, for JSON clients: links to the API description and the health
+        check (browsers get the page, :mod:`ifmatch.service.assets`)."""
         links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
-        return JSONResponse(links)
+        return JSONResponse(links, headers={"Vary": "Accept"})
 
     async def healthz(self, request: Request) -> Response:
         """200 when the database answers."""
@@ -210,7 +238,8 @@ class Service:
         meta, body = found
         # Byte ranges are offered on /files only; say so (§14.3) rather than ignore Range.
         conditions = _conditions(request)
-        reply = respond(request.method, conditions, _representation(meta, ranges=False))
+        representation = _representation(meta, ranges=False, cache=self._cache(request, space))
+        reply = respond(request.method, conditions, representation)
         note_precondition(request, conditions, reply.decision)
         if reply.status != 200 or request.method == "HEAD":
             return _send(reply)
@@ -312,7 +341,9 @@ class Service:
             return _refused(result.decision, result.before)
         if result.after is None:
             return Response(status_code=204)
-        headers = _validators(result.after)
+        collection = request.path_params.get("collection")
+        space = _space(collection) if collection is not None else FILE_SPACE
+        headers = _validators(result.after, self._cache(request, space))
         if result.created:
             # scope["path"] is fully decoded; request.url.path keeps "?" and "#" escaped,
             # which quote() would escape twice ("/files/%3F" -> "%253F", another file).
@@ -323,6 +354,29 @@ class Service:
         return Response(body, status, headers=headers, media_type=JSON_TYPE)
 
     # -- collections -----------------------------------------------------------------------
+
+    async def collections(self, request: Request) -> Response:
+        """``/api``: the collections that hold documents, with a strong ETag of the list.
+
+        No Last-Modified: two changes in one second could not be told apart,
+        and the ETag (a digest of the list, which names each collection's
+        own ETag) changes with every write to any document.
+        """
+        spaces = await run_in_threadpool(self.store.spaces, "doc:")
+        listed = [
+            {"name": space[4:], "documents": members, "etag": f'"c{counter}"'}
+            for space, counter, members in spaces
+            if members
+        ]
+        body = dump_json({"collections": listed})
+        etag = ETag("l" + hashlib.sha256(body).hexdigest()[:32])
+        conditions = _conditions(request)
+        representation = Representation(etag, None, len(body), JSON_TYPE, fields=DEFAULT_HEADERS)
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200 or request.method == "HEAD":
+            return _send(reply)
+        return _send(reply, body)
 
     async def collection(self, request: Request) -> Response:
         """``/api/{collection}``: GET/HEAD the members (with a collection ETag), POST to create."""
@@ -351,7 +405,8 @@ class Service:
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
         conditions = _conditions(request)
-        reply = respond(request.method, conditions, collection_representation(scope))
+        representation = collection_representation(scope, self._cache(request, space))
+        reply = respond(request.method, conditions, representation)
         note_precondition(request, conditions, reply.decision)
         if reply.status != 200:
             return _send(reply)
@@ -433,7 +488,10 @@ class Service:
 
     async def _get_file(self, request: Request, path: str) -> Response:
         conditions = _conditions(request)
-        prepared = await run_in_threadpool(self._prepare_file, request.method, path, conditions)
+        cache = self._cache(request, FILE_SPACE)
+        prepared = await run_in_threadpool(
+            self._prepare_file, request.method, path, conditions, cache
+        )
         if prepared is None:
             note_precondition(request, None, None)
             raise Problem(404, "no such file")
@@ -446,7 +504,7 @@ class Service:
         return _SegmentsResponse(reply, reader)
 
     def _prepare_file(
-        self, method: str, path: str, conditions: Conditions
+        self, method: str, path: str, conditions: Conditions, cache: Headers = ()
     ) -> tuple[Decision | None, Response | None, Reply | None, Reader | None] | None:
         """In one thread hop: open a snapshot, decide, and read the body if it is small."""
         reader = self.store.open(FILE_SPACE, path)
@@ -454,7 +512,9 @@ class Service:
             return None
         streaming = False
         try:
-            reply = respond(method, conditions, _representation(reader.meta, ranges=True))
+            cache = cache or self.cache.headers(FILE_SPACE)
+            representation = _representation(reader.meta, ranges=True, cache=cache, user_file=True)
+            reply = respond(method, conditions, representation)
             if sum(len(segment) for segment in reply.segments) <= _SMALL:
                 read = reader.read
                 body = b"".join(
@@ -504,6 +564,27 @@ async def _problem_handler(request: Request, error: Exception) -> Response:
 async def _http_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     return problem_response(error.status_code, str(error.detail), dict(error.headers or {}))
+
+
+def _unavailable(store: Store) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The handler of the store's "database unavailable" errors: 503, never 500.
+
+    It logs one line, not a traceback, and starts the store's recovery.  A
+    write that fails this way may or may not have been committed: a client
+    retries it with its ``If-Match``, which the store evaluates again.
+    """
+
+    async def handler(request: Request, error: Exception) -> Response:
+        store.recover()
+        _LOG.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else "")
+        return problem_response(
+            503,
+            "the database is unavailable; retry after Retry-After seconds "
+            "(a write's outcome is unknown: re-read, or resend it with its If-Match)",
+            {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"},
+        )
+
+    return handler
 
 
 async def _client_gone(request: Request, error: Exception) -> Response:
@@ -580,12 +661,14 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
         HTTPException: _http_handler,
         ClientDisconnect: _client_gone,
         Exception: _server_error,
+        **{kind: _unavailable(store) for kind in store.unavailable},
     }
     app = ServiceApp(
         routes=[
-            Route("/", service.index, methods=["GET", "HEAD"]),
+            *assets.routes(request_response(service.index)),
             Route("/healthz", service.healthz, methods=["GET", "HEAD"]),
             Route("/openapi.json", service.openapi, methods=["GET", "HEAD"]),
+            Route("/api", service.collections, methods=["GET", "HEAD"]),
             Route("/api/{collection}", _AnyMethod(service.collection)),
             Route("/api/{collection}/{id}", _AnyMethod(service.document)),
             Route("/files/{path:anypath}", _AnyMethod(service.file)),
@@ -594,7 +677,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
             Middleware(DateHeader),
             Middleware(AccessLog, enabled=settings.access_log),
             Middleware(HeaderLimits),
-            Middleware(BearerAuth, token=settings.token),
+            Middleware(BearerAuth, token=settings.token, public=assets.is_public),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

@@ -107,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not write the JSON line per request to stderr",
     )
+    parser.add_argument(
+        "--cache-control",
+        action="append",
+        default=[],
+        metavar="KEY=DIRECTIVES",
+        help="the Cache-Control of a collection ('notes=max-age=0, must-revalidate, "
+        "s-maxage=60'), of every collection ('*=...') or of files ('/files=...'); "
+        "repeatable; default no-cache (see docs/service.md, 'Caches')",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
     return parser
 
@@ -129,7 +138,15 @@ def main(command: str, argv: list[str]) -> int:
         max_file_body=args.max_file_body,
         pool_size=args.pool_size,
         access_log=args.access_log,
+        cache_control=tuple(args.cache_control),
     )
+    from ifmatch.service.cachepolicy import CachePolicy, PolicyError
+
+    try:
+        CachePolicy.parse(settings.cache_control)
+    except PolicyError as error:
+        print(f"ifmatch serve: --cache-control {error}", file=sys.stderr)
+        return 2
     from ifmatch.service.backends import open_store
 
     try:

@@ -41,6 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ifmatch import Conditions
 from ifmatch.respond import Reply, Representation, respond
 from ifmatch.service.accesslog import ACCESS
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
+from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.http import Problem, check_name, parse_json
 from ifmatch.service.middleware import (
     MAX_FIELD_BYTES,
@@ -96,11 +98,14 @@ class DocumentEntry:
     live: bool
 
     @classmethod
-    def of(cls, meta: Meta, body: bytes | None) -> DocumentEntry:
-        """Prepare ``meta``'s answers with the application's responder."""
+    def of(
+        cls, meta: Meta, body: bytes | None, cache: CacheFields = DEFAULT_HEADERS
+    ) -> DocumentEntry:
+        """Prepare ``meta``'s answers with the application's responder (``cache``: the
+        cache policy's fields for the document's collection)."""
         from ifmatch.service.app import _representation
 
-        representation = _representation(meta, ranges=False)
+        representation = _representation(meta, ranges=False, cache=cache)
         etag = str(meta.etag)
         ok = respond("GET", _NO_CONDITIONS, representation)
         unchanged = respond("GET", Conditions(if_none_match=etag), representation)
@@ -124,11 +129,11 @@ class ScopeEntry:
     live: bool
 
     @classmethod
-    def of(cls, state: ScopeState) -> ScopeEntry:
+    def of(cls, state: ScopeState, cache: CacheFields = DEFAULT_HEADERS) -> ScopeEntry:
         """Prepare the 304 of a collection in ``state`` with the application's responder."""
         from ifmatch.service.app import collection_representation
 
-        representation = collection_representation(state)
+        representation = collection_representation(state, cache)
         etag = str(state.etag)
         unchanged = respond("GET", Conditions(if_none_match=etag), representation)
         return cls(
@@ -149,6 +154,10 @@ class FastPath:
         self.access_log = settings.access_log
         self.require = settings.require_preconditions
         self.expected = f"Bearer {settings.token}".encode() if settings.token else None
+        # The cache policy's fields, per space: every request answered here is authenticated
+        # when a token is set (the exact one), and carries no Authorization otherwise.
+        self.policy = CachePolicy.parse(settings.cache_control)
+        self.authenticated = self.expected is not None
         unknown = [
             str(getattr(kind, "__name__", kind))
             for kind in middleware
@@ -165,7 +174,13 @@ class FastPath:
         elif not isinstance(store, SQLiteStore):
             self.off_because = f"no validator cache for {type(store).__name__}"
         else:
-            self.cache = SQLiteValidators(store.path, DocumentEntry.of, ScopeEntry.of)
+            self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+
+    def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
+        return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
+
+    def _scope_entry(self, space: str, state: ScopeState) -> ScopeEntry:
+        return ScopeEntry.of(state, self.policy.headers(space, self.authenticated))
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
@@ -234,6 +249,9 @@ class FastPath:
             len(authorizations) == 1 and hmac.compare_digest(authorizations[0], self.expected)
         ):
             return None
+        if self.expected is None and authorizations:
+            return None  # credentials the service does not check: the policy makes it private
+
         return inm, general, other_body
 
     def _read(self, method: str, rest: str, raw: Headers) -> Answer | None:
@@ -370,7 +388,8 @@ class FastPath:
             # Refused: nothing was written; the application answers (and decides again).
             await self.app(scope, _replay(messages, receive), send)
             return
-        status, headers = _written(scope["path"], result, len(data))
+        cache = self.policy.headers(target[0], self.authenticated)
+        status, headers = _written(scope["path"], result, len(data), cache)
         self.answered += 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
@@ -413,12 +432,14 @@ class FastPath:
                 future.set_result(result)
 
 
-def _written(path: str, result: WriteResult, length: int) -> tuple[int, Headers]:
+def _written(
+    path: str, result: WriteResult, length: int, cache: CacheFields = DEFAULT_HEADERS
+) -> tuple[int, Headers]:
     """A successful document PUT's status and headers, as the application's ``_finish``."""
     from ifmatch.service.app import JSON_TYPE, _validators
 
     assert result.after is not None
-    headers = _validators(result.after)
+    headers = _validators(result.after, cache)
     if result.created:
         headers["Location"] = quote(path)
     raw = _raw(list(headers.items()))

@@ -86,8 +86,9 @@ def file_path(raw: str) -> str:
             raise Problem(400, "'.' and '..' are not allowed in file paths")
         if any(ord(char) < 0x20 or char in "\x7f\\/" for char in folded):
             raise Problem(
-                400, "control characters, backslashes and look-alike slashes are not allowed"
-                " in file paths"
+                400,
+                "control characters, backslashes and look-alike slashes are not allowed"
+                " in file paths",
             )
     path = "/".join(segments)
     if len(path.encode("utf-8", "surrogatepass")) > _MAX_PATH:
@@ -210,7 +211,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether arrays and objects nest more than ``limit`` levels (without recursing)."""
-    pending = [(value, 1)]
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
     while pending:
         item, depth = pending.pop()
         if not isinstance(item, dict | list):  # a patch's result may be a scalar

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -122,8 +123,9 @@ class AccessLog:
         finally:
             ms = (time.perf_counter() - started) * 1000
             precondition = fields["precondition"]
-            ACCESS.record(scope["method"], scope["path"], status, precondition, ms,
-                          note=fields.get("note"))
+            ACCESS.record(
+                scope["method"], scope["path"], status, precondition, ms, note=fields.get("note")
+            )
 
 
 #: Paths answered without a token: the health check reveals only that the database answers,
@@ -156,15 +158,27 @@ class BearerAuth:
     ``Authorization`` is a singleton field: a request carrying it twice is
     refused with 400 ``invalid_request`` whatever the values, since a proxy
     and the service could each read a different one.  :data:`PUBLIC_PATHS`
-    need no token.
+    need no token, nor do the requests ``public`` accepts (the page and its files).
     """
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        public: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self.expected = token.encode() if token else None
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.expected is None or scope["path"] in PUBLIC_PATHS:
+        if (
+            scope["type"] != "http"
+            or self.expected is None
+            or scope["path"] in PUBLIC_PATHS
+            or (self.public is not None and self.public(scope))
+        ):
             await self.app(scope, receive, send)
             return
         given = [value for name, value in scope["headers"] if name.lower() == b"authorization"]

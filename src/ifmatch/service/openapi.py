@@ -15,6 +15,7 @@ from ifmatch.service.settings import Settings
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"}
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_COLLECTIONS_REF = {"$ref": "#/components/schemas/Collections"}
 _DESCRIPTIONS = {
     200: "OK",
     201: "Created",
@@ -284,6 +285,24 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "Collections": {
+            "type": "object",
+            "required": ["collections"],
+            "properties": {
+                "collections": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "documents", "etag"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "documents": {"type": "integer", "minimum": 1},
+                            "etag": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
         "JSONPatch": {
             "type": "array",
             "items": {
@@ -324,6 +343,17 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         }
                     },
                 }
+            },
+            "/api": {
+                "get": _operation(
+                    "List the collections that hold documents (the ETag changes with any write)",
+                    _READ_FIELDS,
+                    {
+                        "200": _ok(200, "application/json", _COLLECTIONS_REF),
+                        **_not_modified(),
+                        **_problems(412),
+                    },
+                )
             },
             "/api/{collection}": _collection_path(),
             "/api/{collection}/{id}": _document_path(),

@@ -17,6 +17,7 @@ that hold the span.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,13 +197,26 @@ class _Reader(Reader):
 
 
 class PostgresStore(Store):
-    """A store in one PostgreSQL database, shared by any number of instances."""
+    """A store in one PostgreSQL database, shared by any number of instances.
 
-    def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+    When the database goes away (a restart, a failover, the network), the
+    statements in flight fail with :class:`psycopg.OperationalError` and the
+    service answers 503; :meth:`recover` then checks every idle pooled
+    connection in the background, so the ones the restart broke are replaced
+    at once instead of failing one request each, and the pool reconnects by
+    itself once the database is back: no restart of the service is needed.
+    """
+
+    unavailable = (psycopg.OperationalError,)
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+        self._checking = threading.Lock()
         # One direct attempt first, with a short connect timeout: an unreachable server is
         # then one clear error at once, not the pool's 30 s of retries and logged warnings.
-        probe = dsn if "connect_timeout" in conninfo_to_dict(dsn) else make_conninfo(
-            dsn, connect_timeout=5
+        probe = (
+            dsn
+            if "connect_timeout" in conninfo_to_dict(dsn)
+            else make_conninfo(dsn, connect_timeout=5)
         )
         psycopg.connect(probe).close()
         self._pool = ConnectionPool(
@@ -210,7 +224,9 @@ class PostgresStore(Store):
             min_size=1,
             max_size=max(pool_size, 2),
             open=True,
-            timeout=30.0,
+            # How long a request waits for a connection before its 503 (the database is
+            # down and cannot be reconnected to, or every connection is busy).
+            timeout=timeout,
             # One round trip per single-statement read; writes and snapshots open
             # their transactions explicitly.
             kwargs={"autocommit": True},
@@ -313,9 +329,31 @@ class PostgresStore(Store):
         scope = ScopeState(int(row[0]), int(row[1]), bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
 
+    def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT s.space, s.counter,"
+                " (SELECT count(*) FROM resources r WHERE r.space = s.space)"
+                ' FROM scopes s WHERE left(s.space, %s) = %s ORDER BY s.space COLLATE "C"',
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     def ping(self) -> None:
         with self._pool.connection() as connection:
             connection.execute("SELECT 1")
+
+    def recover(self) -> None:
+        """Check the idle connections in a background thread (one check at a time)."""
+        if self._checking.acquire(blocking=False):
+            threading.Thread(target=self._check, name="ifmatch-pool-check", daemon=True).start()
+
+    def _check(self) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                self._pool.check()
+        finally:
+            self._checking.release()
 
     def close(self) -> None:
         self._pool.close()

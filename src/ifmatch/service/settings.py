@@ -33,6 +33,8 @@ class Settings:
     max_file_body: int = 10 * MiB
     pool_size: int = 10
     access_log: bool = True
+    #: ``KEY=DIRECTIVES`` rules of :class:`ifmatch.service.cachepolicy.CachePolicy`.
+    cache_control: tuple[str, ...] = ()
 
     def to_env(self) -> str:
         """The settings as the JSON that :meth:`from_env` reads (without the token)."""
@@ -49,4 +51,5 @@ class Settings:
         unknown = set(fields) - known
         if unknown:
             raise ValueError(f"{ENV_SETTINGS}: unknown settings {sorted(unknown)}")
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
         return cls(**fields, token=env.get(ENV_TOKEN) or None)

@@ -354,6 +354,16 @@ class SQLiteStore(Store):
         scope = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(r[0], _meta(r[1:6]), bytes(r[6])) for r in rows])
 
+    def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
+        with self._connection("BEGIN") as connection:
+            rows = connection.execute(
+                "SELECT s.space, s.counter,"
+                " (SELECT count(*) FROM resources r WHERE r.space = s.space)"
+                " FROM scopes s WHERE substr(s.space, 1, ?) = ? ORDER BY s.space",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     def ping(self) -> None:
         with self._connection("BEGIN") as connection:
             connection.execute("SELECT 1").fetchone()

@@ -210,6 +210,13 @@ class Reader(abc.ABC):
 class Store(abc.ABC):
     """A versioned resource store with atomic conditional writes."""
 
+    #: The driver's exceptions that mean "the database cannot answer now" (down, restarting,
+    #: unreachable, no free connection): the service answers them with 503 and Retry-After.
+    unavailable: tuple[type[Exception], ...] = ()
+
+    def recover(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called after an ``unavailable`` error: drop broken connections (default: nothing)."""
+
     @abc.abstractmethod
     def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
         """A write transaction on ``space``; commits on success, rolls back on error."""
@@ -225,6 +232,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def listing(self, space: str) -> Listing:
         """All members of a space, with the space's state, from one snapshot."""
+
+    def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
+        """The spaces whose names start with ``prefix``, by name, each as
+        ``(space, counter, members)`` (the collections list)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its spaces")
 
     @abc.abstractmethod
     def ping(self) -> None:
@@ -292,4 +304,3 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     )
     tx.put(request.name, meta, content)
     return WriteResult(decision, before, meta)
-

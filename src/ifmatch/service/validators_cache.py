@@ -40,16 +40,16 @@ Scoped = TypeVar("Scoped")
 class SQLiteValidators(Generic[Entry, Scoped]):
     """Documents and collection states of one SQLite file, cached per ``data_version``.
 
-    ``document_entry`` and ``scope_entry`` turn what was read into what the
-    caller keeps (for the fast path: the prepared header bytes).  Use it from
+    ``document_entry`` and ``scope_entry`` turn what was read (and its space) into
+    what the caller keeps (for the fast path: the prepared header bytes).  Use it from
     one thread at a time (the event loop's).
     """
 
     def __init__(
         self,
         path: str,
-        document_entry: Callable[[Meta, bytes | None], Entry],
-        scope_entry: Callable[[ScopeState], Scoped],
+        document_entry: Callable[[str, Meta, bytes | None], Entry],
+        scope_entry: Callable[[str, ScopeState], Scoped],
     ) -> None:
         self._connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
@@ -82,7 +82,7 @@ class SQLiteValidators(Generic[Entry, Scoped]):
         if found is None:
             return None
         meta, body = found
-        entry = self._document_entry(meta, body if len(body) <= MAX_BODY else None)
+        entry = self._document_entry(space, meta, body if len(body) <= MAX_BODY else None)
         if len(self._documents) >= MAX_ENTRIES:
             self._documents.clear()
         self._documents[key] = entry
@@ -109,7 +109,7 @@ class SQLiteValidators(Generic[Entry, Scoped]):
             (space,),
         ).fetchone()
         state = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
-        entry = self._scope_entry(state)
+        entry = self._scope_entry(space, state)
         if len(self._scopes) >= MAX_ENTRIES:
             self._scopes.clear()
         self._scopes[space] = entry
