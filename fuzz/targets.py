@@ -240,13 +240,17 @@ def conditional_fields(data: bytes) -> None:
             decision = evaluate(method, conditions, resource, now=_NOW)
             if decision.outcome is Outcome.NOT_MODIFIED:
                 assert method in {"GET", "HEAD"}
-            if decision.status is None and conditions.if_match not in (None, "*"):
-                # Passing If-Match needs a strong match with the current tag (§13.1.1).
+            if decision.status is None and conditions.if_match is not None:
+                # Passing If-Match needs "*" and a current representation, or a strong match
+                # with the current tag (§13.1.1).
                 try:
                     listed = ETagList.parse(conditions.if_match)
                 except HeaderParseError:
                     raise AssertionError("an unreadable If-Match passed") from None
-                assert listed.strong_contains(resource.etag), (conditions, resource)
+                if listed.any:
+                    assert resource.exists, (conditions, resource)
+                else:
+                    assert listed.strong_contains(resource.etag), (conditions, resource)
     reply = respond(
         source.pick(["GET", "HEAD", "PUT"]),
         conditions,

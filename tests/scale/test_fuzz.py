@@ -20,6 +20,10 @@ CRASHES: list[tuple[str, bytes, str]] = [
     # The harness's own first bug, kept as a row: an app's own 304 with a body was blamed on
     # the middleware, which passes an app's 304 through unchanged.
     ("asgi_middleware", b"\x00\x00\x06\x00\x02a\x041\x00", "app's own 304 with a body"),
+    # The harness again: it compared If-Match with the literal "*", so "\t*" (a "*" with
+    # whitespace, which evaluate() rightly reads as "*") passing on a resource without an ETag
+    # looked like a failed strong match.
+    ("conditional_fields", b'\x02\xed\x01"~2"\t*', 'If-Match "\\t*" read as "*"'),
 ]
 
 
