@@ -38,9 +38,7 @@ def parse_cache_control(value: str) -> tuple[Directive, ...]:
     skipped, as §5.6.1 of RFC 9110 asks of a recipient.
     """
     directives: list[Directive] = []
-    for element in _split(value):
-        if not element.strip(" \t"):
-            continue
+    for element in split_list(value):
         match = _DIRECTIVE_RE.fullmatch(element)
         if match is None:
             raise HeaderParseError(
@@ -77,8 +75,16 @@ def _delta_seconds(name: str, argument: str | None) -> bool:
     return argument.isascii() and argument.isdigit()
 
 
-def _split(value: str) -> list[str]:
-    """Split on the commas outside quoted strings."""
+def split_list(value: str) -> list[str]:
+    """The elements of a comma-separated field value, commas inside quoted strings kept.
+
+    Each element is stripped of spaces and tabs, and empty elements are left out, as
+    RFC 9110 §5.6.1 asks of a recipient.  Shared by every list-valued field ifmatch reads
+    by hand (``Cache-Control`` here, ``Pragma`` and others in the client's cache).
+
+    >>> split_list('no-cache, , private="a, b",max-age=0')
+    ['no-cache', 'private="a, b"', 'max-age=0']
+    """
     elements, start, quoted, escaped = [], 0, False, False
     for index, char in enumerate(value):
         if escaped:
@@ -91,4 +97,4 @@ def _split(value: str) -> list[str]:
             elements.append(value[start:index])
             start = index + 1
     elements.append(value[start:])
-    return elements
+    return [stripped for element in elements if (stripped := element.strip(" \t"))]

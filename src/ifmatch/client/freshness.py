@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ifmatch.cachecontrol import split_list as split_list  # re-exported: the one splitter
 from ifmatch.dates import parse_http_date
 from ifmatch.errors import HeaderParseError
 
@@ -101,27 +102,6 @@ def parse_delta_seconds(text: str | None) -> int | None:
     if len(text) > 10:
         return DELTA_SECONDS_MAX
     return min(int(text), DELTA_SECONDS_MAX)
-
-
-def split_list(value: str) -> list[str]:
-    """Split a comma-separated field value, keeping commas inside quoted-strings."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in value:
-        if escaped:
-            escaped = False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [part.strip(" \t") for part in parts if part.strip(" \t")]
 
 
 def _unquote(text: str) -> str:
