@@ -234,6 +234,14 @@ def test_changed_elsewhere_within_one_poll_interval(
           }).observe(document.getElementById("changed"), { attributes: true });
         }"""
     )
+    # Before the write, the watcher's polls find nothing new: wait for one of those 304s
+    # (RFC 9110 §13.1.2) in the log, so the write cannot come before the first poll.
+    deadline = time.monotonic() + 10
+    while not any(
+        line["method"] == "GET" and line["status"] == 304 for line in service.lines(path)
+    ):
+        assert time.monotonic() < deadline, "no poll of the page was answered 304"
+        time.sleep(0.05)
     _, etag = stored(service, path)
     puts = len([line for line in service.lines(path) if line["method"] == "PUT"])
     edit_and_save(writer, THEIRS)
