@@ -291,7 +291,8 @@ def _wrk(
     )
 
 
-def _put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
+def put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
+    """A wrk Lua script: each connection PUTs its own (path, ETag) with If-Match."""
     script = workdir / f"put-{uuid.uuid4().hex}.lua"
     script.write_text(
         PUT_SCRIPT
@@ -316,7 +317,7 @@ def _puts(base: str, workdir: Path, connections: int, *, spread: bool = False) -
                 path, content=SMALL_BODY, headers={"Content-Type": "application/json"}
             )
             targets.append((path, response.headers["ETag"]))
-    script = _put_script(workdir, targets)
+    script = put_script(workdir, targets)
     measure = _wrk(
         base + targets[0][0],
         "-s",

@@ -41,6 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_service import put_script  # noqa: E402  (bench/ is on sys.path: run.py puts it there)
 from deploy.stack import DEFAULT_DB, Missing, Stack, schema_dsn  # noqa: E402
 
 DURATION_S = 4
@@ -48,26 +49,6 @@ PLOTS = ROOT / "bench" / "plots"
 WRK = shutil.which("wrk") or ("/usr/bin/wrk" if Path("/usr/bin/wrk").exists() else None)
 POLICY = ("*=max-age=0, must-revalidate, s-maxage=1", "direct=no-cache")
 BODY = b'{"title": "Hello", "body": "a document of a few dozen bytes"}'
-PUT_SCRIPT = """
-local etags = {%s}
-local paths = {%s}
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("index", counter)
-end
-function init(args)
-  etag = etags[index]
-  path = paths[index]
-end
-function request()
-  return wrk.format("PUT", path, {["Content-Type"] = "application/json", ["If-Match"] = etag},
-                    '{"title": "Hello", "body": "a document of a few dozen bytes"}')
-end
-function response(status, headers, body)
-  etag = headers["etag"] or headers["ETag"] or etag
-end
-"""
 
 
 def _wrk(url: str, *args: str, connections: int = 8) -> tuple[float, int, int]:
@@ -106,11 +87,7 @@ def _measure(
             path = f"/api/writes/{uuid.uuid4().hex[:8]}"
             made = http.put(path, content=BODY, headers={"Content-Type": "application/json"})
             targets.append((path, made.headers["ETag"]))
-    script = workdir / f"put-{uuid.uuid4().hex}.lua"
-    script.write_text(
-        PUT_SCRIPT
-        % (", ".join(f"'{t}'" for _, t in targets), ", ".join(f"'{p}'" for p, _ in targets))
-    )
+    script = put_script(workdir, targets)
     runs: dict[str, Callable[[], tuple[float, int, int]]] = {
         "200 GET": lambda: _wrk(base + doc),
         "304 GET": lambda: _wrk(base + doc, "-H", f"If-None-Match: {etag}"),
