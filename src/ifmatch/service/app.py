@@ -51,7 +51,7 @@ from ifmatch.service import assets
 from ifmatch.service.accesslog import ACCESS
 from ifmatch.service.backends import open_store
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
-from ifmatch.service.fastpath import FastPath
+from ifmatch.service.fastpath import UNAVAILABLE, FastPath
 from ifmatch.service.http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -184,8 +184,11 @@ class Service:
         self.cache = CachePolicy.parse(settings.cache_control)
         self._openapi = dump_json(openapi_document(settings))
 
-    def _write(self, request: WriteRequest) -> Awaitable[WriteResult]:
-        return run_in_threadpool(self.store.write, request)
+    async def _write(self, request: WriteRequest) -> WriteResult:
+        result = await self.store.write_async(request)
+        if result is None:
+            result = await run_in_threadpool(self.store.write, request)
+        return result
 
     def _cache(self, request: Request, space: str) -> Headers:
         """The cache policy's fields for a response from ``space`` to ``request``."""
@@ -215,6 +218,9 @@ class Service:
 
     async def document(self, request: Request) -> Response:
         """``/api/{collection}/{id}``: GET, HEAD, PUT, PATCH, DELETE."""
+        failed = request.scope.get(UNAVAILABLE)
+        if failed is not None:  # the fast path's write found the database unavailable
+            raise failed
         space = _space(check_name(request.path_params["collection"], "collection"))
         name = check_name(request.path_params["id"], "document id")
         method = request.method
@@ -258,7 +264,13 @@ class Service:
         content = Content.of(await self._json_content(request), JSON_TYPE)
         result = await self._write(
             WriteRequest(
-                "PUT", space, name, _conditions(request), lambda _: content, self._require()
+                "PUT",
+                space,
+                name,
+                _conditions(request),
+                lambda _: content,
+                self._require(),
+                whole=True,
             )
         )
         return self._finish(request, result, content.data)
@@ -328,6 +340,7 @@ class Service:
                 lambda _: None,
                 self._require(),
                 must_exist=True,
+                whole=True,
             )
         )
         return self._finish(request, result, None)
@@ -462,6 +475,7 @@ class Service:
                     _conditions(request),
                     lambda _: content,
                     self._require(),
+                    whole=True,
                 )
             )
         finally:
@@ -653,6 +667,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
         finally:
             ACCESS.flush()
             fast.close()
+            await store.aclose()
             store.close()
 
     handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -70,6 +70,9 @@ KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
 _NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
+#: The scope key under which the fast path hands the application a write's "database
+#: unavailable" error, for it to answer as its own.
+UNAVAILABLE = "ifmatch.unavailable"
 
 
 def _raw(headers: list[tuple[str, str]]) -> Headers:
@@ -166,15 +169,17 @@ class FastPath:
         #: Why the fast path stands aside (``None`` when it is on).
         self.off_because: str | None = None
         self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
+        #: Whether JSON PUTs are written here (on every store; reads need the cache).
+        self.puts = False
         #: Requests answered here (the rest went to the application).
         self.answered = 0
         self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
-        elif not isinstance(store, SQLiteStore):
-            self.off_because = f"no validator cache for {type(store).__name__}"
         else:
-            self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+            self.puts = True
+            if isinstance(store, SQLiteStore):
+                self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
 
     def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
         return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
@@ -184,12 +189,13 @@ class FastPath:
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
+        self.puts = False
         if self.cache is not None:
             self.cache.close()
             self.cache = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cache is None or scope["type"] != "http":
+        if not self.puts or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -202,7 +208,7 @@ class FastPath:
         if method == "PUT":
             await self._put(scope, receive, send, started)
             return
-        if method == "GET" or method == "HEAD":
+        if self.cache is not None and (method == "GET" or method == "HEAD"):
             try:
                 reply = self._read(method, path[5:], scope["headers"])
             except Exception:  # whatever went wrong, the full application will say it properly
@@ -379,11 +385,20 @@ class FastPath:
         content = Content.of(data, "application/json")
         conditions = Conditions.from_headers(scope["headers"])
         request = WriteRequest(
-            "PUT", target[0], target[1], conditions, lambda _: content, self.require
+            "PUT", target[0], target[1], conditions, lambda _: content, self.require, whole=True
         )
-        result = await self._write(request)
-        if result is None:  # another writer holds the lock: wait for it off the loop
-            result = await run_in_threadpool(self.store.write, request)
+        try:
+            result = await self._write(request) if self.cache is not None else None
+            if result is None:
+                result = await self.store.write_async(request)
+            if result is None:  # another writer holds SQLite's lock: wait for it off the loop
+                result = await run_in_threadpool(self.store.write, request)
+        except self.store.unavailable as error:
+            # The application answers (503, Retry-After), through its middleware; it does
+            # not write again: the outcome of this write is unknown.
+            scope[UNAVAILABLE] = error
+            await self.app(scope, _replay(messages, receive), send)
+            return
         if result.decision.status is not None or result.after is None:
             # Refused: nothing was written; the application answers (and decides again).
             await self.app(scope, _replay(messages, receive), send)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -152,7 +153,10 @@ class WriteRequest:
     precondition is looked at (RFC 9110 §13.2.1).  ``against_space`` evaluates
     the preconditions against the space (the collection a POST targets,
     §13.1.1, §13.1.2), whose representation always exists, instead of
-    against the member being created.
+    against the member being created.  ``whole`` says that ``make`` ignores
+    the current state (a PUT's new representation, a DELETE's ``None``): a
+    backend may then call it before it has read that state, and write in one
+    statement that checks the version it expects (:func:`expected_version`).
     """
 
     method: str
@@ -163,6 +167,7 @@ class WriteRequest:
     require_precondition: bool = True
     must_exist: bool = False
     against_space: bool = False
+    whole: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +261,14 @@ class Store(abc.ABC):
         with self.transaction(request.space) as tx:
             return apply(tx, request)
 
+    async def write_async(self, request: WriteRequest) -> WriteResult | None:
+        """:meth:`write` from an event loop without blocking it, or ``None`` when this store
+        cannot do that write so (the caller then runs :meth:`write` in a thread)."""
+        return None
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release what :meth:`write_async` opened, in its event loop (default: nothing)."""
+
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """:meth:`write` if it can start without waiting for a lock, else ``None``.
 
@@ -266,14 +279,19 @@ class Store(abc.ABC):
         return None
 
 
-def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
-    """Check the preconditions against the locked state and write, inside ``tx``."""
-    scope = tx.scope()
-    current = tx.current(request.name)
-    before = current.meta if current is not None else None
-    if current is None and request.must_exist:
+def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None) -> WriteResult:
+    """The preconditions of ``request`` evaluated against a state: the resource's
+    (``before``, ``None`` when missing) or, for ``against_space``, the space's.
+
+    A result whose ``decision.status`` is ``None`` and whose ``found`` is true
+    means "write"; any other is the answer (404, 304, 412, 428).  Backends
+    call it with the state their write will replace, checked in the same
+    transaction (:func:`apply`, or the PostgreSQL store's version check).
+    """
+    if before is None and request.must_exist:
         return WriteResult(Decision(Outcome.PROCEED), None, found=False)
     if request.against_space:
+        assert scope is not None, "a write against its space needs the space's state"
         resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
     else:
         resource = before.resource() if before is not None else Resource.missing()
@@ -283,8 +301,59 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
         resource,
         require_precondition=request.require_precondition,
     )
-    if decision.status is not None:
-        return WriteResult(decision, before, scope=scope)
+    return WriteResult(decision, before, scope=scope)
+
+
+#: One strong entity-tag naming a version, as :func:`ifmatch.etag_for_version` makes them.
+_ONE_VERSION = re.compile(r'[ \t]*"v([1-9][0-9]{0,17})"[ \t]*')
+#: Last-Modified values a prediction is checked against: its decision must not depend on them.
+_SAMPLE_DATES = (None, _EPOCH, datetime(9999, 12, 31, tzinfo=UTC))
+
+
+def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
+    """The one version the target must have for ``request`` to pass, and that decision.
+
+    An unsafe method whose ``If-Match`` is a single strong ``"v<N>"`` can only
+    pass when the current version is N (§13.1.1, strong comparison); its
+    ``If-Unmodified-Since`` is then not evaluated and ``If-Modified-Since`` and
+    ``If-Range`` only apply to GET (§13.2.2), so the decision depends on the
+    ETag alone.  It is still evaluated here against version N with several
+    dates on both sides of any in the request, and only a decision that is
+    the same for all of them is returned.  A backend can then write in one
+    statement "if the version is N" and know the decision without reading
+    the state first.  ``None`` when the conditions name no single version.
+    """
+    if request.against_space or not request.whole or request.conditions.if_match is None:
+        return None
+    named = _ONE_VERSION.fullmatch(request.conditions.if_match)
+    if named is None:
+        return None
+    version = int(named.group(1))
+    decisions = {
+        evaluate(
+            request.method,
+            request.conditions,
+            Resource(etag_for_version(version), date, True, within),
+            require_precondition=request.require_precondition,
+        )
+        for date in _SAMPLE_DATES
+        for within in (False, True)
+    }
+    if len(decisions) != 1:
+        return None
+    (decision,) = decisions
+    return (version, decision) if decision.status is None else None
+
+
+def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
+    """Check the preconditions against the locked state and write, inside ``tx``."""
+    scope = tx.scope()
+    current = tx.current(request.name)
+    before = current.meta if current is not None else None
+    checked = decide(request, before, scope)
+    decision = checked.decision
+    if decision.status is not None or not checked.found:
+        return checked
     content = request.make(current)
     # Never let time run backwards within a space, whatever the clocks of the instances.
     moment = max(now_us(), scope.modified_us)
