@@ -50,6 +50,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from ifmatch import Decision
+from ifmatch.service import store
 from ifmatch.service.store import (
     Content,
     Listing,
@@ -90,8 +91,10 @@ _V2 = [
         modified_us bigint NOT NULL,
         changed_within_second boolean NOT NULL,
         PRIMARY KEY (space, name))""",
+    "CREATE INDEX resources_modified ON resources (space, modified_us)",
+    "CREATE INDEX graves_modified ON graves (space, modified_us)",
     """CREATE FUNCTION ifmatch_write(
-        p_space text, p_name text, p_expected bigint, p_type text, p_data bytea,
+        p_space text, p_name text, p_expected bigint, p_type text, p_data bytea, p_now bigint,
         OUT written boolean, OUT old_version bigint, OUT old_modified_us bigint,
         OUT old_within boolean, OUT old_type text, OUT old_length bigint,
         OUT new_version bigint, OUT new_modified_us bigint, OUT new_within boolean)
@@ -110,11 +113,14 @@ _V2 = [
         IF old_version IS DISTINCT FROM p_expected OR (row_id IS NULL AND p_data IS NULL) THEN
             RETURN;  -- not the state the preconditions were evaluated against
         END IF;
-        moment := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+        -- Never before the space's latest write that committed before this one began (it
+        -- holds the shared lock, so a listing's state is among them): see _scope_of.
+        moment := greatest(p_now,
+            (SELECT max(r.modified_us) FROM resources r WHERE r.space = p_space),
+            (SELECT max(g.modified_us) FROM graves g WHERE g.space = p_space));
         IF row_id IS NULL THEN
             DELETE FROM graves g WHERE g.space = p_space AND g.name = p_name
                 RETURNING g.modified_us INTO previous;
-            moment := greatest(moment, previous);
             INSERT INTO resources AS r (space, name, version, modified_us,
                     changed_within_second, content_type, length, data)
                 VALUES (p_space, p_name, nextval('versions'), moment,
@@ -130,7 +136,6 @@ _V2 = [
                 RETURN;
             END IF;
         ELSE
-            moment := greatest(moment, old_modified_us);
             new_within := old_modified_us / 1000000 = moment / 1000000;
             IF p_data IS NULL THEN
                 DELETE FROM resources WHERE id = row_id;
@@ -154,7 +159,7 @@ _V2 = [
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-_WRITE = "SELECT * FROM ifmatch_write(%s, %s, %s, %s, %s)"
+_WRITE = "SELECT * FROM ifmatch_write(%s, %s, %s, %s, %s, %s)"
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(7994, hashtext(%s))"
 _LOCK = "SELECT pg_advisory_xact_lock(7994, hashtext(%s))"
 _PEEK = (
@@ -273,7 +278,7 @@ def _expecting(
                 return checked
             before = checked.before
             expected, decision = (before.version if before else None), checked.decision
-        row = yield _WRITE, (space, name, expected, kind, data)
+        row = yield _WRITE, (space, name, expected, kind, data, store.now_us())
         assert row is not None
         if row[0]:
             return _result(decision, content, row)
@@ -506,7 +511,7 @@ class PostgresStore(Store):
                         expected = before.version if before is not None else None
                         kind = content.content_type if content is not None else None
                         written = connection.execute(
-                            _WRITE, (space, name, expected, kind, _data(content))
+                            _WRITE, (space, name, expected, kind, _data(content), store.now_us())
                         ).fetchone()
                         assert written is not None
                         if not written[0]:  # created meanwhile: evaluate against that
