@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, Protocol
 
 from ifmatch import Conditions, Decision, ETag, Outcome, Resource, etag_for_version, evaluate
+from ifmatch.preconditions import SAFE_METHODS
 
 SCHEMA_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -324,6 +325,8 @@ def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
     the state first.  ``None`` when the conditions name no single version.
     """
     if request.against_space or not request.whole or request.conditions.if_match is None:
+        return None
+    if request.method in SAFE_METHODS:
         return None
     named = _ONE_VERSION.fullmatch(request.conditions.if_match)
     if named is None:
