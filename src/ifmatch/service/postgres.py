@@ -156,10 +156,36 @@ _V2 = [
         written := true;
     END $$""",
 ]
+#: ``ifmatch_write_many``: several writes in one transaction (part of version 2).
+_V2_MANY = [
+    """CREATE FUNCTION ifmatch_write_many(
+        p_spaces text[], p_names text[], p_expected bigint[], p_types text[], p_data bytea[],
+        p_nows bigint[])
+    RETURNS SETOF record LANGUAGE plpgsql AS $$
+    DECLARE
+        k bigint;
+        result record;
+    BEGIN
+        -- One order for every batch (space, name): two batches never wait for each other
+        -- in a cycle.
+        FOR k IN SELECT o.k FROM unnest(p_spaces, p_names) WITH ORDINALITY AS o(s, n, k)
+                ORDER BY o.s COLLATE "C", o.n COLLATE "C", o.k LOOP
+            SELECT k::integer, w.* INTO result FROM ifmatch_write(p_spaces[k], p_names[k],
+                p_expected[k], p_types[k], p_data[k], p_nows[k]) w;
+            RETURN NEXT result;
+        END LOOP;
+    END $$""",
+]
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _WRITE = "SELECT * FROM ifmatch_write(%s, %s, %s, %s, %s, %s)"
+_WRITE_MANY = (
+    "SELECT * FROM ifmatch_write_many(%s, %s, %s, %s, %s, %s) AS w(i integer,"
+    " written boolean, old_version bigint, old_modified_us bigint, old_within boolean,"
+    " old_type text, old_length bigint, new_version bigint, new_modified_us bigint,"
+    " new_within boolean)"
+)
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(7994, hashtext(%s))"
 _LOCK = "SELECT pg_advisory_xact_lock(7994, hashtext(%s))"
 _PEEK = (
@@ -223,7 +249,7 @@ def _upgrade_from_1(connection: psycopg.Connection[Any]) -> None:
     connection.execute(
         sql.SQL("CREATE SEQUENCE versions AS bigint START WITH {}").format(sql.Literal(top + 1))
     )
-    for statement in _V2:
+    for statement in _V2 + _V2_MANY:
         connection.execute(statement.encode())
     connection.execute(
         "INSERT INTO graves (space, name, version, modified_us, changed_within_second)"
@@ -346,6 +372,8 @@ class PostgresStore(Store):
         self._checking = threading.Lock()
         self._dsn = dsn
         self._async_check: asyncio.Future[None] | None = None
+        self._batch: list[tuple[tuple[Any, ...], asyncio.Future[tuple[Any, ...]]]] = []
+        self._flushing: set[asyncio.Future[None]] = set()
         #: The event loop, the opening and the pool of :meth:`write_async`.
         self._async: (
             tuple[asyncio.AbstractEventLoop, asyncio.Future[None], AsyncConnectionPool[Any]] | None
@@ -386,7 +414,7 @@ class PostgresStore(Store):
                 connection.execute(_RESOURCES.encode())
                 connection.execute(b"ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL")
                 connection.execute(b"CREATE SEQUENCE versions AS bigint")
-                for statement in _V2:
+                for statement in _V2 + _V2_MANY:
                     connection.execute(statement.encode())
                 connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
                 return
@@ -435,22 +463,88 @@ class PostgresStore(Store):
 
     async def write_async(self, request: WriteRequest) -> WriteResult | None:
         """A ``whole`` write (see :meth:`write`) on psycopg's native async pool, without a
-        thread; ``None`` for any other write, or when called from a second event loop."""
+        thread, committed with the writes that reach this point in the same turn of the
+        event loop (:meth:`_flush`); ``None`` for any other write, or when called from a
+        second event loop."""
         if not request.whole or request.against_space:
             return None
         pool = await self._async_pool()
         if pool is None:
             return None
         steps = _expecting(request)
-        async with pool.connection() as connection:
-            try:
-                query, params = next(steps)
-                while True:
-                    cursor = await connection.execute(query, params)
-                    query, params = steps.send(await cursor.fetchone())
-            except StopIteration as done:
-                result: WriteResult | None = done.value
-                return result
+        try:
+            query, params = next(steps)
+            while True:
+                if query is _WRITE:
+                    row = await self._queue(pool, params)
+                else:
+                    async with pool.connection() as connection:
+                        row = await (await connection.execute(query, params)).fetchone()
+                query, params = steps.send(row)
+        except StopIteration as done:
+            result: WriteResult | None = done.value
+            return result
+
+    def _queue(
+        self, pool: AsyncConnectionPool[Any], params: tuple[Any, ...]
+    ) -> asyncio.Future[tuple[Any, ...]]:
+        """Queue one ``ifmatch_write`` for the batch sent once this turn of the loop is done."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        self._batch.append((params, future))
+        if len(self._batch) == 1:
+            loop.call_soon(self._send_batch, pool)
+        return future
+
+    def _send_batch(self, pool: AsyncConnectionPool[Any]) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.ensure_future(self._flush(pool, batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self,
+        pool: AsyncConnectionPool[Any],
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[tuple[Any, ...]]]],
+    ) -> None:
+        """Send a batch of ``ifmatch_write`` calls as one statement: one transaction, one
+        commit (``ifmatch_write_many``, which locks the rows in one order: no deadlock).
+
+        Each write is still checked against the row it locks, in that transaction;
+        one that follows another of the same document in the batch sees its write.
+        If the statement fails for another reason than the database being
+        unavailable, each write is sent again alone, so one bad write fails alone.
+        """
+        try:
+            async with pool.connection() as connection:
+                if len(batch) == 1:
+                    rows = [await (await connection.execute(_WRITE, batch[0][0])).fetchone()]
+                else:
+                    columns = [list(column) for column in zip(*(p for p, _ in batch), strict=True)]
+                    cursor = await connection.execute(_WRITE_MANY, columns)
+                    rows = [None] * len(batch)
+                    for row in await cursor.fetchall():
+                        rows[int(row[0]) - 1] = row[1:]
+        except self.unavailable as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except Exception as error:
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(error)
+                return
+            for item in batch:
+                await self._flush(pool, [item])
+            return
+        for (_, future), row in zip(batch, rows, strict=True):
+            if future.done():  # its request was cancelled
+                continue
+            if row is None:
+                future.set_exception(RuntimeError("ifmatch_write_many skipped a write"))
+            else:
+                future.set_result(row)
 
     async def _async_pool(self) -> AsyncConnectionPool[Any] | None:
         """The async pool of the running event loop, opened on first use (one loop only)."""
