@@ -202,6 +202,9 @@ _ENTRIES = (
 #: How often a write whose expected version was overtaken is tried again before it is
 #: made under the row's lock instead.
 _OPTIMISTIC_TRIES = 8
+#: The most writes sent in one statement.  A statement runs in one server process, so
+#: the writes of a turn of the event loop go in several, which the server runs side by side.
+_BATCH = 8
 #: How often a write under the row's lock is tried again when a create raced it.
 _LOCKED_TRIES = 100
 
@@ -498,9 +501,10 @@ class PostgresStore(Store):
 
     def _send_batch(self, pool: AsyncConnectionPool[Any]) -> None:
         batch, self._batch = self._batch, []
-        task = asyncio.ensure_future(self._flush(pool, batch))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        for start in range(0, len(batch), _BATCH):
+            task = asyncio.ensure_future(self._flush(pool, batch[start : start + _BATCH]))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
 
     async def _flush(
         self,
