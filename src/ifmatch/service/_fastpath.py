@@ -1,11 +1,14 @@
 """The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
 
-On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
-a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
-does not need the listing, and a JSON ``PUT`` of a document are answered
-here, in the event loop.  A point read from SQLite in WAL mode takes
-microseconds, less than a hop to a worker thread, and with the validator
-cache (:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
+A JSON ``PUT`` of a document is answered here on every store (written in the
+event loop on SQLite, grouped into one commit per turn of the loop; on the
+store's async path elsewhere, :meth:`ifmatch.service.store.Store.write_async`).
+On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``)
+and a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``)
+that does not need the listing are answered here too, in the event loop.  A
+point read from SQLite in WAL mode takes microseconds, less than a hop to a
+worker thread, and with the validator cache
+(:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built

@@ -1,17 +1,19 @@
 """The store interface, and the one place where a write's precondition is evaluated.
 
 Every resource (a JSON document or a file) lives in a *space*
-(``doc:<collection>`` or ``file``) under a *name*.  Each write bumps the
-space's counter inside the write transaction, and the new counter value
-becomes the resource's version.  So versions grow monotonically per
-resource, even across delete and re-create, the strong ETag ``"v<N>"``
-(:func:`ifmatch.etag_for_version`) is the same on every instance reading the
-same database, and the counter is also the collection's validator.
+(``doc:<collection>`` or ``file``) under a *name*.  Every write gives the
+resource a new version, larger than any before for that path, even across
+delete and re-create: on SQLite the space's counter, bumped inside the write
+transaction (and also the collection's validator); on PostgreSQL a number
+from one sequence (see :mod:`ifmatch.service.postgres` for the collection's
+validator).  The strong ETag ``"v<N>"`` (:func:`ifmatch.etag_for_version`)
+is the same on every instance reading the same database.
 
-:meth:`Store.write` evaluates the preconditions (RFC 9110 §13.2.2) *inside*
-the backend's write transaction, against the current state the backend has
-locked (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE`` of
-the space's counter row), so two writers can never both pass the same
+:meth:`Store.write` evaluates the preconditions (RFC 9110 §13.2.2, with
+:func:`decide`) *inside* the backend's write transaction, against the state
+the write replaces (SQLite: under ``BEGIN IMMEDIATE``; PostgreSQL: a
+function that locks the row and writes only if it still has the version
+that was evaluated), so two writers can never both pass the same
 ``If-Match``.  A refused or failed write leaves the database untouched.
 """
 
