@@ -1,7 +1,7 @@
 """The PostgreSQL backend (psycopg 3 with a connection pool), for several instances.
 
 A write is one statement: ``SELECT * FROM ifmatch_write(space, name,
-expected version, content type, data)``, a function in the database that
+expected version, content type, data, now)``, a function in the database that
 locks the resource's row (``SELECT ... FOR UPDATE``), compares its version
 with the one expected (``NULL``: "missing") and, only when they are equal,
 replaces, creates or deletes it, in the statement's own transaction.  So the
@@ -24,10 +24,12 @@ of a collection: its validator is derived from its members.  Its ETag is
 (one row per deleted name, holding the version its deletion took): every
 write replaces one version by a larger one or adds one, so the sum grows
 with every commit, whatever order the writers' versions were drawn in.  Its
-Last-Modified is the latest ``modified_us`` among them, each taken from the
-database's clock and never earlier than the row's previous one.  Writers of
-a collection hold a shared advisory lock on it; a listing takes it
-exclusively, so it sees no write in flight (see :func:`_scope_of`).
+Last-Modified is the latest ``modified_us`` among them; a write's is the
+store's clock, never before the collection's latest.  Writers of a
+collection hold a shared advisory lock on it; a listing takes it
+exclusively, so it sees no write in flight (see :func:`_scope_of`).  The
+async path (:meth:`PostgresStore.write_async`) sends the writes of one turn
+of the event loop together (``ifmatch_write_many``).
 
 Reads of a file run in a REPEATABLE READ snapshot and fetch only the spans
 asked for with ``substring(data FROM x FOR n)``; the ``data`` column is
@@ -225,7 +227,9 @@ def _scope_of(entries: Iterable[tuple[Any, Any, Any]]) -> ScopeState:
     That is exact only for a state read with no write of the space in
     flight: a write in flight may have taken its time before the latest one
     and commit after it.  Listings take the space's lock exclusively, and the
-    writers share it from before they read the clock until they commit.
+    writers share it from before they read the space's latest time (their
+    own is never earlier) until they commit, so every write after a listing
+    is timed no earlier than all it saw.
     """
     total, latest, seconds = 0, 0, []
     for version, modified_us, within in entries:
