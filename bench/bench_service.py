@@ -485,7 +485,7 @@ def _fill_collection(db: Path, space: str, count: int) -> None:
 def _middle_page(collection: str, count: int, limit: int) -> str:
     """The path of the page of ``limit`` that starts in the middle of a collection filled
     by :func:`_fill_collection` (its cursor is the member before the middle)."""
-    from ifmatch.service.pages import encode_cursor
+    from ifmatch.service._pages import encode_cursor
 
     return f"/api/{collection}?limit={limit}&cursor={encode_cursor(f'd{count // 2 - 1:06d}')}"
 

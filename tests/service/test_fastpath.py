@@ -1,7 +1,7 @@
 """The fast path answers exactly what the full application answers.
 
 Every request of the table is sent to two applications on one SQLite file:
-one entered through its fast path (:mod:`ifmatch.service.fastpath`), one
+one entered through its fast path (:mod:`ifmatch.service._fastpath`), one
 whose fast path is closed, so the full application (middleware, router,
 endpoints) answers.  Status, every header but ``Date``, the body and the
 access log's precondition field must be the same; and the requests the fast
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from ifmatch.service.accesslog import ACCESS_LOGGER
+from ifmatch.service._accesslog import ACCESS_LOGGER
+from ifmatch.service._middleware import DateHeader
+from ifmatch.service._validators_cache import MAX_BODY
 from ifmatch.service.app import ServiceApp, create_app
-from ifmatch.service.middleware import DateHeader
 from ifmatch.service.settings import Settings
-from ifmatch.service.validators_cache import MAX_BODY
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -197,7 +197,7 @@ def test_the_fast_path_is_on_for_the_shipped_app(tmp_path: Path) -> None:
 
 
 def test_unknown_middleware_turns_the_fast_path_off(tmp_path: Path) -> None:
-    from ifmatch.service.fastpath import FastPath
+    from ifmatch.service._fastpath import FastPath
     from ifmatch.service.sqlite import SQLiteStore
 
     store = SQLiteStore(str(tmp_path / "off.db"))

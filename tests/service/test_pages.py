@@ -24,9 +24,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from ifmatch.service.http import Problem, is_name
-from ifmatch.service.openapi import openapi_document
-from ifmatch.service.pages import (
+from ifmatch.service._http import Problem, is_name
+from ifmatch.service._openapi import openapi_document
+from ifmatch.service._pages import (
     MAX_LIMIT,
     decode_cursor,
     encode_cursor,

@@ -47,12 +47,10 @@ from ifmatch import (
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
-from ifmatch.service import assets
-from ifmatch.service.accesslog import ACCESS
-from ifmatch.service.backends import open_store
-from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
-from ifmatch.service.fastpath import FastPath
-from ifmatch.service.http import (
+from ifmatch.service import _assets as assets
+from ifmatch.service._accesslog import ACCESS
+from ifmatch.service._fastpath import FastPath
+from ifmatch.service._http import (
     MAX_JSON_DEPTH,
     Problem,
     check_name,
@@ -66,7 +64,7 @@ from ifmatch.service.http import (
     refuse_content_coding,
     spool_body,
 )
-from ifmatch.service.middleware import (
+from ifmatch.service._middleware import (
     AccessLog,
     BearerAuth,
     DateHeader,
@@ -74,8 +72,10 @@ from ifmatch.service.middleware import (
     note_disconnect,
     note_precondition,
 )
-from ifmatch.service.openapi import openapi_document
-from ifmatch.service.pages import PageQuery, next_target, page_etag, page_query
+from ifmatch.service._openapi import openapi_document
+from ifmatch.service._pages import PageQuery, next_target, page_etag, page_query
+from ifmatch.service.backends import open_store
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import (
     CHUNK,
@@ -144,8 +144,8 @@ def page_representation(
     collection: str, query: PageQuery, page: Page, cache: Headers = DEFAULT_HEADERS
 ) -> tuple[Representation, str | None]:
     """A collection page as the responder sees it, and the target of the next page
-    (``None`` on the last).  Its ETag is :func:`ifmatch.service.pages.page_etag`; it
-    has no Last-Modified (see :mod:`ifmatch.service.pages`); the ``Link`` to the next
+    (``None`` on the last).  Its ETag is :func:`ifmatch.service._pages.page_etag`; it
+    has no Last-Modified (see :mod:`ifmatch.service._pages`); the ``Link`` to the next
     page (RFC 8288 §3) goes with its 200 and 304 alike."""
     members = [(name, meta.version) for name, meta, _ in page.members]
     etag = page_etag(collection, query.limit, members, page.more)
@@ -231,7 +231,7 @@ class Service:
 
     async def index(self, request: Request) -> Response:
         """Where to start, for JSON clients: links to the API description and the health
-        check (browsers get the page, :mod:`ifmatch.service.assets`)."""
+        check (browsers get the page, :mod:`ifmatch.service._assets`)."""
         links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
         return JSONResponse(links, headers={"Vary": "Accept"})
 
@@ -456,7 +456,7 @@ class Service:
 
     async def _page(self, request: Request, collection: str, query: PageQuery) -> Response:
         """``/api/{collection}?limit=N[&cursor=C]``: one page of the collection, with its
-        own ETag and a ``Link`` to the next page (:mod:`ifmatch.service.pages`).
+        own ETag and a ``Link`` to the next page (:mod:`ifmatch.service._pages`).
 
         The body is the listing's (``collection``, ``items``) plus ``next``, the
         next page's target or ``null`` on the last page.  It is built only for
@@ -684,7 +684,7 @@ register_url_convertor("anypath", _AnyPathConvertor())
 
 class ServiceApp(Starlette):
     """The service's Starlette application, entered through its fast path
-    (:mod:`ifmatch.service.fastpath`), which hands it every request it does not answer."""
+    (:mod:`ifmatch.service._fastpath`), which hands it every request it does not answer."""
 
     fast: FastPath
 
@@ -745,7 +745,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
 
 def app_from_env() -> ServiceApp:
     """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
-    from ifmatch.service.logs import configure_logging
+    from ifmatch.service._logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging()

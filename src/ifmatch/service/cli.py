@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from ifmatch.service.middleware import MAX_HEADER_BYTES
+from ifmatch.service._middleware import MAX_HEADER_BYTES
 from ifmatch.service.settings import ENV_SETTINGS, ENV_TOKEN, Settings
 
 _SIZE_RE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)

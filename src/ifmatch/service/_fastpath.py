@@ -5,7 +5,7 @@ a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
 does not need the listing, and a JSON ``PUT`` of a document are answered
 here, in the event loop.  A point read from SQLite in WAL mode takes
 microseconds, less than a hop to a worker thread, and with the validator
-cache (:mod:`ifmatch.service.validators_cache`) a 304 reads no row at all.
+cache (:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
@@ -40,11 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ifmatch import Conditions
 from ifmatch.respond import Reply, Representation, respond
-from ifmatch.service.accesslog import ACCESS
-from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
-from ifmatch.service.cachepolicy import Headers as CacheFields
-from ifmatch.service.http import Problem, check_name, parse_json
-from ifmatch.service.middleware import (
+from ifmatch.service._accesslog import ACCESS
+from ifmatch.service._http import Problem, check_name, parse_json
+from ifmatch.service._middleware import (
     MAX_FIELD_BYTES,
     MAX_HEADER_BYTES,
     AccessLog,
@@ -54,10 +52,12 @@ from ifmatch.service.middleware import (
     http_date_now,
     outcome,
 )
+from ifmatch.service._validators_cache import SQLiteValidators
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
+from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.settings import Settings
 from ifmatch.service.sqlite import SQLiteStore
 from ifmatch.service.store import Content, Meta, ScopeState, Store, WriteRequest, WriteResult
-from ifmatch.service.validators_cache import SQLiteValidators
 
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes, str]

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ifmatch import ETag
-from ifmatch.service.http import Problem, is_name
+from ifmatch.service._http import Problem, is_name
 
 #: The most members one page may hold (a larger ``limit`` is a 400, not silently cut).
 MAX_LIMIT = 1000

@@ -1,6 +1,6 @@
 """An in-process cache of validators that is never stale, for SQLite.
 
-The fast path (:mod:`ifmatch.service.fastpath`) answers a conditional GET
+The fast path (:mod:`ifmatch.service._fastpath`) answers a conditional GET
 from what it last read of a document or a collection, plus header bytes
 prepared once per version.  What makes a cached entry safe to use is
 SQLite's ``PRAGMA data_version``: read on one connection, it changes

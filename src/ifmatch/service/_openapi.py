@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ifmatch import __version__
-from ifmatch.service.pages import MAX_LIMIT
+from ifmatch.service._pages import MAX_LIMIT
 from ifmatch.service.settings import Settings
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"}
