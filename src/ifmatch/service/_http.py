@@ -59,9 +59,14 @@ def problem_response(
     )
 
 
+def is_name(value: str) -> bool:
+    """Whether ``value`` is a valid collection or document id (see :func:`check_name`)."""
+    return _NAME_RE.fullmatch(value) is not None and value not in {".", ".."}
+
+
 def check_name(value: str, what: str) -> str:
     """A collection or document id: 1-128 unreserved URI characters, not ``.`` or ``..``."""
-    if _NAME_RE.fullmatch(value) is None or value in {".", ".."}:
+    if not is_name(value):
         raise Problem(400, f"invalid {what}: use 1-128 characters from A-Z a-z 0-9 . _ ~ -")
     return value
 

@@ -26,6 +26,7 @@ from ifmatch.service.store import (
     Content,
     Listing,
     Meta,
+    Page,
     Reader,
     ScopeState,
     Store,
@@ -441,6 +442,19 @@ class SQLiteStore(Store):
             ).fetchall()
         scope = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(r[0], _meta(r[1:6]), bytes(r[6])) for r in rows])
+
+    def page(self, space: str, after: str | None, limit: int) -> Page:
+        # One statement is one snapshot; the UNIQUE (space, name) index serves both the
+        # range and the order (BINARY collation: bytewise, as the listing), and one row
+        # past the limit tells whether another page follows.
+        with self._connection("BEGIN") as connection:
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                " data FROM resources WHERE space = ? AND name > ? ORDER BY name LIMIT ?",
+                (space, after or "", limit + 1),
+            ).fetchall()
+        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows[:limit]]
+        return Page(members, len(rows) > limit)
 
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         with self._connection("BEGIN") as connection:
