@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ifmatch import __version__
+from ifmatch.service._pages import MAX_LIMIT
 from ifmatch.service.settings import Settings
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"}
@@ -184,14 +185,48 @@ def _document_path() -> dict[str, Any]:
     }
 
 
+_PAGING = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Ask for one page of at most this many members, in id order, instead of the "
+            'whole collection; its ETag is the page\'s own, and Link rel="next" '
+            "(RFC 8288) names the next page while there is one. Past the maximum: 400."
+        ),
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        "example": 100,
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Where a page starts: opaque, taken unchanged from the previous page's "
+            'Link rel="next" (or its `next`); only with limit. Malformed: 400.'
+        ),
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,172}$"},
+    },
+]
+_LINK_HEADER = {
+    "schema": {"type": "string"},
+    "description": 'pages only, while a next page exists: </api/{collection}?...>; rel="next"',
+}
+
+
 def _collection_path() -> dict[str, Any]:
     listing = {"$ref": "#/components/schemas/Listing"}
     document = {"$ref": "#/components/schemas/Document"}
     get = _operation(
-        "List a collection; its ETag changes whenever any member changes (poll with 304s)",
+        "List a collection, or one page of it (limit, cursor); the collection's ETag changes "
+        "whenever any member changes, a page's whenever that page changes (poll with 304s)",
         _READ_FIELDS,
         {"200": _ok(200, "application/json", listing), **_not_modified(), **_problems(400, 412)},
     )
+    get["parameters"] += _PAGING
+    for status in ("200", "304"):
+        get["responses"][status]["headers"] = {**_VALIDATOR_HEADERS, "Link": _LINK_HEADER}
     post = _operation(
         "Create a document with a server-chosen id",
         ["IfMatch", "IfNoneMatch"],
@@ -290,7 +325,18 @@ def _schemas() -> dict[str, Any]:
     return {
         "Document": {"description": "any JSON value"},
         "Problem": {"description": "RFC 9457 problem details", **problem},
-        "Listing": _object({"collection": string, "items": _array(item)}),
+        "Listing": _object(
+            {"collection": string, "items": _array(item)},
+            {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": (
+                        "pages only: the next page (as in Link rel=next), null on the last"
+                    ),
+                }
+            },
+        ),
         "Collections": _object({"collections": _array(collection)}),
         "JSONPatch": _array(operation),
     }
