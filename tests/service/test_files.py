@@ -221,6 +221,7 @@ class _Spy(Store):
     write_async = property(lambda self: self.inner.write_async)
     get = property(lambda self: self.inner.get)
     listing = property(lambda self: self.inner.listing)
+    page = property(lambda self: self.inner.page)
     ping = property(lambda self: self.inner.ping)
     close = property(lambda self: self.inner.close)
 

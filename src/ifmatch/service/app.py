@@ -73,6 +73,7 @@ from ifmatch.service._middleware import (
     note_precondition,
 )
 from ifmatch.service._openapi import openapi_document
+from ifmatch.service._pages import PageQuery, next_target, page_etag, page_query
 from ifmatch.service.backends import open_store
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
 from ifmatch.service.settings import Settings
@@ -81,6 +82,7 @@ from ifmatch.service.store import (
     Content,
     Current,
     Meta,
+    Page,
     Reader,
     ScopeState,
     Store,
@@ -135,6 +137,37 @@ def collection_representation(
         ranges=False,  # no byte ranges of a listing; say so (§14.3), as documents do
         fields=cache,
         changed_within_second=scope.changed_within_second,
+    )
+
+
+def page_representation(
+    collection: str, query: PageQuery, page: Page, cache: Headers = DEFAULT_HEADERS
+) -> tuple[Representation, str | None]:
+    """A collection page as the responder sees it, and the target of the next page
+    (``None`` on the last).  Its ETag is :func:`ifmatch.service._pages.page_etag`; it
+    has no Last-Modified (see :mod:`ifmatch.service._pages`); the ``Link`` to the next
+    page (RFC 8288 §3) goes with its 200 and 304 alike."""
+    members = [(name, meta.version) for name, meta, _ in page.members]
+    etag = page_etag(collection, query.limit, members, page.more)
+    target = None
+    if page.more and members:
+        target = next_target(f"/api/{collection}", query.limit, members[-1][0])
+        cache = (*cache, ("Link", f'<{target}>; rel="next"'))
+    representation = Representation(etag, None, content_type=JSON_TYPE, ranges=False, fields=cache)
+    return representation, target
+
+
+def _items(members: list[tuple[str, Meta, bytes]]) -> bytes:
+    """The ``items`` of a listing or a page: each member's id, validators and document."""
+    return b",".join(
+        b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
+        % (
+            dump_json(name),
+            dump_json(str(meta.etag)),
+            dump_json(format_http_date(meta.last_modified)),
+            body,
+        )
+        for name, meta, body in members
     )
 
 
@@ -415,6 +448,9 @@ class Service:
             return _options(_COLLECTION_METHODS)
         if request.method not in {"GET", "HEAD"}:
             raise _not_allowed(_COLLECTION_METHODS)
+        query = page_query(request.query_params.multi_items())
+        if query is not None:
+            return await self._page(request, collection, query)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
         conditions = _conditions(request)
@@ -424,17 +460,36 @@ class Service:
         if reply.status != 200:
             return _send(reply)
         headers = dict(reply.headers)
-        items = b",".join(
-            b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
-            % (
-                dump_json(name),
-                dump_json(str(meta.etag)),
-                dump_json(format_http_date(meta.last_modified)),
-                body,
-            )
-            for name, meta, body in listing.members
-        )
+        items = _items(listing.members)
         body = b'{"collection":%s,"items":[%s]}' % (dump_json(collection), items)
+        headers["Content-Length"] = str(len(body))
+        if request.method == "HEAD":
+            return Response(headers=headers)
+        return Response(body, headers=headers)
+
+    async def _page(self, request: Request, collection: str, query: PageQuery) -> Response:
+        """``/api/{collection}?limit=N[&cursor=C]``: one page of the collection, with its
+        own ETag and a ``Link`` to the next page (:mod:`ifmatch.service._pages`).
+
+        The body is the listing's (``collection``, ``items``) plus ``next``, the
+        next page's target or ``null`` on the last page.  It is built only for
+        a 200: the page's rows decide a 304 or 412 alone.
+        """
+        space = _space(collection)
+        page = await run_in_threadpool(self.store.page, space, query.after, query.limit)
+        conditions = _conditions(request)
+        cache = self._cache(request, space)
+        representation, target = page_representation(collection, query, page, cache)
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200:
+            return _send(reply)
+        headers = dict(reply.headers)
+        body = b'{"collection":%s,"items":[%s],"next":%s}' % (
+            dump_json(collection),
+            _items(page.members),
+            dump_json(target),
+        )
         headers["Content-Length"] = str(len(body))
         if request.method == "HEAD":
             return Response(headers=headers)

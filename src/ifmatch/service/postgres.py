@@ -57,6 +57,7 @@ from ifmatch.service.store import (
     Content,
     Listing,
     Meta,
+    Page,
     Reader,
     ScopeState,
     Store,
@@ -178,6 +179,14 @@ _V2_MANY = [
         END LOOP;
     END $$""",
 ]
+#: Names in bytewise ("C") order, whatever the database's collation: the order of the
+#: listing and of pages (keyset paging reads it), the same as on SQLite.  A start that
+#: finds it missing creates it, so a database made before it gets it too.
+_NAME_ORDER_INDEX = "resources_space_name_c"
+_CREATE_NAME_ORDER_INDEX = (
+    f'CREATE INDEX {_NAME_ORDER_INDEX} ON resources (space, name COLLATE "C")'.encode()
+)
+_META = "version, modified_us, changed_within_second, content_type, length"
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
@@ -424,16 +433,21 @@ class PostgresStore(Store):
                 for statement in _V2 + _V2_MANY:
                     connection.execute(statement.encode())
                 connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
-                return
-            row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] if row else None
-            if version == 1:
-                _upgrade_from_1(connection)
-            elif version != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"schema version {version}, this ifmatch knows {SCHEMA_VERSION} "
-                    "(and upgrades version 1)"
-                )
+            else:
+                row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+                version = row[0] if row else None
+                if version == 1:
+                    _upgrade_from_1(connection)
+                elif version != SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"schema version {version}, this ifmatch knows {SCHEMA_VERSION} "
+                        "(and upgrades version 1)"
+                    )
+            # Looked up first: CREATE INDEX IF NOT EXISTS would lock the table against
+            # writes (briefly) on every start, even when the index is there.
+            found = connection.execute("SELECT to_regclass(%s)", (_NAME_ORDER_INDEX,)).fetchone()
+            if found is None or found[0] is None:
+                connection.execute(_CREATE_NAME_ORDER_INDEX)
 
     def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
         """Not offered: a PostgreSQL write checks and writes in one statement (:meth:`write`)."""
@@ -677,6 +691,19 @@ class PostgresStore(Store):
         scope = _scope_of(row[1:4] for row in rows)
         members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows if r[0] is not None]
         return Listing(scope, members)
+
+    def page(self, space: str, after: str | None, limit: int) -> Page:
+        # One statement is one snapshot (autocommit).  resources_space_name_c serves the
+        # range and the bytewise order; one row past the limit tells whether more follow.
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                ' data FROM resources WHERE space = %s AND name COLLATE "C" > %s'
+                ' ORDER BY name COLLATE "C" LIMIT %s',
+                (space, after or "", limit + 1),
+            ).fetchall()
+        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows[:limit]]
+        return Page(members, len(rows) > limit)
 
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         with self._pool.connection() as connection:
