@@ -3,11 +3,13 @@ derived from members and graves, and the one-statement write (issue 17)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifmatch import Conditions, Outcome
+from ifmatch import Conditions, Outcome, Resource, etag_for_version, evaluate
 from ifmatch.service.store import Content, WriteRequest, expected_version
 from tests.service.conftest import postgres_schema
 
@@ -153,12 +155,20 @@ _DATE = st.sampled_from([None, "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 01 Jan 210
     if_match=_HEADER,
     if_none_match=st.sampled_from([None, "*", '"v3"', '"v9"']),
     since=_DATE,
+    modified=st.datetimes(timezones=st.just(UTC)),
+    within=st.booleans(),
 )
 def test_a_predicted_version_is_only_the_one_if_match_names(
-    method: str, if_match: str, if_none_match: str | None, since: str | None
+    method: str,
+    if_match: str,
+    if_none_match: str | None,
+    since: str | None,
+    modified: datetime,
+    within: bool,
 ) -> None:
     """§13.1.1: only a single strong "v<N>" names the version a write needs; the prediction
-    then carries the decision evaluate() gives against version N."""
+    then carries the decision evaluate() gives against version N, whatever its date
+    (§13.2.2: If-Unmodified-Since is not evaluated when If-Match is present)."""
     conditions = Conditions(
         if_match=if_match, if_none_match=if_none_match, if_unmodified_since=since
     )
@@ -173,3 +183,5 @@ def test_a_predicted_version_is_only_the_one_if_match_names(
     version, decision = predicted
     assert version == 3
     assert decision.outcome is Outcome.PROCEED
+    state = Resource(etag_for_version(3), modified, True, within)
+    assert evaluate(method, conditions, state) == decision

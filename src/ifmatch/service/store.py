@@ -328,8 +328,10 @@ def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None)
 
 #: One strong entity-tag naming a version, as :func:`ifmatch.etag_for_version` makes them.
 _ONE_VERSION = re.compile(r'[ \t]*"v([1-9][0-9]{0,17})"[ \t]*')
-#: Last-Modified values a prediction is checked against: its decision must not depend on them.
-_SAMPLE_DATES = (None, _EPOCH, datetime(9999, 12, 31, tzinfo=UTC))
+#: The states a prediction is checked against, as (Last-Modified, changed within its second):
+#: the oldest date, and the newest one changed twice in its second.  Its decision must not
+#: depend on them.
+_SAMPLES = ((_EPOCH, False), (datetime(9999, 12, 31, tzinfo=UTC), True))
 
 
 def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
@@ -339,9 +341,9 @@ def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
     pass when the current version is N (§13.1.1, strong comparison); its
     ``If-Unmodified-Since`` is then not evaluated and ``If-Modified-Since`` and
     ``If-Range`` only apply to GET (§13.2.2), so the decision depends on the
-    ETag alone.  It is still evaluated here against version N with several
-    dates on both sides of any in the request, and only a decision that is
-    the same for all of them is returned.  A backend can then write in one
+    ETag alone.  It is still evaluated here against version N with a date
+    before and one after any in the request, and only a decision that is the
+    same for both is returned.  A backend can then write in one
     statement "if the version is N" and know the decision without reading
     the state first.  ``None`` when the conditions name no single version.
     """
@@ -360,8 +362,7 @@ def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
             Resource(etag_for_version(version), date, True, within),
             require_precondition=request.require_precondition,
         )
-        for date in _SAMPLE_DATES
-        for within in (False, True)
+        for date, within in _SAMPLES
     }
     if len(decisions) != 1:
         return None
