@@ -73,9 +73,9 @@ KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
 _NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
-#: The scope key under which the fast path hands the application a write's "database
-#: unavailable" error, for it to answer as its own.
-UNAVAILABLE = "ifmatch.unavailable"
+#: The scope key under which the fast path hands the application the error its write
+#: raised, for it to answer as its own (503 for "database unavailable", else 500).
+WRITE_FAILED = "ifmatch.write_failed"
 _JSON_TYPE = b"application/json"
 
 
@@ -398,10 +398,10 @@ class FastPath:
                 result = await self.store.write_async(request)
             if result is None:  # another writer holds SQLite's lock: wait for it off the loop
                 result = await run_in_threadpool(self.store.write, request)
-        except self.store.unavailable as error:
-            # The application answers (503, Retry-After), through its middleware; it does
-            # not write again: the outcome of this write is unknown.
-            scope[UNAVAILABLE] = error
+        except Exception as error:
+            # The application answers (503 with Retry-After, or 500), through its
+            # middleware; it does not write again: the outcome of this write is unknown.
+            scope[WRITE_FAILED] = error
             await self.app(scope, _replay(messages, receive), send)
             return
         if result.decision.status is not None or result.after is None:

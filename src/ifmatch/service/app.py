@@ -49,7 +49,7 @@ from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
 from ifmatch.service import _assets as assets
 from ifmatch.service._accesslog import ACCESS
-from ifmatch.service._fastpath import UNAVAILABLE, FastPath
+from ifmatch.service._fastpath import WRITE_FAILED, FastPath
 from ifmatch.service._http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -251,8 +251,8 @@ class Service:
 
     async def document(self, request: Request) -> Response:
         """``/api/{collection}/{id}``: GET, HEAD, PUT, PATCH, DELETE."""
-        failed = request.scope.get(UNAVAILABLE)
-        if failed is not None:  # the fast path's write found the database unavailable
+        failed = request.scope.get(WRITE_FAILED)
+        if failed is not None:  # the fast path's write of this request raised
             raise failed
         space = _space(check_name(request.path_params["collection"], "collection"))
         name = check_name(request.path_params["id"], "document id")
