@@ -205,10 +205,7 @@ class FastPath:
             await self._put(scope, receive, send, started)
             return
         if method == "GET" or method == "HEAD":
-            try:
-                reply = self._read(method, path[5:], scope["headers"])
-            except Exception:  # whatever went wrong, the full application will say it properly
-                reply = None
+            reply = self.read(method, path, scope["headers"])
         if reply is None:
             await self.app(scope, receive, send)
             return
@@ -220,6 +217,14 @@ class FastPath:
             ACCESS.record(
                 method, path, status, precondition, (time.perf_counter() - started) * 1000
             )
+
+    def read(self, method: str, path: str, raw: Headers) -> Answer | None:
+        """The answer to a ``GET`` or ``HEAD`` of ``path`` (under ``/api/``, no query), or
+        ``None`` when the full application must answer it."""
+        try:
+            return self._read(method, path[5:], raw)
+        except Exception:  # whatever went wrong, the full application will say it properly
+            return None
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other
