@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +52,7 @@ from ifmatch.service._middleware import (
     http_date_now,
     outcome,
 )
+from ifmatch.service._pages import page_query
 from ifmatch.service._validators_cache import SQLiteValidators
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
 from ifmatch.service.cachepolicy import Headers as CacheFields
@@ -144,6 +145,32 @@ class ScopeEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PageEntry:
+    """A collection page's validator, with its 304 header bytes prepared once."""
+
+    representation: Representation
+    etag: bytes
+    not_modified: Headers
+
+    @classmethod
+    def of(
+        cls,
+        collection: str,
+        limit: int,
+        members: list[tuple[str, int]],
+        more: bool,
+        cache: CacheFields = DEFAULT_HEADERS,
+    ) -> PageEntry:
+        """Prepare the 304 of a page with the application's responder."""
+        from ifmatch.service.app import page_representation
+
+        representation, _ = page_representation(collection, limit, members, more, cache)
+        etag = str(representation.etag)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
+        return cls(representation, etag.encode("latin-1"), _raw(unchanged.headers))
+
+
 class FastPath:
     """Answers the hot reads and JSON PUTs itself and hands every other request to ``app``."""
 
@@ -165,7 +192,7 @@ class FastPath:
         ]
         #: Why the fast path stands aside (``None`` when it is on).
         self.off_because: str | None = None
-        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
+        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry, PageEntry] | None = None
         #: Requests answered here (the rest went to the application).
         self.answered = 0
         self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
@@ -174,13 +201,21 @@ class FastPath:
         elif not isinstance(store, SQLiteStore):
             self.off_because = f"no validator cache for {type(store).__name__}"
         else:
-            self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+            self.cache = SQLiteValidators(
+                store.path, self._document_entry, self._scope_entry, self._page_entry
+            )
 
     def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
         return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
 
     def _scope_entry(self, space: str, state: ScopeState) -> ScopeEntry:
         return ScopeEntry.of(state, self.policy.headers(space, self.authenticated))
+
+    def _page_entry(
+        self, space: str, after: str | None, limit: int, members: list[tuple[str, int]], more: bool
+    ) -> PageEntry:
+        cache = self.policy.headers(space, self.authenticated)
+        return PageEntry.of(space.removeprefix("doc:"), limit, members, more, cache)
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
@@ -196,15 +231,19 @@ class FastPath:
         reply = None
         method = scope["method"]
         path: str = scope["path"]
-        if not path.startswith("/api/") or scope["query_string"] or scope.get("root_path"):
+        if not path.startswith("/api/") or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        if method == "PUT":
+        query: bytes = scope["query_string"]
+        if method == "PUT" and not query:
             await self._put(scope, receive, send, started)
             return
         if method == "GET" or method == "HEAD":
             try:
-                reply = self._read(method, path[5:], scope["headers"])
+                if query:
+                    reply = self._read_page(method, path[5:], query, scope["headers"])
+                else:
+                    reply = self._read(method, path[5:], scope["headers"])
             except Exception:  # whatever went wrong, the full application will say it properly
                 reply = None
         if reply is None:
@@ -325,6 +364,34 @@ class FastPath:
         assert self.cache is not None
         entry = self.cache.scope(space)
         if not general and not entry.live and inm == entry.etag:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        conditions = Conditions.from_headers(raw)
+        reply = respond(method, conditions, entry.representation)
+        if reply.status == 200:
+            return None
+        return self._reply(reply, conditions)
+
+    def _read_page(self, method: str, rest: str, query: bytes, raw: Headers) -> Answer | None:
+        """A collection page's 304 (or 412) from its members' ids and versions alone
+        (cached per ``data_version``); a 200, or a query that is not a page, is the
+        application's."""
+        if "/" in rest:
+            return None
+        scanned = self._scan(raw)
+        if scanned is None:
+            return None
+        inm, general, _ = scanned
+        if inm is None and not general:
+            return None
+        # The application reads the query as Starlette does: latin-1, then parse_qsl.
+        page = page_query(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        if page is None:  # the whole listing, or the app's 400 (page_query raised)
+            return None
+        space = f"doc:{check_name(rest, 'collection')}"
+        assert self.cache is not None
+        self.cache.refresh()
+        entry = self.cache.page(space, page.after, page.limit)
+        if not general and inm == entry.etag:
             return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
         conditions = Conditions.from_headers(raw)
         reply = respond(method, conditions, entry.representation)
