@@ -1,25 +1,27 @@
 """The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
 
 On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
-a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
-does not need the listing, and a JSON ``PUT`` of a document are answered
-here, in the event loop.  A point read from SQLite in WAL mode takes
+a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) or of
+one of its pages (``?limit=N&cursor=C``) that does not need the listing or
+the page's body, and a JSON ``PUT`` of a document are answered here, in the
+event loop.  A point read from SQLite in WAL mode takes
 microseconds, less than a hop to a worker thread, and with the validator
 cache (:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
-by the application's own ``_representation`` and
-``collection_representation``): each version's 200 and 304 header bytes are
+by the application's own ``_representation``, ``collection_representation``
+and ``page_representation``): each version's 200 and 304 header bytes are
 prepared once from it, and any request with more than a plain
 ``If-None-Match`` is answered by calling it.  ``tests/service/test_fastpath.py``
 sends a table of requests to both and compares status, headers, body and
 log line.
 
-Everything unusual about a request (a query string, an invalid name, a
-missing document, a collection that must be listed, a write that is
-refused, a bearer token that is not exactly right, oversized header fields)
-goes to the full application unchanged, which answers it as always.  The fast
+Everything unusual about a request (a query string other than a page's, an
+invalid name, a missing document, a collection or page whose body is needed,
+a write that is refused, a bearer token that is not exactly right, oversized
+header fields) goes to the full application unchanged, which answers it as
+always.  The fast
 path stands in for the application's middleware (Date, the access log,
 header limits, bearer auth) and stands aside entirely when the application
 has middleware it does not know.
