@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ifmatch import Conditions
+from ifmatch import Conditions, format_http_date
 from ifmatch.respond import Reply, Representation, respond
 from ifmatch.service._accesslog import ACCESS
 from ifmatch.service._http import Problem, check_name, parse_json
@@ -73,6 +73,7 @@ KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
 _NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
+_JSON_TYPE = b"application/json"
 
 
 def _raw(headers: list[tuple[str, str]]) -> Headers:
@@ -198,6 +199,7 @@ class FastPath:
         #: Requests answered here (the rest went to the application).
         self.answered = 0
         self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
+        self._written = _WriteHeaders(self.policy, self.authenticated)
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
         elif not isinstance(store, SQLiteStore):
@@ -262,10 +264,12 @@ class FastPath:
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other
-        condition is present, and whether a Content-Type other than exactly JSON or a
-        body coding is; ``None`` when the application must answer (size limits, auth)."""
+        condition is present, and whether the content is plain JSON the fast path may
+        write (Content-Type exactly JSON, no content or transfer coding, a declared
+        length within the limit); ``None`` when the application must answer (size
+        limits, auth)."""
         inm: bytes | None = None
-        general = other_body = False
+        general = typed = other_body = False
         authorizations = []
         total = 0
         for field, value in raw:
@@ -281,7 +285,13 @@ class FastPath:
             elif field == b"authorization":
                 authorizations.append(value)
             elif field == b"content-type":
-                other_body = other_body or value != b"application/json"
+                other_body = other_body or typed or value != b"application/json"
+                typed = True
+            elif field == b"content-length":
+                # A declared length past the limit is the application's 413, before any reading.
+                other_body = other_body or not (
+                    value.isdigit() and int(value) <= self.settings.max_json_body
+                )
             elif field == b"content-encoding" or field == b"transfer-encoding":
                 other_body = True
         if total > MAX_HEADER_BYTES:
@@ -293,7 +303,7 @@ class FastPath:
         if self.expected is None and authorizations:
             return None  # credentials the service does not check: the policy makes it private
 
-        return inm, general, other_body
+        return inm, general, typed and not other_body
 
     def _read(self, method: str, rest: str, raw: Headers) -> Answer | None:
         """The answer to a read, or ``None`` to let the full application answer."""
@@ -409,16 +419,8 @@ class FastPath:
         if not slash or "/" in name:
             return None
         scanned = self._scan(scope["headers"])
-        if scanned is None or scanned[2]:
+        if scanned is None or not scanned[2]:
             return None
-        if not any(field == b"content-type" for field, _ in scope["headers"]):
-            return None
-        for field, value in scope["headers"]:
-            # A declared length past the limit is the application's 413, before any reading.
-            if field == b"content-length" and not (
-                value.isdigit() and int(value) <= self.settings.max_json_body
-            ):
-                return None
         try:
             return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
         except Problem:
@@ -457,8 +459,8 @@ class FastPath:
             # Refused: nothing was written; the application answers (and decides again).
             await self.app(scope, _replay(messages, receive), send)
             return
-        cache = self.policy.headers(target[0], self.authenticated)
-        status, headers = _written(scope["path"], result, len(data), cache)
+        headers = self._written(scope["path"], target[0], result, len(data))
+        status = 201 if result.created else 200
         self.answered += 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
@@ -501,23 +503,44 @@ class FastPath:
                 future.set_result(result)
 
 
-def _written(
-    path: str, result: WriteResult, length: int, cache: CacheFields = DEFAULT_HEADERS
-) -> tuple[int, Headers]:
-    """A successful document PUT's status and headers, as the application's ``_finish``."""
-    from ifmatch.service.app import JSON_TYPE, _validators
+class _WriteHeaders:
+    """A document write's 200 or 201 header fields, as the application's ``_finish`` sends
+    them (new validators, RFC 9110 §15.3.1, §15.3.2, and the cache policy's fields), built
+    from bytes prepared once: each space's cache fields, and Last-Modified per second."""
 
-    assert result.after is not None
-    headers = _validators(result.after, cache)
-    if result.created:
-        headers["Location"] = quote(path)
-    raw = _raw(list(headers.items()))
-    raw += [
-        (b"content-length", str(length).encode()),
-        (b"content-type", JSON_TYPE.encode()),
-        (b"date", http_date_now()),
-    ]
-    return (201 if result.created else 200), raw
+    def __init__(self, policy: CachePolicy, authenticated: bool) -> None:
+        self._policy, self._authenticated = policy, authenticated
+        self._fields: dict[str, Headers] = {}
+        self._second = -1
+        self._modified = b""
+
+    def __call__(self, path: str, space: str, result: WriteResult, length: int) -> Headers:
+        from ifmatch.service.app import _validators
+
+        after = result.after
+        assert after is not None
+        fields = self._fields.get(space)
+        if fields is None:
+            # What _validators() gives apart from the validators, in its order.
+            cache = self._policy.headers(space, self._authenticated)
+            fields = _raw(list(_validators(after, cache).items()))[2:]
+            self._fields[space] = fields
+        second = after.modified_us // 1_000_000
+        if second != self._second:
+            self._second, self._modified = second, format_http_date(second).encode()
+        headers = [
+            (b"etag", b'"v%d"' % after.version),
+            (b"last-modified", self._modified),
+            *fields,
+        ]
+        if result.created:
+            headers.append((b"location", quote(path).encode("latin-1")))
+        headers += [
+            (b"content-length", b"%d" % length),
+            (b"content-type", _JSON_TYPE),
+            (b"date", http_date_now()),
+        ]
+        return headers
 
 
 async def _body(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:

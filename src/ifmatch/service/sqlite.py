@@ -75,18 +75,85 @@ class _Current:
         return bytes(row[0])
 
 
+class _Batch:
+    """What a group commit's writes share inside their one transaction: each space's
+    state, read once and then kept (the transaction holds the write lock, so nothing
+    else changes it), and written back once, just before the commit."""
+
+    def __init__(self) -> None:
+        self.scopes: dict[str, ScopeState] = {}
+        self.dirty: set[str] = set()
+
+    def flush(self, connection: sqlite3.Connection) -> None:
+        """Store every changed space's state (call once, before ``COMMIT``)."""
+        for space in self.dirty:
+            _store_scope(connection, space, self.scopes[space])
+        self.dirty.clear()
+
+
+def _store_scope(connection: sqlite3.Connection, space: str, state: ScopeState) -> None:
+    connection.execute(
+        """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT (space) DO UPDATE SET
+               counter = excluded.counter, modified_us = excluded.modified_us,
+               changed_within_second = excluded.changed_within_second""",
+        (space, state.counter, state.modified_us, int(state.changed_within_second)),
+    )
+
+
+#: A space's state and one resource's current state, in one statement.
+_STATE = """SELECT s.counter, s.modified_us, s.changed_within_second,
+        r.id, r.version, r.modified_us, r.changed_within_second, r.content_type, r.length
+    FROM (SELECT ? AS space, ? AS name) AS k
+    LEFT JOIN scopes AS s ON s.space = k.space
+    LEFT JOIN resources AS r ON r.space = k.space AND r.name = k.name"""
+
+
 class _Transaction(Transaction):
-    def __init__(self, connection: sqlite3.Connection, space: str) -> None:
-        self._connection, self._space = connection, space
+    """A write transaction on one space.
+
+    With ``name`` (the resource the write is about), :meth:`scope` reads the
+    space's state and that resource's in one statement.  With ``batch``, the
+    space's state is shared with the other writes of a group commit and
+    written back once by :meth:`_Batch.flush`.
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        space: str,
+        name: str | None = None,
+        batch: _Batch | None = None,
+    ) -> None:
+        self._connection, self._space, self._name, self._batch = connection, space, name, batch
+        #: The named resource's state when :meth:`scope` read it too (``[None]``: missing).
+        self._ahead: list[_Current | None] = []
 
     def scope(self) -> ScopeState:
-        row = self._connection.execute(
-            "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
-            (self._space,),
-        ).fetchone()
-        return ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
+        if self._batch is not None and self._space in self._batch.scopes:
+            return self._batch.scopes[self._space]
+        if self._name is None:
+            row = self._connection.execute(
+                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
+                (self._space,),
+            ).fetchone()
+            state = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
+        else:
+            row = self._connection.execute(_STATE, (self._space, self._name)).fetchone()
+            state = (
+                ScopeState(row[0], row[1], bool(row[2])) if row[0] is not None else ScopeState(0, 0)
+            )
+            self._ahead = [
+                _Current(self._connection, row[3], _meta(row[4:])) if row[3] is not None else None
+            ]
+        if self._batch is not None:
+            self._batch.scopes[self._space] = state
+        return state
 
     def current(self, name: str) -> _Current | None:
+        if name == self._name and self._ahead:
+            return self._ahead.pop()
         row = self._connection.execute(
             "SELECT id, version, modified_us, changed_within_second, content_type, length"
             " FROM resources WHERE space = ? AND name = ?",
@@ -139,14 +206,11 @@ class _Transaction(Transaction):
         )
 
     def set_scope(self, state: ScopeState) -> None:
-        self._connection.execute(
-            """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
-               VALUES (?, ?, ?, ?)
-               ON CONFLICT (space) DO UPDATE SET
-                   counter = excluded.counter, modified_us = excluded.modified_us,
-                   changed_within_second = excluded.changed_within_second""",
-            (self._space, state.counter, state.modified_us, int(state.changed_within_second)),
-        )
+        if self._batch is None:
+            _store_scope(self._connection, self._space, state)
+        else:
+            self._batch.scopes[self._space] = state
+            self._batch.dirty.add(self._space)
 
 
 class _Reader(Reader):
@@ -250,6 +314,11 @@ class SQLiteStore(Store):
         with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
             yield _Transaction(connection, space)
 
+    def write(self, request: WriteRequest) -> WriteResult:
+        """:meth:`Store.write`, reading the space's and the resource's state in one statement."""
+        with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
+            return apply(_Transaction(connection, request.space, request.name), request)
+
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """The write, made at once, or ``None`` when a writer of this or another process
         holds the lock (SQLite answers ``BEGIN IMMEDIATE`` with "busy" at once: no wait)."""
@@ -268,9 +337,12 @@ class SQLiteStore(Store):
 
         Each write is checked and made exactly as if alone, in order, against the
         state the ones before it left (each bumps its space's counter), so the
-        outcome is that of running them one after the other.  With more than one,
-        each runs under a savepoint: a write that raises is undone alone and its
-        exception is its result.  Results are returned only after the commit.
+        outcome is that of running them one after the other.  The writes share
+        their spaces' states, read once and stored once (:class:`_Batch`).  Should
+        one raise, the batch is rolled back (to a savepoint: the lock stays held)
+        and made again with a savepoint around each write, so that one is undone
+        alone and its exception is its result.  Results are returned only after
+        the commit.
         """
         if not self._write_lock.acquire(blocking=False):
             return None
@@ -285,13 +357,17 @@ class SQLiteStore(Store):
                 if error.sqlite_errorcode & 0xFF in _BUSY:
                     return None
                 raise
-            results: list[WriteResult | Exception] = []
             try:
                 if len(requests) == 1:
-                    results.append(apply(_Transaction(connection, requests[0].space), requests[0]))
+                    results = self._apply_together(connection, requests)
                 else:
-                    for request in requests:
-                        results.append(self._apply_alone(connection, request))
+                    connection.execute("SAVEPOINT together")
+                    try:
+                        results = self._apply_together(connection, requests)
+                    except Exception:
+                        connection.execute("ROLLBACK TO together")
+                        results = [self._apply_alone(connection, request) for request in requests]
+                    connection.execute("RELEASE together")
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -302,12 +378,24 @@ class SQLiteStore(Store):
             self._write_lock.release()
 
     @staticmethod
+    def _apply_together(
+        connection: sqlite3.Connection, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult | Exception]:
+        batch = _Batch()
+        results: list[WriteResult | Exception] = [
+            apply(_Transaction(connection, request.space, request.name, batch), request)
+            for request in requests
+        ]
+        batch.flush(connection)
+        return results
+
+    @staticmethod
     def _apply_alone(
         connection: sqlite3.Connection, request: WriteRequest
     ) -> WriteResult | Exception:
         connection.execute("SAVEPOINT one_write")
         try:
-            result = apply(_Transaction(connection, request.space), request)
+            result = apply(_Transaction(connection, request.space, request.name), request)
         except Exception as error:
             connection.execute("ROLLBACK TO one_write")
             connection.execute("RELEASE one_write")
