@@ -29,6 +29,26 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
 
 
+def _format_size(size: int) -> str:
+    """Bytes as :func:`parse_size` reads them, in the largest unit that divides them: ``1MiB``."""
+    for unit in ("GiB", "MiB", "KiB"):
+        scale = _UNITS[unit[0].lower()]
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def _add_size(parser: argparse.ArgumentParser, flag: str, default: int, what: str) -> None:
+    """A byte-size option (``512KiB``, ``10MiB``); ``--help`` shows its default in those units."""
+    parser.add_argument(
+        flag,
+        type=parse_size,
+        default=default,
+        metavar="SIZE",
+        help=f"{what} (default {_format_size(default)})",
+    )
+
+
 def parse_port(text: str) -> int:
     """A TCP port, 1-65535 (argparse would let 99999 through, and the OS then wraps it)."""
     try:
@@ -81,20 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="let writes to existing resources through without If-Match (no 428)",
     )
-    parser.add_argument(
-        "--max-json-body",
-        type=parse_size,
-        default=defaults.max_json_body,
-        metavar="SIZE",
-        help="largest JSON document or patch (default 1MiB)",
-    )
-    parser.add_argument(
-        "--max-file-body",
-        type=parse_size,
-        default=defaults.max_file_body,
-        metavar="SIZE",
-        help="largest file upload (default 10MiB)",
-    )
+    _add_size(parser, "--max-json-body", defaults.max_json_body, "largest JSON document or patch")
+    _add_size(parser, "--max-file-body", defaults.max_file_body, "largest file upload")
     parser.add_argument(
         "--pool-size",
         type=int,
