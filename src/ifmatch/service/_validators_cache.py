@@ -46,14 +46,19 @@ _BUSY_TIMEOUT_MS = 5000
 
 Entry = TypeVar("Entry")
 Scoped = TypeVar("Scoped")
+Paged = TypeVar("Paged")
+#: What a page entry is made from: its space, the name it starts after (``None``: from
+#: the start), its limit, its members' ids and versions, and whether more follow.
+PageEntry = Callable[[str, "str | None", int, list[tuple[str, int]], bool], Paged]
 
 
-class SQLiteValidators(Generic[Entry, Scoped]):
-    """Documents and collection states of one SQLite file, cached per ``data_version``.
+class SQLiteValidators(Generic[Entry, Scoped, Paged]):
+    """Documents, collection states and collection pages of one SQLite file, cached per
+    ``data_version``.
 
-    ``document_entry`` and ``scope_entry`` turn what was read (and its space) into
-    what the caller keeps (for the fast path: the prepared header bytes).  Use it from
-    one thread at a time (the event loop's).
+    ``document_entry``, ``scope_entry`` and ``page_entry`` turn what was read (and its
+    space) into what the caller keeps (for the fast path: the prepared header bytes).
+    Use it from one thread at a time (the event loop's).
     """
 
     def __init__(
@@ -61,17 +66,20 @@ class SQLiteValidators(Generic[Entry, Scoped]):
         path: str,
         document_entry: Callable[[str, Meta, bytes | None], Entry],
         scope_entry: Callable[[str, ScopeState], Scoped],
+        page_entry: PageEntry[Paged],
     ) -> None:
         self._connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
         )
         self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         self._document_entry, self._scope_entry = document_entry, scope_entry
+        self._page_entry = page_entry
         self._version = -1
         self._header: bytes | None = None
         self._shm = _map_wal_index(self._connection, path)
         self._documents: dict[tuple[str, str], Entry] = {}
         self._scopes: dict[str, Scoped] = {}
+        self._pages: dict[tuple[str, str | None, int], Paged] = {}
 
     def refresh(self) -> None:
         """Drop every entry if anything committed since the last call (call once per request)."""
@@ -85,6 +93,7 @@ class SQLiteValidators(Generic[Entry, Scoped]):
             self._version = version
             self._documents.clear()
             self._scopes.clear()
+            self._pages.clear()
 
     def cached(self, space: str, name: str) -> Entry | None:
         """The document's entry if it is in memory (nothing is read)."""
@@ -131,6 +140,25 @@ class SQLiteValidators(Generic[Entry, Scoped]):
         if len(self._scopes) >= MAX_ENTRIES:
             self._scopes.clear()
         self._scopes[space] = entry
+        return entry
+
+    def page(self, space: str, after: str | None, limit: int) -> Paged:
+        """The entry of a collection page: at most ``limit`` members after ``after``, by
+        the ids and versions of its members (keyset read, one row past the limit)."""
+        key = (space, after, limit)
+        entry = self._pages.get(key)
+        if entry is not None:
+            return entry
+        rows = self._connection.execute(
+            "SELECT name, version FROM resources WHERE space = ? AND name > ?"
+            " ORDER BY name LIMIT ?",
+            (space, after or "", limit + 1),
+        ).fetchall()
+        members = [(str(name), int(version)) for name, version in rows[:limit]]
+        entry = self._page_entry(space, after, limit, members, len(rows) > limit)
+        if len(self._pages) >= MAX_ENTRIES:
+            self._pages.clear()
+        self._pages[key] = entry
         return entry
 
     def close(self) -> None:
