@@ -3,26 +3,28 @@
 A JSON ``PUT`` of a document is answered here on every store (written in the
 event loop on SQLite, grouped into one commit per turn of the loop; on the
 store's async path elsewhere, :meth:`ifmatch.service.store.Store.write_async`).
-On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``)
-and a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``)
-that does not need the listing are answered here too, in the event loop.  A
-point read from SQLite in WAL mode takes microseconds, less than a hop to a
-worker thread, and with the validator cache
-(:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
+On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
+and a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) or
+of one of its pages (``?limit=N&cursor=C``) that does not need the listing or
+the page's body are answered here too, in the event loop.  A point read from
+SQLite in WAL mode takes microseconds, less than a hop to a worker thread,
+and with the validator cache (:mod:`ifmatch.service._validators_cache`) a
+304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
-by the application's own ``_representation`` and
-``collection_representation``): each version's 200 and 304 header bytes are
+by the application's own ``_representation``, ``collection_representation``
+and ``page_representation``): each version's 200 and 304 header bytes are
 prepared once from it, and any request with more than a plain
 ``If-None-Match`` is answered by calling it.  ``tests/service/test_fastpath.py``
 sends a table of requests to both and compares status, headers, body and
 log line.
 
-Everything unusual about a request (a query string, an invalid name, a
-missing document, a collection that must be listed, a write that is
-refused, a bearer token that is not exactly right, oversized header fields)
-goes to the full application unchanged, which answers it as always.  The fast
+Everything unusual about a request (a query string other than a page's, an
+invalid name, a missing document, a collection or page whose body is needed,
+a write that is refused, a bearer token that is not exactly right, oversized
+header fields) goes to the full application unchanged, which answers it as
+always.  The fast
 path stands in for the application's middleware (Date, the access log,
 header limits, bearer auth) and stands aside entirely when the application
 has middleware it does not know.
@@ -36,7 +38,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,6 +57,7 @@ from ifmatch.service._middleware import (
     http_date_now,
     outcome,
 )
+from ifmatch.service._pages import page_query
 from ifmatch.service._validators_cache import SQLiteValidators
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
 from ifmatch.service.cachepolicy import Headers as CacheFields
@@ -151,6 +154,32 @@ class ScopeEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PageEntry:
+    """A collection page's validator, with its 304 header bytes prepared once."""
+
+    representation: Representation
+    etag: bytes
+    not_modified: Headers
+
+    @classmethod
+    def of(
+        cls,
+        collection: str,
+        limit: int,
+        members: list[tuple[str, int]],
+        more: bool,
+        cache: CacheFields = DEFAULT_HEADERS,
+    ) -> PageEntry:
+        """Prepare the 304 of a page with the application's responder."""
+        from ifmatch.service.app import page_representation
+
+        representation, _ = page_representation(collection, limit, members, more, cache)
+        etag = str(representation.etag)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
+        return cls(representation, etag.encode("latin-1"), _raw(unchanged.headers))
+
+
 class FastPath:
     """Answers the hot reads and JSON PUTs itself and hands every other request to ``app``."""
 
@@ -172,7 +201,7 @@ class FastPath:
         ]
         #: Why the fast path stands aside (``None`` when it is on).
         self.off_because: str | None = None
-        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
+        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry, PageEntry] | None = None
         #: Whether JSON PUTs are written here (on every store; reads need the cache).
         self.puts = False
         #: Requests answered here (the rest went to the application).
@@ -184,13 +213,21 @@ class FastPath:
         else:
             self.puts = True
             if isinstance(store, SQLiteStore):
-                self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+                self.cache = SQLiteValidators(
+                    store.path, self._document_entry, self._scope_entry, self._page_entry
+                )
 
     def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
         return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
 
     def _scope_entry(self, space: str, state: ScopeState) -> ScopeEntry:
         return ScopeEntry.of(state, self.policy.headers(space, self.authenticated))
+
+    def _page_entry(
+        self, space: str, after: str | None, limit: int, members: list[tuple[str, int]], more: bool
+    ) -> PageEntry:
+        cache = self.policy.headers(space, self.authenticated)
+        return PageEntry.of(space.removeprefix("doc:"), limit, members, more, cache)
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
@@ -207,17 +244,15 @@ class FastPath:
         reply = None
         method = scope["method"]
         path: str = scope["path"]
-        if not path.startswith("/api/") or scope["query_string"] or scope.get("root_path"):
+        if not path.startswith("/api/") or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        if method == "PUT":
+        query: bytes = scope["query_string"]
+        if method == "PUT" and not query:
             await self._put(scope, receive, send, started)
             return
         if self.cache is not None and (method == "GET" or method == "HEAD"):
-            try:
-                reply = self._read(method, path[5:], scope["headers"])
-            except Exception:  # whatever went wrong, the full application will say it properly
-                reply = None
+            reply = self.read(method, path, scope["headers"], query)
         if reply is None:
             await self.app(scope, receive, send)
             return
@@ -229,6 +264,16 @@ class FastPath:
             ACCESS.record(
                 method, path, status, precondition, (time.perf_counter() - started) * 1000
             )
+
+    def read(self, method: str, path: str, raw: Headers, query: bytes = b"") -> Answer | None:
+        """The answer to a ``GET`` or ``HEAD`` of ``path`` (under ``/api/``), or ``None``
+        when the full application must answer it."""
+        try:
+            if query:
+                return self._read_page(method, path[5:], query, raw)
+            return self._read(method, path[5:], raw)
+        except Exception:  # whatever went wrong, the full application will say it properly
+            return None
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other
@@ -344,6 +389,34 @@ class FastPath:
         assert self.cache is not None
         entry = self.cache.scope(space)
         if not general and not entry.live and inm == entry.etag:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        conditions = Conditions.from_headers(raw)
+        reply = respond(method, conditions, entry.representation)
+        if reply.status == 200:
+            return None
+        return self._reply(reply, conditions)
+
+    def _read_page(self, method: str, rest: str, query: bytes, raw: Headers) -> Answer | None:
+        """A collection page's 304 (or 412) from its members' ids and versions alone
+        (cached per ``data_version``); a 200, or a query that is not a page, is the
+        application's."""
+        if "/" in rest:
+            return None
+        scanned = self._scan(raw)
+        if scanned is None:
+            return None
+        inm, general, _ = scanned
+        if inm is None and not general:
+            return None
+        # The application reads the query as Starlette does: latin-1, then parse_qsl.
+        page = page_query(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        if page is None:  # the whole listing, or the app's 400 (page_query raised)
+            return None
+        space = f"doc:{check_name(rest, 'collection')}"
+        assert self.cache is not None
+        self.cache.refresh()
+        entry = self.cache.page(space, page.after, page.limit)
+        if not general and inm == entry.etag:
             return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
         conditions = Conditions.from_headers(raw)
         reply = respond(method, conditions, entry.representation)

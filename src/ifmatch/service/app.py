@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -82,7 +82,6 @@ from ifmatch.service.store import (
     Content,
     Current,
     Meta,
-    Page,
     Reader,
     ScopeState,
     Store,
@@ -141,17 +140,21 @@ def collection_representation(
 
 
 def page_representation(
-    collection: str, query: PageQuery, page: Page, cache: Headers = DEFAULT_HEADERS
+    collection: str,
+    limit: int,
+    members: Sequence[tuple[str, int]],
+    more: bool,
+    cache: Headers = DEFAULT_HEADERS,
 ) -> tuple[Representation, str | None]:
-    """A collection page as the responder sees it, and the target of the next page
-    (``None`` on the last).  Its ETag is :func:`ifmatch.service._pages.page_etag`; it
-    has no Last-Modified (see :mod:`ifmatch.service._pages`); the ``Link`` to the next
-    page (RFC 8288 §3) goes with its 200 and 304 alike."""
-    members = [(name, meta.version) for name, meta, _ in page.members]
-    etag = page_etag(collection, query.limit, members, page.more)
+    """A collection page (its members' ids and versions, and whether more follow) as the
+    responder sees it, and the target of the next page (``None`` on the last).  Its ETag
+    is :func:`ifmatch.service._pages.page_etag`; it has no Last-Modified (see
+    :mod:`ifmatch.service._pages`); the ``Link`` to the next page (RFC 8288 §3) goes with
+    its 200 and 304 alike."""
+    etag = page_etag(collection, limit, members, more)
     target = None
-    if page.more and members:
-        target = next_target(f"/api/{collection}", query.limit, members[-1][0])
+    if more and members:
+        target = next_target(f"/api/{collection}", limit, members[-1][0])
         cache = (*cache, ("Link", f'<{target}>; rel="next"'))
     representation = Representation(etag, None, content_type=JSON_TYPE, ranges=False, fields=cache)
     return representation, target
@@ -479,7 +482,10 @@ class Service:
         page = await run_in_threadpool(self.store.page, space, query.after, query.limit)
         conditions = _conditions(request)
         cache = self._cache(request, space)
-        representation, target = page_representation(collection, query, page, cache)
+        members = [(name, meta.version) for name, meta, _ in page.members]
+        representation, target = page_representation(
+            collection, query.limit, members, page.more, cache
+        )
         reply = respond(request.method, conditions, representation)
         note_precondition(request, conditions, reply.decision)
         if reply.status != 200:
