@@ -243,13 +243,7 @@ class FastPath:
             await self._put(scope, receive, send, started)
             return
         if method == "GET" or method == "HEAD":
-            try:
-                if query:
-                    reply = self._read_page(method, path[5:], query, scope["headers"])
-                else:
-                    reply = self._read(method, path[5:], scope["headers"])
-            except Exception:  # whatever went wrong, the full application will say it properly
-                reply = None
+            reply = self.read(method, path, scope["headers"], query)
         if reply is None:
             await self.app(scope, receive, send)
             return
@@ -261,6 +255,16 @@ class FastPath:
             ACCESS.record(
                 method, path, status, precondition, (time.perf_counter() - started) * 1000
             )
+
+    def read(self, method: str, path: str, raw: Headers, query: bytes = b"") -> Answer | None:
+        """The answer to a ``GET`` or ``HEAD`` of ``path`` (under ``/api/``), or ``None``
+        when the full application must answer it."""
+        try:
+            if query:
+                return self._read_page(method, path[5:], query, raw)
+            return self._read(method, path[5:], raw)
+        except Exception:  # whatever went wrong, the full application will say it properly
+            return None
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other

@@ -8,10 +8,19 @@ whenever *any other* connection has committed to the database file since
 the last time it was read on that connection, whether in this thread,
 another thread, another worker process or another program on the same file.
 
-So every request first reads ``data_version`` on the cache's own connection
-(a read of the WAL index in shared memory, about 2 µs) and drops every entry
-when it moved.  Entries are only ever filled from reads made *after* the
-``data_version`` they are tagged with, so an entry can be newer than its tag,
+So every request first checks whether anything committed and drops every
+entry when something did.  The check is first a look at the header of the
+WAL index, in the ``-shm`` file SQLite shares between connections, mapped
+into memory: every commit rewrites that header, and SQLite itself decides
+"has the database changed?" by comparing it (a reader starting a transaction
+compares it with the copy it holds).  When the header is exactly what it was
+at the last check, nothing committed since and nothing else is asked.  When
+it differs (or is being written, or the file cannot be mapped), ``PRAGMA
+data_version`` decides, as it always did; that costs a shared lock and its
+release (two system calls), the header look a copy of 96 bytes.
+
+Entries are only ever filled from reads made *after* the check they are
+tagged with, so an entry can be newer than its tag,
 never older: a write that has committed before a request began is always
 seen by that request.  The cache's connection never writes, so its own
 writes cannot hide from it.  Invalidation is whole-cache and exact, not
@@ -21,6 +30,8 @@ does not change for a moment are served from memory.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import sqlite3
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -64,12 +75,19 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         self._document_entry, self._scope_entry = document_entry, scope_entry
         self._page_entry = page_entry
         self._version = -1
+        self._header: bytes | None = None
+        self._shm = _map_wal_index(self._connection, path)
         self._documents: dict[tuple[str, str], Entry] = {}
         self._scopes: dict[str, Scoped] = {}
         self._pages: dict[tuple[str, str | None, int], Paged] = {}
 
     def refresh(self) -> None:
         """Drop every entry if anything committed since the last call (call once per request)."""
+        header = _wal_header(self._shm)
+        if header is not None and header == self._header:
+            return
+        # Read before data_version: a header kept is never newer than what data_version saw.
+        self._header = header
         version = self._connection.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._version = version
@@ -145,4 +163,40 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
 
     def close(self) -> None:
         """Close the cache's connection."""
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
         self._connection.close()
+
+
+#: The two copies of the WAL index header (``WalIndexHdr``, 48 bytes each) at the start of
+#: the ``-shm`` file (https://www.sqlite.org/walformat.html, "The WAL-Index Header").
+_HEADER = 48
+
+
+def _map_wal_index(connection: sqlite3.Connection, path: str) -> mmap.mmap | None:
+    """The start of the database's WAL index, mapped read-only; ``None`` when the database
+    is not in WAL mode or the file cannot be mapped (then only data_version is used).
+
+    The mapping stays valid while ``connection`` is open: SQLite truncates or rebuilds
+    the ``-shm`` file only when it is the first connection to open it, and a database
+    cannot leave WAL mode while another connection has it open."""
+    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        return None
+    connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the -shm
+    with contextlib.suppress(OSError, ValueError), open(f"{path}-shm", "rb") as file:
+        return mmap.mmap(file.fileno(), 2 * _HEADER, access=mmap.ACCESS_READ)
+    return None
+
+
+def _wal_header(shm: mmap.mmap | None) -> bytes | None:
+    """The WAL index header, or ``None`` when unmapped or caught while being written.
+
+    A writer writes the second copy, then the first; the two copies equal means the
+    header is whole (SQLite's readers make the same check)."""
+    if shm is None:
+        return None
+    both = shm[: 2 * _HEADER]
+    first = both[:_HEADER]
+    return first if first == both[_HEADER:] and first[12] else None

@@ -166,6 +166,8 @@ def main(command: str, argv: list[str]) -> int:
 
     import uvicorn
 
+    from ifmatch.service._protocol import protocol_class
+
     os.environ[ENV_SETTINGS] = settings.to_env()
     if token:
         os.environ[ENV_TOKEN] = token
@@ -177,6 +179,7 @@ def main(command: str, argv: list[str]) -> int:
         workers=settings.workers,
         access_log=False,
         log_level=args.log_level,
+        http=protocol_class(),
         server_header=False,
         date_header=False,  # DateHeader sets it per response, never older than Last-Modified
         # Bounds the request head under h11; httptools has no such limit (HeaderLimits holds).
