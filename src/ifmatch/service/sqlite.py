@@ -7,6 +7,12 @@ file.  WAL mode lets readers go on while a writer holds that lock, and
 ``busy_timeout`` makes a waiting writer wait instead of failing (writers of one
 process first queue on a lock, so the busy handler only arbitrates between processes).
 
+Checkpoints (copying the WAL back into the database file, the only step
+that waits for the disk with ``synchronous = NORMAL``) run on a thread of
+their own (:class:`_Checkpointer`) instead of inside whichever commit
+crosses SQLite's threshold, so a commit made in the event loop never waits
+for an ``fsync``.
+
 Bodies are read and written with incremental blob I/O
 (:meth:`sqlite3.Connection.blobopen`), so a range request or a large upload
 never holds the whole file in memory.
@@ -15,6 +21,7 @@ never holds the whole file in memory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -58,6 +65,65 @@ _SCHEMA = [
 _META = "version, modified_us, changed_within_second, content_type, length"
 _BUSY_TIMEOUT_S = 30.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+_LOG = logging.getLogger("ifmatch.service")
+#: How long the checkpointer lets commits gather before it checkpoints them together.
+CHECKPOINT_EVERY_S = 0.2
+
+
+class _Checkpointer:
+    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on a thread of its own, at most every
+    :data:`CHECKPOINT_EVERY_S` while there are commits, never in the committing thread.
+
+    The store's connections turn SQLite's automatic checkpoint off; this
+    takes its place.  A passive checkpoint neither waits for nor blocks
+    readers and writers; the next writer after a complete one starts the WAL
+    over, so it stays small.  The thread starts with the first commit.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._due = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def committed(self) -> None:
+        """Note a commit (cheap: sets an event)."""
+        if self._thread is None:
+            with self._start:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="ifmatch-sqlite-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+        self._due.set()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while self._due.wait() and not self._stopping.wait(CHECKPOINT_EVERY_S):
+                self._due.clear()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:  # the next commit brings another try
+                    busy = getattr(error, "sqlite_errorcode", 0) & 0xFF in _BUSY
+                    _LOG.log(
+                        logging.DEBUG if busy else logging.WARNING,
+                        "SQLite checkpoint of %s failed: %s",
+                        self._path,
+                        error,
+                    )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop the thread (SQLite checkpoints when its last connection closes)."""
+        self._stopping.set()
+        self._due.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 def _meta(row: tuple[int, int, int, str, int]) -> Meta:
@@ -250,6 +316,7 @@ class SQLiteStore(Store):
         self._write_lock = threading.Lock()
         #: The connection of :meth:`try_write`, which never waits for SQLite's lock.
         self._nowait: sqlite3.Connection | None = None
+        self._checkpointer = _Checkpointer(path)
         self._migrate()
 
     @property
@@ -264,6 +331,7 @@ class SQLiteStore(Store):
         connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         return connection
 
     def acquire(self) -> sqlite3.Connection:
@@ -286,6 +354,8 @@ class SQLiteStore(Store):
             connection.execute(begin)
             yield connection
             connection.execute("COMMIT")
+            if begin == "BEGIN IMMEDIATE":
+                self._checkpointer.committed()
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -373,6 +443,7 @@ class SQLiteStore(Store):
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
+            self._checkpointer.committed()
             return results
         finally:
             self._write_lock.release()
@@ -471,6 +542,7 @@ class SQLiteStore(Store):
             connection.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        self._checkpointer.stop()
         if self._nowait is not None:
             self._nowait.close()
             self._nowait = None
