@@ -24,7 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from ifmatch.service._http import Problem, is_name
+from ifmatch import format_http_date
+from ifmatch.service._http import Problem, dump_json, is_name
 from ifmatch.service._openapi import openapi_document
 from ifmatch.service._pages import (
     MAX_LIMIT,
@@ -33,7 +34,9 @@ from ifmatch.service._pages import (
     page_query,
     parse_limit,
 )
+from ifmatch.service.app import _items
 from ifmatch.service.settings import Settings
+from ifmatch.service.store import Meta
 
 # Names whose bytewise order differs from a linguistic collation's (case, punctuation):
 # PostgreSQL must page them in the order SQLite and the whole listing use.
@@ -351,6 +354,40 @@ def test_a_write_from_another_process_changes_the_page(tmp_path: Path) -> None:
             again = client.get("/api/notes?limit=2", headers={"If-None-Match": etag})
             assert again.status_code == 304
             assert app.fast.answered == answered + 1  # from the fast path's page cache
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=12),
+            st.integers(min_value=1, max_value=2**40),
+            # Mostly a few seconds apart (members sharing a second, and not), sometimes any.
+            st.integers(min_value=1_700_000_000_000_000, max_value=1_700_000_004_000_000)
+            | st.integers(min_value=0, max_value=4_102_444_800_000_000),
+        ),
+        max_size=8,
+    )
+)
+def test_items_are_the_bytes_dump_json_makes(
+    members: list[tuple[str, int, int]],
+) -> None:
+    """The listing's and the pages' items, built with a per-second date memo and the
+    encoder's string escaper, are byte for byte what ``dump_json`` per field made."""
+    stored = [
+        (name, Meta(version, modified, False, "application/json", 2), b"{}")
+        for name, version, modified in members
+    ]
+    expected = b",".join(
+        b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
+        % (
+            dump_json(name),
+            dump_json(str(meta.etag)),
+            dump_json(format_http_date(meta.last_modified)),
+            body,
+        )
+        for name, meta, body in stored
+    )
+    assert _items(stored) == expected
 
 
 def test_openapi_documents_paging() -> None:

@@ -125,7 +125,7 @@ def next_target(path: str, limit: int, last: str) -> str:
 def page_etag(collection: str, limit: int, members: Sequence[tuple[str, int]], more: bool) -> ETag:
     """The page's strong ETag: a digest of its collection, limit, members' ids and
     versions, and whether more follow (all its representation is made of)."""
-    digest = hashlib.sha256(f"{collection}\n{limit}\n{int(more)}\n".encode("ascii"))
+    digest = hashlib.sha256(f"{collection}\n{limit}\n{int(more)}\n".encode())
     for name, version in members:
-        digest.update(f"{name} {version}\n".encode("ascii"))
+        digest.update(f"{name} {version}\n".encode())
     return ETag("p" + digest.hexdigest()[:32])
