@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import sys
@@ -74,6 +75,33 @@ _COMMANDS: dict[str, Command] = {
         _CLIENT,
     ),
 }
+
+
+def add_header_option(parser: argparse.ArgumentParser) -> None:
+    """The ``-H 'Name: value'`` option the client and the auditor share, as curl spells it.
+
+    Read its values with :func:`parse_header`.
+    """
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """One ``-H`` value as ``(name, value)``; :class:`ValueError` when it is not ``Name: value``.
+
+    The name must not be empty or hold white space (RFC 9110 §5.1: a field name is a token);
+    the value is stripped.
+    """
+    name, colon, value = raw.partition(":")
+    if not colon or not name or any(c.isspace() for c in name):
+        raise ValueError(f"bad header {raw!r}: -H expects 'Name: value'")
+    return name, value.strip()
 
 
 def _usage() -> str:

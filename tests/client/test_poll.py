@@ -82,6 +82,17 @@ Answer = tuple[int, dict[str, str], bytes]
             id="no validators: an identical body is no change",
         ),
         pytest.param(
+            [(200, {"Last-Modified": "Thu, 03 Dec 2026 10:00:00 GMT"}, b"1")] * 2
+            + [(200, {"Last-Modified": "Thu, 03 Dec 2026 10:00:01 GMT"}, b"1")],
+            2,
+            id="no ETag: the same Last-Modified is no change, a new one is",
+        ),
+        pytest.param(
+            [(200, {"ETag": "unquoted"}, b"same")] * 2 + [(200, {"ETag": "unquoted"}, b"new")],
+            2,
+            id="an unreadable ETag counts as none: the body decides",
+        ),
+        pytest.param(
             [
                 (200, {"ETag": '"a"'}, b"1"),
                 (503, {"Retry-After": "0"}, b""),

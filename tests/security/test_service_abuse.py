@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from ifmatch import ETag
+from ifmatch.service._http import MAX_JSON_DEPTH
 from ifmatch.service.app import create_app
 from ifmatch.service.backends import open_store
-from ifmatch.service.http import MAX_JSON_DEPTH
 from ifmatch.service.settings import Settings
 from tests.security.raw import Pairs, Reply
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ifmatch.service._middleware import MAX_FIELD_BYTES
 from ifmatch.service.app import create_app
-from ifmatch.service.middleware import MAX_FIELD_BYTES
 from ifmatch.service.settings import Settings
 from tests.security.raw import (
     HOSTILE_PAIRS,

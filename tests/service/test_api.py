@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ifmatch.service import store as store_module
-from ifmatch.service.logs import JSONLines
+from ifmatch.service._logs import JSONLines
 
 DOC = "/api/notes/first"
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ifmatch.etag import ETag
-from ifmatch.service.assets import STATIC
+from ifmatch.service._assets import STATIC
 
 ASSET_PATHS = ["/", "/ifmatch.js", "/ui/app.js", "/ui/style.css", "/ui/icon.svg"]
 

@@ -33,6 +33,8 @@ with warnings.catch_warnings():
 
 DOCS = ["/api/fresh/a", "/api/fresh/b"]
 COLLECTION = "/api/fresh"
+# The page of one that holds each document (a page's ETag changes with its page only).
+PAGES = {"/api/fresh/a": "/api/fresh?limit=1", "/api/fresh/b": "/api/fresh?limit=1&cursor=YQ"}
 # Another program on the same file: writes through the store, one per line read.
 WRITER = textwrap.dedent(
     """
@@ -123,6 +125,7 @@ def test_reads_interleaved_with_writes_from_another_process_are_never_stale(
     client = world.client
     known = {path: client.get(path).headers["ETag"] for path in DOCS}
     collection = client.get(COLLECTION).headers["ETag"]
+    pages = {doc: client.get(page).headers["ETag"] for doc, page in PAGES.items()}
     answered = world.app.fast.answered
     for action, path in steps:
         if action == "read":
@@ -131,6 +134,8 @@ def test_reads_interleaved_with_writes_from_another_process_are_never_stale(
             assert read.headers["ETag"] == known[path]
             listed = client.get(COLLECTION, headers={"If-None-Match": collection})
             assert listed.status_code == 304
+            for doc, page in PAGES.items():
+                assert client.get(page, headers={"If-None-Match": pages[doc]}).status_code == 304
             continue
         old = known[path]
         write = world.write_elsewhere if action == "write elsewhere" else world.write_here
@@ -143,6 +148,14 @@ def test_reads_interleaved_with_writes_from_another_process_are_never_stale(
         listed = client.get(COLLECTION, headers={"If-None-Match": collection})
         assert listed.status_code == 200, "a stale collection 304 after a write"
         known[path], collection = new, listed.headers["ETag"]
+        for doc, page in PAGES.items():
+            paged = client.get(page, headers={"If-None-Match": pages[doc]})
+            if doc == path:
+                assert paged.status_code == 200, "a stale page 304 after a write"
+                assert paged.json()["items"][0]["etag"] == new
+                pages[doc] = paged.headers["ETag"]
+            else:
+                assert paged.status_code == 304, "another page's write changed this page"
     # The reads went through the fast path (and its cache), not around it.
     assert world.app.fast.answered > answered
 

@@ -1,7 +1,7 @@
 """The fast path answers exactly what the full application answers.
 
 Every request of the table is sent to two applications on one SQLite file:
-one entered through its fast path (:mod:`ifmatch.service.fastpath`), one
+one entered through its fast path (:mod:`ifmatch.service._fastpath`), one
 whose fast path is closed, so the full application (middleware, router,
 endpoints) answers.  Status, every header but ``Date``, the body and the
 access log's precondition field must be the same; and the requests the fast
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from ifmatch.service.accesslog import ACCESS_LOGGER
+from ifmatch.service._accesslog import ACCESS_LOGGER
+from ifmatch.service._middleware import DateHeader
+from ifmatch.service._validators_cache import MAX_BODY
 from ifmatch.service.app import ServiceApp, create_app
-from ifmatch.service.middleware import DateHeader
 from ifmatch.service.settings import Settings
-from ifmatch.service.validators_cache import MAX_BODY
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -82,9 +82,19 @@ def _seed(client: TestClient, headers: dict[str, str] | None = None) -> dict[str
         response = client.put(path, json=body, headers=headers or {})
         assert response.status_code == 201, response.text
         tags[path] = response.headers["ETag"]
-    for collection in ("/api/notes", "/api/big", "/api/empty"):
+    for collection in ("/api/notes", "/api/big", "/api/empty", *PAGES):
         tags[collection] = client.get(collection, headers=headers or {}).headers["ETag"]
     return tags
+
+
+# Pages of /api/notes (a, b): the first of one (with a next), the last, an empty one, and
+# one with a parameter that pages ignore (as the application does).
+PAGES = (
+    "/api/notes?limit=1",
+    "/api/notes?limit=1&cursor=YQ",
+    "/api/empty?limit=5",
+    "/api/notes?x=y&limit=2",
+)
 
 
 # (method, path, extra headers; "{etag}" is the path's current ETag), whether the fast path answers.
@@ -123,6 +133,23 @@ REQUESTS: list[tuple[str, str, dict[str, str], bool]] = [
     ("GET", "/api/notes", {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, True),
     ("GET", "/api/empty", {"If-None-Match": "{etag}"}, True),
     ("GET", "/api/big", {"If-None-Match": "{etag}"}, True),
+    *[("GET", page, {"If-None-Match": "{etag}"}, True) for page in PAGES],  # §13.1.2: 304
+    ("HEAD", PAGES[0], {"If-None-Match": "{etag}"}, True),
+    ("GET", PAGES[0], {"If-None-Match": '"x", {etag}'}, True),  # a list: respond() decides
+    ("GET", PAGES[0], {"If-None-Match": "W/{etag}"}, True),
+    ("GET", PAGES[0], {"If-None-Match": "*"}, True),
+    ("GET", PAGES[0], {"If-Match": '"p0"'}, True),  # §13.1.1: 412
+    ("HEAD", PAGES[0], {"If-Match": '"p0"'}, True),
+    ("GET", PAGES[0], {"If-None-Match": '"p0"'}, False),  # changed: the page is the app's
+    ("GET", PAGES[0], {}, False),
+    ("GET", PAGES[0], {"If-Match": "{etag}"}, False),  # passes: a 200
+    ("GET", PAGES[0], {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, False),  # no date
+    ("GET", "/api/notes?limit=0", {"If-None-Match": "{etag}"}, False),  # the app's 400
+    ("GET", "/api/notes?limit=1&cursor=YR", {"If-None-Match": "{etag}"}, False),  # 400
+    ("GET", "/api/notes?cursor=YQ", {"If-None-Match": "{etag}"}, False),  # 400
+    ("GET", "/api/notes?x=1", {"If-None-Match": "{etag}"}, False),  # the listing: the app's
+    ("GET", "/api/no%20tes?limit=1", {"If-None-Match": '"p0"'}, False),  # 400
+    ("GET", "/api/notes/a?limit=1", {"If-None-Match": "{etag}"}, False),
     ("PUT", "/api/notes/a", {"If-None-Match": "{etag}"}, False),
     ("OPTIONS", "/api/notes/a", {}, False),
     ("GET", "/healthz", {}, False),
@@ -155,7 +182,7 @@ def test_fast_path_answers_as_the_application_does(
 ) -> None:
     fast, full, app = pair
     tags = _seed(fast)
-    etag = tags.get(path.split("?")[0], '"none"')
+    etag = tags.get(path, tags.get(path.split("?")[0], '"none"'))
     sent = {name: value.replace("{etag}", etag) for name, value in headers.items()}
     before, logged = app.fast.answered, len(lines.preconditions)
     ours = _send(fast, method, path, sent)
@@ -197,7 +224,7 @@ def test_the_fast_path_is_on_for_the_shipped_app(tmp_path: Path) -> None:
 
 
 def test_unknown_middleware_turns_the_fast_path_off(tmp_path: Path) -> None:
-    from ifmatch.service.fastpath import FastPath
+    from ifmatch.service._fastpath import FastPath
     from ifmatch.service.sqlite import SQLiteStore
 
     store = SQLiteStore(str(tmp_path / "off.db"))

@@ -219,6 +219,7 @@ class _Spy(Store):
     transaction = property(lambda self: self.inner.transaction)
     get = property(lambda self: self.inner.get)
     listing = property(lambda self: self.inner.listing)
+    page = property(lambda self: self.inner.page)
     ping = property(lambda self: self.inner.ping)
     close = property(lambda self: self.inner.close)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from ifmatch.service._http import MAX_JSON_DEPTH, MAX_JSON_DIGITS
+from ifmatch.service._middleware import MAX_FIELD_BYTES, MAX_HEADER_BYTES
 from ifmatch.service.cli import main, redact
-from ifmatch.service.http import MAX_JSON_DEPTH, MAX_JSON_DIGITS
-from ifmatch.service.middleware import MAX_FIELD_BYTES, MAX_HEADER_BYTES
 from tests.support.servers import free_port
 
 DOC = "/api/notes/first"

@@ -172,3 +172,37 @@ def test_collection_knows_two_writes_in_one_second(db_url: str) -> None:
         assert second.changed_within_second is same
     finally:
         store.close()
+
+
+def test_sqlite_checkpoints_on_its_own_thread_not_in_the_commit(tmp_path: Path) -> None:
+    """A commit never runs a checkpoint (its fsync would stall the event loop); the
+    store's checkpointer copies the WAL into the database file shortly after."""
+    from ifmatch.service.sqlite import CHECKPOINT_EVERY_S, SQLiteStore
+
+    path = tmp_path / "c.db"
+    store = SQLiteStore(str(path))
+    try:
+        connection = store.acquire()
+        assert connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        store.release(connection)
+        for number in range(20):
+            store.write(
+                _put("doc:c", f"d{number}", b'{"n": %d}' % number, Conditions(if_none_match="*"))
+            )
+        # The database file alone (immutable: the WAL is not read) has every row once the
+        # checkpointer ran: bounded wait.
+        deadline = time.monotonic() + 20 * CHECKPOINT_EVERY_S + 10
+        while True:
+            alone = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+            try:
+                rows = alone.execute("SELECT count(*) FROM resources").fetchone()[0]
+            except sqlite3.DatabaseError:
+                rows = -1
+            finally:
+                alone.close()
+            if rows == 20 or time.monotonic() > deadline:
+                break
+            time.sleep(CHECKPOINT_EVERY_S)
+        assert rows == 20
+    finally:
+        store.close()

@@ -104,6 +104,9 @@ class _Down(Store):
     def listing(self, space: str):  # type: ignore[no-untyped-def]
         self._fail()
 
+    def page(self, space: str, after: str | None, limit: int):  # type: ignore[no-untyped-def]
+        self._fail()
+
     def ping(self) -> None:
         self._fail()
 
@@ -119,6 +122,7 @@ class _Down(Store):
     [
         ("GET", "/api/notes/a", {}),
         ("GET", "/api/notes", {}),
+        ("GET", "/api/notes?limit=10", {}),
         ("PUT", "/api/notes/a", {"If-Match": '"v1"', "Content-Type": "application/json"}),
         ("DELETE", "/api/notes/a", {"If-Match": '"v1"'}),
         ("GET", "/files/a.bin", {}),

@@ -16,6 +16,7 @@ from pathlib import Path
 from ifmatch.audit.context import WriteOptions
 from ifmatch.audit.exchange import AuditError
 from ifmatch.audit.runner import run_audit
+from ifmatch.cli import add_header_option, parse_header
 
 _EPILOG = """\
 exit status: 0 no failures, 1 failures, 2 could not run.
@@ -49,14 +50,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         "(e.g. JSON); default: the representation the first GET returned",
     )
     parser.add_argument("--content-type", help="Content-Type of --body (default: guessed)")
-    parser.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="extra request header, repeatable",
-    )
+    add_header_option(parser)
     parser.add_argument(
         "--token", default=os.environ.get("IFMATCH_TOKEN"), help="bearer token (env IFMATCH_TOKEN)"
     )
@@ -75,12 +69,13 @@ _PROBE_FIELDS = frozenset(
 def _headers(args: argparse.Namespace) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for raw in args.header:
-        name, colon, value = raw.partition(":")
-        if not colon or not name.strip() or name != name.strip() or " " in name:
-            raise _UsageError(f"-H expects 'Name: value', got {raw!r}")
+        try:
+            name, value = parse_header(raw)
+        except ValueError as error:
+            raise _UsageError(str(error)) from None
         if name.lower() in _PROBE_FIELDS:
             raise _UsageError(f"-H {name}: the probes set the conditional fields themselves")
-        headers.append((name, value.strip()))
+        headers.append((name, value))
     if args.token:
         headers.append(("Authorization", f"Bearer {args.token}"))
     return headers

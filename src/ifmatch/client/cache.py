@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from types import ModuleType
-from typing import Any, assert_never
+from typing import Any, Generic, TypeVar, assert_never, cast
 
 import httpx
 
@@ -289,23 +289,36 @@ def _describe(state: RequestState | ResponseState) -> str:
     return type(state).__name__
 
 
-class CachingTransport(httpx.BaseTransport):
-    """A private RFC 9111 cache in front of ``inner`` (default: a new ``HTTPTransport``).
+def _cacheable(head: Request) -> bool:
+    return head.method.upper() in {"GET", "HEAD"}
 
-    ``storage``: a :class:`MemoryStorage` (default), :class:`SQLiteStorage`
-    or :class:`RedisStorage`.  ``always_revalidate``: ask the origin on
-    every request (never serve a stored response unconfirmed).
-    ``heuristic``: freshness for responses without ``max-age``/``Expires``
-    (RFC 9111 §4.2.2; off by default).  ``clock``: seconds since the epoch
-    (replace it to simulate time).
 
-    >>> client = httpx.Client(transport=CachingTransport(storage=MemoryStorage()))
-    """
+#: The request states in which the request goes on to the origin.
+_ToOrigin = Unsafe | HeadRequest | CacheMiss | NeedRevalidation
+#: The request states that storage answers alone.
+_FromStorage = GatewayTimeout | NotModifiedFromCache | FromCache
+
+
+def _sent(request: Any, state: _ToOrigin) -> Any:
+    """The request the origin gets: with the stored entry's validators when revalidating."""
+    return _with_headers(request, state.headers) if isinstance(state, NeedRevalidation) else request
+
+
+S = TypeVar("S", Storage, AsyncStorage)
+
+
+class _CacheTransport(Generic[S]):
+    """What the sync and the async transport share: the settings and every step without I/O."""
+
+    #: The library's transport class that serves as ``inner`` when none is given.
+    _inner_transport: str
+    #: The background revalidations under way (threads, or asyncio tasks).
+    _background: set[Any]
 
     def __init__(
         self,
         inner: Any = None,
-        storage: Storage | None = None,
+        storage: S | None = None,
         *,
         always_revalidate: bool = False,
         heuristic: Heuristic | None = None,
@@ -314,10 +327,11 @@ class CachingTransport(httpx.BaseTransport):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.inner = inner
-        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        # A MemoryStorage is both a Storage and an AsyncStorage.
+        self.storage: S = storage if storage is not None else cast(S, MemoryStorage())
         self.options = _options(always_revalidate, heuristic, keep_stale, max_entry_bytes)
         self.clock = clock
-        self._background: set[threading.Thread] = set()
+        self._background = set()
 
     @property
     def max_entry_bytes(self) -> int:
@@ -326,55 +340,41 @@ class CachingTransport(httpx.BaseTransport):
 
     def _inner(self, request: Any) -> Any:
         if self.inner is None:
-            self.inner = _lib(request).HTTPTransport()
+            self.inner = getattr(_lib(request), self._inner_transport)()
         return self.inner
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
-        head = _head(request)
-        cacheable = head.method.upper() in {"GET", "HEAD"}
-        variants = self._lookup(head.url) if cacheable else []
+    def _on_request(self, head: Request, variants: list[Entry]) -> RequestState:
         state = on_request(head, variants, self.clock(), self.options)
         log.debug("%s %s: %s", head.method, head.url, _describe(state))
-        return self._drive(request, head, state)  # type: ignore[no-any-return]
+        return state
 
-    def _drive(self, request: Any, head: Request, state: RequestState) -> Any:
+    def _from_storage_alone(self, request: Any, head: Request, state: _FromStorage) -> Any:
+        """The answer to a request the origin is not asked about (a revalidation may follow)."""
         if isinstance(state, GatewayTimeout):
             return _gateway_timeout(request)
         if isinstance(state, NotModifiedFromCache):
             entry_status = Entry(304, state.headers, b"")
             return _from_storage(request, entry_status, state.headers, Label.NOT_MODIFIED)
-        if isinstance(state, FromCache):
-            if state.background is not None:
-                self._revalidate_later(request, head, state.background)
-            return _from_storage(request, state.entry, state.headers, state.label)
-        if isinstance(state, PassThrough):
-            return _labelled(self._inner(request).handle_request(request), state.label)
-        if isinstance(state, Unsafe | HeadRequest | CacheMiss | NeedRevalidation):
-            return self._exchange(request, head, state, retried=False)
-        assert_never(state)
+        if state.background is not None:
+            self._revalidate_later(request, head, state.background)
+        return _from_storage(request, state.entry, state.headers, state.label)
 
-    def _exchange(
-        self,
-        request: Any,
-        head: Request,
-        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
-        retried: bool,
+    def _revalidate_later(self, request: Any, head: Request, state: NeedRevalidation) -> None:
+        raise NotImplementedError
+
+    def _stale_or_raise(
+        self, request: Any, head: Request, state: _ToOrigin, error: Exception
     ) -> Any:
-        sent = (
-            _with_headers(request, state.headers)
-            if isinstance(state, NeedRevalidation)
-            else request
-        )
-        started = self.clock()
-        try:
-            response = self._inner(request).handle_request(sent)
-        except errors("TransportError"):
-            stale = on_error(state, self.clock(), self.options)
-            if stale is None or not isinstance(state, NeedRevalidation):
-                raise
-            log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
-            return _from_storage(request, state.entry, stale.headers, stale.label)
+        """The origin is unreachable: the stale entry if RFC 5861 §4 allows it, else ``error``."""
+        stale = on_error(state, self.clock(), self.options)
+        if stale is None or not isinstance(state, NeedRevalidation):
+            raise error
+        log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
+        return _from_storage(request, state.entry, stale.headers, stale.label)
+
+    def _on_response(
+        self, state: _ToOrigin, head: Request, response: Any, started: float
+    ) -> ResponseState:
         outcome = on_response(
             state,
             head,
@@ -387,6 +387,46 @@ class CachingTransport(httpx.BaseTransport):
         log.debug(
             "%s %s -> %d: %s", head.method, head.url, response.status_code, _describe(outcome)
         )
+        return outcome
+
+
+class CachingTransport(_CacheTransport[Storage], httpx.BaseTransport):
+    """A private RFC 9111 cache in front of ``inner`` (default: a new ``HTTPTransport``).
+
+    ``storage``: a :class:`MemoryStorage` (default), :class:`SQLiteStorage`
+    or :class:`RedisStorage`.  ``always_revalidate``: ask the origin on
+    every request (never serve a stored response unconfirmed).
+    ``heuristic``: freshness for responses without ``max-age``/``Expires``
+    (RFC 9111 §4.2.2; off by default).  ``clock``: seconds since the epoch
+    (replace it to simulate time).
+
+    >>> client = httpx.Client(transport=CachingTransport(storage=MemoryStorage()))
+    """
+
+    _inner_transport = "HTTPTransport"
+    _background: set[threading.Thread]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
+        head = _head(request)
+        variants = self._lookup(head.url) if _cacheable(head) else []
+        state = self._on_request(head, variants)
+        return self._drive(request, head, state)  # type: ignore[no-any-return]
+
+    def _drive(self, request: Any, head: Request, state: RequestState) -> Any:
+        if isinstance(state, PassThrough):
+            return _labelled(self._inner(request).handle_request(request), state.label)
+        if isinstance(state, _ToOrigin):
+            return self._exchange(request, head, state, retried=False)
+        return self._from_storage_alone(request, head, state)
+
+    def _exchange(self, request: Any, head: Request, state: _ToOrigin, retried: bool) -> Any:
+        started = self.clock()
+        try:
+            response = self._inner(request).handle_request(_sent(request, state))
+        except errors("TransportError") as error:
+            return self._stale_or_raise(request, head, state, error)
+        outcome = self._on_response(state, head, response, started)
         if isinstance(outcome, RetryWithoutValidators):
             response.read()
             response.close()
@@ -485,7 +525,7 @@ class CachingTransport(httpx.BaseTransport):
             self.inner.close()
 
 
-class AsyncCachingTransport(httpx.AsyncBaseTransport):
+class AsyncCachingTransport(_CacheTransport[AsyncStorage], httpx.AsyncBaseTransport):
     """:class:`CachingTransport` for ``httpx.AsyncClient``: same rules, same storages.
 
     Storage calls go through the storages' async methods, so the event loop
@@ -493,92 +533,31 @@ class AsyncCachingTransport(httpx.AsyncBaseTransport):
     client).
     """
 
-    def __init__(
-        self,
-        inner: Any = None,
-        storage: AsyncStorage | None = None,
-        *,
-        always_revalidate: bool = False,
-        heuristic: Heuristic | None = None,
-        keep_stale: float | None = None,
-        max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.inner = inner
-        self.storage: AsyncStorage = storage if storage is not None else MemoryStorage()
-        self.options = _options(always_revalidate, heuristic, keep_stale, max_entry_bytes)
-        self.clock = clock
-        self._background: set[asyncio.Task[None]] = set()
-
-    @property
-    def max_entry_bytes(self) -> int:
-        """The largest entry (body plus headers) that is stored."""
-        return self.options.max_entry_bytes
-
-    def _inner(self, request: Any) -> Any:
-        if self.inner is None:
-            self.inner = _lib(request).AsyncHTTPTransport()
-        return self.inner
+    _inner_transport = "AsyncHTTPTransport"
+    _background: set[asyncio.Task[None]]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` from storage, by revalidating, or from the origin (RFC 9111 §4)."""
         head = _head(request)
-        cacheable = head.method.upper() in {"GET", "HEAD"}
-        variants = await self._lookup(head.url) if cacheable else []
-        state = on_request(head, variants, self.clock(), self.options)
-        log.debug("%s %s: %s", head.method, head.url, _describe(state))
+        variants = await self._lookup(head.url) if _cacheable(head) else []
+        state = self._on_request(head, variants)
         return await self._drive(request, head, state)  # type: ignore[no-any-return]
 
     async def _drive(self, request: Any, head: Request, state: RequestState) -> Any:
-        if isinstance(state, GatewayTimeout):
-            return _gateway_timeout(request)
-        if isinstance(state, NotModifiedFromCache):
-            entry_status = Entry(304, state.headers, b"")
-            return _from_storage(request, entry_status, state.headers, Label.NOT_MODIFIED)
-        if isinstance(state, FromCache):
-            if state.background is not None:
-                self._revalidate_later(request, head, state.background)
-            return _from_storage(request, state.entry, state.headers, state.label)
         if isinstance(state, PassThrough):
             response = await self._inner(request).handle_async_request(request)
             return _labelled(response, state.label)
-        if isinstance(state, Unsafe | HeadRequest | CacheMiss | NeedRevalidation):
+        if isinstance(state, _ToOrigin):
             return await self._exchange(request, head, state, retried=False)
-        assert_never(state)
+        return self._from_storage_alone(request, head, state)
 
-    async def _exchange(
-        self,
-        request: Any,
-        head: Request,
-        state: Unsafe | HeadRequest | CacheMiss | NeedRevalidation,
-        retried: bool,
-    ) -> Any:
-        sent = (
-            _with_headers(request, state.headers)
-            if isinstance(state, NeedRevalidation)
-            else request
-        )
+    async def _exchange(self, request: Any, head: Request, state: _ToOrigin, retried: bool) -> Any:
         started = self.clock()
         try:
-            response = await self._inner(request).handle_async_request(sent)
-        except errors("TransportError"):
-            stale = on_error(state, self.clock(), self.options)
-            if stale is None or not isinstance(state, NeedRevalidation):
-                raise
-            log.debug("%s: origin unreachable, serving stale (stale-if-error)", head.url)
-            return _from_storage(request, state.entry, stale.headers, stale.label)
-        outcome = on_response(
-            state,
-            head,
-            response.status_code,
-            tuple(response.headers.multi_items()),
-            started,
-            self.clock(),
-            self.options,
-        )
-        log.debug(
-            "%s %s -> %d: %s", head.method, head.url, response.status_code, _describe(outcome)
-        )
+            response = await self._inner(request).handle_async_request(_sent(request, state))
+        except errors("TransportError") as error:
+            return self._stale_or_raise(request, head, state, error)
+        outcome = self._on_response(state, head, response, started)
         if isinstance(outcome, RetryWithoutValidators):
             await response.aread()
             await response.aclose()

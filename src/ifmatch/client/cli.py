@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
+from ifmatch.cli import add_header_option, parse_header
 from ifmatch.client.cache import CachingTransport, cache_status, was_revalidated
 from ifmatch.client.download import download
 from ifmatch.client.errors import ClientError
@@ -91,28 +92,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
             help="a progress bar even when stderr is not a terminal",
         )
     parser.add_argument("url", help="http:// or https:// URL")
-    parser.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="extra request header (repeatable)",
-    )
+    add_header_option(parser)
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)"
     )
     return parser
-
-
-def _headers(values: list[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for value in values:
-        name, colon, rest = value.partition(":")
-        if not colon or not name.strip() or any(c in name for c in " \t"):
-            raise ValueError(f"bad header {value!r}: expected 'Name: value'")
-        headers[name.strip()] = rest.strip()
-    return headers
 
 
 def file_name_from_url(url: str) -> str:
@@ -145,7 +129,7 @@ def main(command: str, argv: list[str]) -> int:
     parser = _parser(command)
     args = parser.parse_args(argv)
     try:
-        headers = _headers(args.header)
+        headers = dict(parse_header(value) for value in args.header)
         if not args.url.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {args.url!r}")
         if command == "get":

@@ -115,6 +115,16 @@ class Request:
     headers: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A response head, and when the exchange that brought it began and ended (§4.2.3)."""
+
+    status: int
+    headers: Headers
+    request_time: float
+    response_time: float
+
+
 # -- request states ---------------------------------------------------------------------------
 
 
@@ -550,25 +560,19 @@ def on_response(
     """What to do with the response to the request ``state`` sent (headers only)."""
     if isinstance(state, Unsafe):
         return UseResponse(Label.BYPASS, _invalidations(request, status, headers))
-    if isinstance(state, HeadRequest):
-        return _on_head(state, request, status, headers, request_time, response_time, options)
     if isinstance(state, PassThrough | FromCache | NotModifiedFromCache | GatewayTimeout):
         return UseResponse(Label.BYPASS)
+    received = _Received(status, headers, request_time, response_time)
+    if isinstance(state, HeadRequest):
+        return _on_head(state, request, received, options)
     if isinstance(state, NeedRevalidation):
         if status == 304:
-            return _on_not_modified(state, request, headers, request_time, response_time, options)
+            return _on_not_modified(state, request, received, options)
         if status >= 500 and _stale_enough(state, response_time, options):
             return StaleOnError(_stale_headers(state.entry, response_time))
-        return _on_full(
-            request, status, headers, request_time, response_time, options, state.store, state.entry
-        )
-    if status == 304:
-        return _freshen_from_304(
-            state.entry, request, headers, request_time, response_time, options
-        )
-    return _on_full(
-        request, status, headers, request_time, response_time, options, state.store, state.entry
-    )
+    elif status == 304:
+        return _freshen_from_304(state.entry, request, received, options)
+    return _on_full(request, received, options, state.store, state.entry)
 
 
 def on_error(state: RequestState, now: float, options: Options) -> StaleOnError | None:
@@ -588,27 +592,25 @@ def _stale_headers(entry: Entry, now: float) -> tuple[tuple[str, str], ...]:
     return served_headers(entry, current_age(entry.headers, entry.sent_at, entry.stored_at, now))
 
 
+def _freshened(entry: Entry, received: _Received, options: Options) -> Entry:
+    """``entry`` with the headers and times of a 304 or a HEAD's 200 that validated it."""
+    updated = entry.with_headers(
+        _revalidated_headers(entry, received.headers),
+        request_time=received.request_time,
+        response_time=received.response_time,
+    )
+    return _with_deadline(updated, options)
+
+
 def _on_not_modified(
-    state: NeedRevalidation,
-    request: Request,
-    headers: Headers,
-    request_time: float,
-    response_time: float,
-    options: Options,
+    state: NeedRevalidation, request: Request, received: _Received, options: Options
 ) -> ResponseState:
     entry = state.entry
     stored_etag, _ = validators(entry.headers)
-    new_etag, _ = validators(headers)
+    new_etag, _ = validators(received.headers)
     if new_etag is not None and (stored_etag is None or not new_etag.weak_match(stored_etag)):
         return RetryWithoutValidators(((request.url, entry.variant),))
-    updated = _with_deadline(
-        entry.with_headers(
-            _revalidated_headers(entry, headers),
-            request_time=request_time,
-            response_time=response_time,
-        ),
-        options,
-    )
+    updated = _freshened(entry, received, options)
     keep = (
         state.store
         and updated.size <= options.max_entry_bytes
@@ -618,45 +620,28 @@ def _on_not_modified(
 
 
 def _freshen_from_304(
-    entry: Entry | None,
-    request: Request,
-    headers: Headers,
-    request_time: float,
-    response_time: float,
-    options: Options,
+    entry: Entry | None, request: Request, received: _Received, options: Options
 ) -> ResponseState:
     """A 304 to the application's own conditional: update the entry it names (§4.3.4)."""
     if entry is None:
         return UseResponse(Label.MISS)
     stored_etag, _ = validators(entry.headers)
-    new_etag, _ = validators(headers)
+    new_etag, _ = validators(received.headers)
     if new_etag is None or stored_etag is None or not new_etag.strong_match(stored_etag):
         return UseResponse(Label.MISS)
-    updated = _with_deadline(
-        entry.with_headers(
-            _revalidated_headers(entry, headers),
-            request_time=request_time,
-            response_time=response_time,
-        ),
-        options,
-    )
+    updated = _freshened(entry, received, options)
     if "no-store" in cache_control(updated.headers) or updated.size > options.max_entry_bytes:
         return UseResponse(Label.MISS, ((request.url, entry.variant),))
     return UseResponse(Label.MISS, store=updated)
 
 
 def _on_head(
-    state: HeadRequest,
-    request: Request,
-    status: int,
-    headers: Headers,
-    request_time: float,
-    response_time: float,
-    options: Options,
+    state: HeadRequest, request: Request, received: _Received, options: Options
 ) -> ResponseState:
     """§4.3.5: a 200 to HEAD updates the stored GET response it describes, or makes it go."""
     entry = state.entry
-    if entry is None or status != 200:
+    headers = received.headers
+    if entry is None or received.status != 200:
         return UseResponse(Label.BYPASS)
     stored_etag, stored_lm = validators(entry.headers)
     new_etag, new_lm = validators(headers)
@@ -670,34 +655,25 @@ def _on_head(
         )
     if not same:
         return UseResponse(Label.BYPASS, ((request.url, entry.variant),))
-    updated = _with_deadline(
-        entry.with_headers(
-            _revalidated_headers(entry, headers),
-            request_time=request_time,
-            response_time=response_time,
-        ),
-        options,
-    )
+    updated = _freshened(entry, received, options)
     return UseResponse(Label.BYPASS, store=updated)
 
 
 def _on_full(
     request: Request,
-    status: int,
-    headers: Headers,
-    request_time: float,
-    response_time: float,
+    received: _Received,
     options: Options,
     store: bool,
     previous: Entry | None,
 ) -> ResponseState:
     """A full response to a GET: store it if §3 allows, else forget the variant it replaces."""
+    status, headers = received.status, received.headers
     superseded: tuple[Removal, ...] = ()
     if previous is not None and status < 500:
         superseded = ((request.url, previous.variant),)
     if not store:
         return UseResponse(Label.MISS)
-    reason = _unstorable(status, headers, response_time, options)
+    reason = _unstorable(received, options)
     if reason is not None:
         log.debug("not stored (%s): %s", reason, request.url)
         return UseResponse(Label.MISS, superseded)
@@ -708,8 +684,8 @@ def _on_full(
             storable_headers(headers),
             b"",
             vary_values(names, request.headers),
-            stored_at=response_time,
-            request_time=request_time,
+            stored_at=received.response_time,
+            request_time=received.request_time,
         ),
         options,
     )
@@ -719,10 +695,9 @@ def _on_full(
     return StoreAndUse(entry, expected, removals)
 
 
-def _unstorable(
-    status: int, headers: Headers, response_time: float, options: Options
-) -> str | None:
+def _unstorable(received: _Received, options: Options) -> str | None:
     """Why a response to a GET must not (or need not) be stored (§3), or ``None``."""
+    status, headers = received.status, received.headers
     if status < 200 or status in {206, 304}:
         return f"status {status}"
     directives = cache_control(headers)
@@ -745,7 +720,7 @@ def _unstorable(
         or status in HEURISTICALLY_CACHEABLE
     ):
         return "no explicit freshness and not heuristically cacheable"
-    lifetime = freshness_lifetime(status, headers, response_time, options.heuristic)
+    lifetime = freshness_lifetime(status, headers, received.response_time, options.heuristic)
     stale_if_error = stale_extension(directives, "stale-if-error")
     if lifetime <= 0 and not has_validator and stale_if_error is None:
         return "stale on arrival with no validator"

@@ -38,17 +38,48 @@ if TYPE_CHECKING:
 _BUSY = frozenset({429, 503})
 
 
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """What tells one representation of the URL from the next: a validator, else the body."""
+
+    etag: str | None
+    last_modified: str | None
+    digest: bytes | None
+
+    @classmethod
+    def of(cls, response: Response) -> _Version:
+        """The version ``response`` (body read) carries; an unreadable validator counts as none."""
+        etag = _valid_etag(response.headers.get("etag"))
+        modified = _valid_date(response.headers.get("last-modified"))
+        digest = None if etag or modified else hashlib.sha256(response.content).digest()
+        return cls(etag, modified, digest)
+
+    def same_as(self, other: _Version) -> bool:
+        """Whether this is ``other`` again: the ETag decides, else Last-Modified, else the body."""
+        if self.etag is not None:
+            return self.etag == other.etag
+        if self.last_modified is not None:
+            return self.last_modified == other.last_modified
+        return self.digest == other.digest
+
+    def validators(self) -> dict[str, str]:
+        """The request field that asks for anything but this version (§13.1.2, §13.1.3)."""
+        if self.etag is not None:
+            return {"If-None-Match": self.etag}
+        if self.last_modified is not None:
+            return {"If-Modified-Since": self.last_modified}
+        return {}
+
+
 @dataclass
 class PollState:
-    """What the last changed representation looked like, and the loop's bounds."""
+    """The loop's bounds, and the version of the last changed representation."""
 
     interval: float
     max_changes: int | None = None
     max_requests: int | None = None
     timeout: float | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    digest: bytes | None = None
+    last: _Version | None = None
     changes: int = 0
     requests: int = 0
 
@@ -60,10 +91,8 @@ class PollState:
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Headers for the next request, with the validator of the last change."""
         headers = dict(extra or {})
-        if self.etag is not None:
-            headers["If-None-Match"] = self.etag
-        elif self.last_modified is not None:
-            headers["If-Modified-Since"] = self.last_modified
+        if self.last is not None:
+            headers.update(self.last.validators())
         self.requests += 1
         return headers
 
@@ -79,15 +108,9 @@ class PollState:
         if response.status_code in _BUSY:
             return False
         response.raise_for_status()
-        etag = _valid_etag(response.headers.get("etag"))
-        modified = _valid_date(response.headers.get("last-modified"))
-        digest = None if etag or modified else hashlib.sha256(response.content).digest()
-        same = self.changes > 0 and (
-            (etag is not None and etag == self.etag)
-            or (etag is None and modified is not None and modified == self.last_modified)
-            or (digest is not None and digest == self.digest)
-        )
-        self.etag, self.last_modified, self.digest = etag, modified, digest
+        version = _Version.of(response)
+        same = self.last is not None and version.same_as(self.last)
+        self.last = version
         if same:
             return False
         self.changes += 1

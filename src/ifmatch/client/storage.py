@@ -221,6 +221,22 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]
     connection.execute("COMMIT")
 
 
+def _row(url: str, entry: Entry) -> dict[str, object]:
+    """``entry`` as the named parameters of its row in ``entries``."""
+    return {
+        "url": url,
+        "variant": entry.variant,
+        "status": entry.status,
+        "headers": json.dumps(entry.headers),
+        "vary": json.dumps(entry.vary),
+        "body": entry.body,
+        "size": entry.size,
+        "stored_at": entry.stored_at,
+        "request_time": entry.request_time,
+        "expires_at": entry.expires_at,
+    }
+
+
 class SQLiteStorage(_ThreadedAsync):
     """A store in one SQLite file that survives restarts and is shared by processes.
 
@@ -294,26 +310,15 @@ class SQLiteStorage(_ThreadedAsync):
         Every use of an entry is a revalidation that stores it again (with the
         headers of the 304), so "oldest stored" is "least recently used".
         """
-        if self.max_bytes is not None and entry.size > self.max_bytes:
-            self.remove(url, entry.variant)
+        if self._refused(url, entry):
             return
         with _transaction(self._connection()) as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO entries (url, variant, status, headers, vary, body, "
                 "size, stored_at, request_time, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    url,
-                    entry.variant,
-                    entry.status,
-                    json.dumps(entry.headers),
-                    json.dumps(entry.vary),
-                    entry.body,
-                    entry.size,
-                    entry.stored_at,
-                    entry.request_time,
-                    entry.expires_at,
-                ),
+                "VALUES (:url, :variant, :status, :headers, :vary, :body, "
+                ":size, :stored_at, :request_time, :expires_at)",
+                _row(url, entry),
             )
             connection.execute("DELETE FROM entries WHERE expires_at <= ?", (time.time(),))
             if self.max_bytes is not None:
@@ -324,29 +329,25 @@ class SQLiteStorage(_ThreadedAsync):
 
         Stores the whole entry when that row is gone or was replaced meanwhile.
         """
-        if self.max_bytes is not None and entry.size > self.max_bytes:
-            self.remove(url, entry.variant)
+        if self._refused(url, entry):
             return
         with _transaction(self._connection()) as connection:
             updated = connection.execute(
-                "UPDATE entries SET status = ?, headers = ?, vary = ?, size = ?, "
-                "stored_at = ?, request_time = ?, expires_at = ? "
-                "WHERE url = ? AND variant = ? AND stored_at = ?",
-                (
-                    entry.status,
-                    json.dumps(entry.headers),
-                    json.dumps(entry.vary),
-                    entry.size,
-                    entry.stored_at,
-                    entry.request_time,
-                    entry.expires_at,
-                    url,
-                    entry.variant,
-                    previous.stored_at,
-                ),
+                "UPDATE entries SET status = :status, headers = :headers, vary = :vary, "
+                "size = :size, stored_at = :stored_at, request_time = :request_time, "
+                "expires_at = :expires_at "
+                "WHERE url = :url AND variant = :variant AND stored_at = :previous",
+                {**_row(url, entry), "previous": previous.stored_at},
             ).rowcount
         if not updated:
             self.store(url, entry)
+
+    def _refused(self, url: str, entry: Entry) -> bool:
+        """Whether ``entry`` is over ``max_bytes``: then it is not stored, and its variant goes."""
+        if self.max_bytes is not None and entry.size > self.max_bytes:
+            self.remove(url, entry.variant)
+            return True
+        return False
 
     async def arefresh(self, url: str, entry: Entry, previous: Entry) -> None:
         """:meth:`refresh` in a worker thread."""

@@ -20,7 +20,8 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import quote
 
@@ -47,12 +48,10 @@ from ifmatch import (
 )
 from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
-from ifmatch.service import assets
-from ifmatch.service.accesslog import ACCESS
-from ifmatch.service.backends import open_store
-from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
-from ifmatch.service.fastpath import FastPath
-from ifmatch.service.http import (
+from ifmatch.service import _assets as assets
+from ifmatch.service._accesslog import ACCESS
+from ifmatch.service._fastpath import FastPath
+from ifmatch.service._http import (
     MAX_JSON_DEPTH,
     Problem,
     check_name,
@@ -66,7 +65,7 @@ from ifmatch.service.http import (
     refuse_content_coding,
     spool_body,
 )
-from ifmatch.service.middleware import (
+from ifmatch.service._middleware import (
     AccessLog,
     BearerAuth,
     DateHeader,
@@ -74,7 +73,10 @@ from ifmatch.service.middleware import (
     note_disconnect,
     note_precondition,
 )
-from ifmatch.service.openapi import openapi_document
+from ifmatch.service._openapi import openapi_document
+from ifmatch.service._pages import PageQuery, next_target, page_etag, page_query
+from ifmatch.service.backends import open_store
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy, Headers
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import (
     CHUNK,
@@ -138,6 +140,55 @@ def collection_representation(
     )
 
 
+def page_representation(
+    collection: str,
+    limit: int,
+    members: Sequence[tuple[str, int]],
+    more: bool,
+    cache: Headers = DEFAULT_HEADERS,
+) -> tuple[Representation, str | None]:
+    """A collection page (its members' ids and versions, and whether more follow) as the
+    responder sees it, and the target of the next page (``None`` on the last).  Its ETag
+    is :func:`ifmatch.service._pages.page_etag`; it has no Last-Modified (see
+    :mod:`ifmatch.service._pages`); the ``Link`` to the next page (RFC 8288 §3) goes with
+    its 200 and 304 alike."""
+    etag = page_etag(collection, limit, members, more)
+    target = None
+    if more and members:
+        target = next_target(f"/api/{collection}", limit, members[-1][0])
+        cache = (*cache, ("Link", f'<{target}>; rel="next"'))
+    representation = Representation(etag, None, content_type=JSON_TYPE, ranges=False, fields=cache)
+    return representation, target
+
+
+def _items(members: list[tuple[str, Meta, bytes]]) -> bytes:
+    """The ``items`` of a listing or a page: each member's id, validators and document.
+
+    The bytes are :func:`dump_json`'s (ASCII-only JSON strings), made with the
+    encoder's string escaper directly, and each second's HTTP-date is formatted
+    once (members written together share it).  This is most of the work of a
+    200 page and of a whole listing: two to four times faster than a
+    :func:`dump_json` per field, by how many members share a second.
+    """
+    dates: dict[int, bytes] = {}
+    parts = []
+    for name, meta, body in members:
+        second = meta.modified_us // 1_000_000
+        date = dates.get(second)
+        if date is None:
+            date = dates[second] = _json_string(format_http_date(meta.last_modified))
+        parts.append(
+            b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
+            % (_json_string(name), _json_string(str(meta.etag)), date, body)
+        )
+    return b",".join(parts)
+
+
+def _json_string(value: str) -> bytes:
+    """A string as :func:`dump_json` writes it (ASCII, escaped)."""
+    return encode_basestring_ascii(value).encode("ascii")
+
+
 def _validators(meta: Meta, cache: Headers = DEFAULT_HEADERS) -> dict[str, str]:
     """The fields of a 200 after a write: the new validators (RFC 9110 §15.3.1, §15.3.2)
     and the cache policy's fields."""
@@ -198,7 +249,7 @@ class Service:
 
     async def index(self, request: Request) -> Response:
         """Where to start, for JSON clients: links to the API description and the health
-        check (browsers get the page, :mod:`ifmatch.service.assets`)."""
+        check (browsers get the page, :mod:`ifmatch.service._assets`)."""
         links = {"service": "ifmatch", "openapi": "/openapi.json", "health": "/healthz"}
         return JSONResponse(links, headers={"Vary": "Accept"})
 
@@ -402,6 +453,9 @@ class Service:
             return _options(_COLLECTION_METHODS)
         if request.method not in {"GET", "HEAD"}:
             raise _not_allowed(_COLLECTION_METHODS)
+        query = page_query(request.query_params.multi_items())
+        if query is not None:
+            return await self._page(request, collection, query)
         listing = await run_in_threadpool(self.store.listing, space)
         scope = listing.scope
         conditions = _conditions(request)
@@ -411,17 +465,39 @@ class Service:
         if reply.status != 200:
             return _send(reply)
         headers = dict(reply.headers)
-        items = b",".join(
-            b'{"id":%s,"etag":%s,"last_modified":%s,"document":%s}'
-            % (
-                dump_json(name),
-                dump_json(str(meta.etag)),
-                dump_json(format_http_date(meta.last_modified)),
-                body,
-            )
-            for name, meta, body in listing.members
-        )
+        items = _items(listing.members)
         body = b'{"collection":%s,"items":[%s]}' % (dump_json(collection), items)
+        headers["Content-Length"] = str(len(body))
+        if request.method == "HEAD":
+            return Response(headers=headers)
+        return Response(body, headers=headers)
+
+    async def _page(self, request: Request, collection: str, query: PageQuery) -> Response:
+        """``/api/{collection}?limit=N[&cursor=C]``: one page of the collection, with its
+        own ETag and a ``Link`` to the next page (:mod:`ifmatch.service._pages`).
+
+        The body is the listing's (``collection``, ``items``) plus ``next``, the
+        next page's target or ``null`` on the last page.  It is built only for
+        a 200: the page's rows decide a 304 or 412 alone.
+        """
+        space = _space(collection)
+        page = await run_in_threadpool(self.store.page, space, query.after, query.limit)
+        conditions = _conditions(request)
+        cache = self._cache(request, space)
+        members = [(name, meta.version) for name, meta, _ in page.members]
+        representation, target = page_representation(
+            collection, query.limit, members, page.more, cache
+        )
+        reply = respond(request.method, conditions, representation)
+        note_precondition(request, conditions, reply.decision)
+        if reply.status != 200:
+            return _send(reply)
+        headers = dict(reply.headers)
+        body = b'{"collection":%s,"items":[%s],"next":%s}' % (
+            dump_json(collection),
+            _items(page.members),
+            dump_json(target),
+        )
         headers["Content-Length"] = str(len(body))
         if request.method == "HEAD":
             return Response(headers=headers)
@@ -629,7 +705,7 @@ register_url_convertor("anypath", _AnyPathConvertor())
 
 class ServiceApp(Starlette):
     """The service's Starlette application, entered through its fast path
-    (:mod:`ifmatch.service.fastpath`), which hands it every request it does not answer."""
+    (:mod:`ifmatch.service._fastpath`), which hands it every request it does not answer."""
 
     fast: FastPath
 
@@ -690,7 +766,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
 
 def app_from_env() -> ServiceApp:
     """The uvicorn factory: settings from the environment (see :mod:`ifmatch.service.settings`)."""
-    from ifmatch.service.logs import configure_logging
+    from ifmatch.service._logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging()

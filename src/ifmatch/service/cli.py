@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from ifmatch.service.middleware import MAX_HEADER_BYTES
+from ifmatch.service._middleware import MAX_HEADER_BYTES
 from ifmatch.service.settings import ENV_SETTINGS, ENV_TOKEN, Settings
 
 _SIZE_RE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
@@ -27,6 +27,26 @@ def parse_size(text: str) -> int:
     if match is None:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1048576, 512KiB, 10MiB)")
     return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
+
+
+def _format_size(size: int) -> str:
+    """Bytes as :func:`parse_size` reads them, in the largest unit that divides them: ``1MiB``."""
+    for unit in ("GiB", "MiB", "KiB"):
+        scale = _UNITS[unit[0].lower()]
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def _add_size(parser: argparse.ArgumentParser, flag: str, default: int, what: str) -> None:
+    """A byte-size option (``512KiB``, ``10MiB``); ``--help`` shows its default in those units."""
+    parser.add_argument(
+        flag,
+        type=parse_size,
+        default=default,
+        metavar="SIZE",
+        help=f"{what} (default {_format_size(default)})",
+    )
 
 
 def parse_port(text: str) -> int:
@@ -81,20 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="let writes to existing resources through without If-Match (no 428)",
     )
-    parser.add_argument(
-        "--max-json-body",
-        type=parse_size,
-        default=defaults.max_json_body,
-        metavar="SIZE",
-        help="largest JSON document or patch (default 1MiB)",
-    )
-    parser.add_argument(
-        "--max-file-body",
-        type=parse_size,
-        default=defaults.max_file_body,
-        metavar="SIZE",
-        help="largest file upload (default 10MiB)",
-    )
+    _add_size(parser, "--max-json-body", defaults.max_json_body, "largest JSON document or patch")
+    _add_size(parser, "--max-file-body", defaults.max_file_body, "largest file upload")
     parser.add_argument(
         "--pool-size",
         type=int,
@@ -158,6 +166,8 @@ def main(command: str, argv: list[str]) -> int:
 
     import uvicorn
 
+    from ifmatch.service._protocol import protocol_class
+
     os.environ[ENV_SETTINGS] = settings.to_env()
     if token:
         os.environ[ENV_TOKEN] = token
@@ -169,6 +179,7 @@ def main(command: str, argv: list[str]) -> int:
         workers=settings.workers,
         access_log=False,
         log_level=args.log_level,
+        http=protocol_class(),
         server_header=False,
         date_header=False,  # DateHeader sets it per response, never older than Last-Modified
         # Bounds the request head under h11; httptools has no such limit (HeaderLimits holds).

@@ -31,6 +31,7 @@ from ifmatch.service.store import (
     Content,
     Listing,
     Meta,
+    Page,
     Reader,
     ScopeState,
     Store,
@@ -60,6 +61,13 @@ _SCHEMA = [
         UNIQUE (space, name))""",
     "ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL",
 ]
+#: Names in bytewise ("C") order, whatever the database's collation: the order of the
+#: listing and of pages (keyset paging reads it), the same as on SQLite.  A start that
+#: finds it missing creates it, so a database made before it gets it too.
+_NAME_ORDER_INDEX = "resources_space_name_c"
+_CREATE_NAME_ORDER_INDEX = (
+    f'CREATE INDEX {_NAME_ORDER_INDEX} ON resources (space, name COLLATE "C")'.encode()
+)
 _META = "version, modified_us, changed_within_second, content_type, length"
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
@@ -245,11 +253,18 @@ class PostgresStore(Store):
                 for statement in _SCHEMA:
                     connection.execute(statement.encode())
                 connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
-                return
-            row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] if row else None
-            if version != SCHEMA_VERSION:
-                raise RuntimeError(f"schema version {version}, this ifmatch knows {SCHEMA_VERSION}")
+            else:
+                row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+                version = row[0] if row else None
+                if version != SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"schema version {version}, this ifmatch knows {SCHEMA_VERSION}"
+                    )
+            # Looked up first: CREATE INDEX IF NOT EXISTS would lock the table against
+            # writes (briefly) on every start, even when the index is there.
+            found = connection.execute("SELECT to_regclass(%s)", (_NAME_ORDER_INDEX,)).fetchone()
+            if found is None or found[0] is None:
+                connection.execute(_CREATE_NAME_ORDER_INDEX)
 
     @contextlib.contextmanager
     def transaction(self, space: str) -> Iterator[Transaction]:
@@ -328,6 +343,19 @@ class PostgresStore(Store):
             self.end(connection)
         scope = ScopeState(int(row[0]), int(row[1]), bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
+
+    def page(self, space: str, after: str | None, limit: int) -> Page:
+        # One statement is one snapshot (autocommit).  resources_space_name_c serves the
+        # range and the bytewise order; one row past the limit tells whether more follow.
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                ' data FROM resources WHERE space = %s AND name COLLATE "C" > %s'
+                ' ORDER BY name COLLATE "C" LIMIT %s',
+                (space, after or "", limit + 1),
+            ).fetchall()
+        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows[:limit]]
+        return Page(members, len(rows) > limit)
 
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         with self._pool.connection() as connection:

@@ -7,6 +7,12 @@ file.  WAL mode lets readers go on while a writer holds that lock, and
 ``busy_timeout`` makes a waiting writer wait instead of failing (writers of one
 process first queue on a lock, so the busy handler only arbitrates between processes).
 
+Checkpoints (copying the WAL back into the database file, the only step
+that waits for the disk with ``synchronous = NORMAL``) run on a thread of
+their own (:class:`_Checkpointer`) instead of inside whichever commit
+crosses SQLite's threshold, so a commit made in the event loop never waits
+for an ``fsync``.
+
 Bodies are read and written with incremental blob I/O
 (:meth:`sqlite3.Connection.blobopen`), so a range request or a large upload
 never holds the whole file in memory.
@@ -15,6 +21,7 @@ never holds the whole file in memory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -26,6 +33,7 @@ from ifmatch.service.store import (
     Content,
     Listing,
     Meta,
+    Page,
     Reader,
     ScopeState,
     Store,
@@ -59,6 +67,65 @@ _BUSY_TIMEOUT_S = 30.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
+_LOG = logging.getLogger("ifmatch.service")
+#: How long the checkpointer lets commits gather before it checkpoints them together.
+CHECKPOINT_EVERY_S = 0.2
+
+
+class _Checkpointer:
+    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on a thread of its own, at most every
+    :data:`CHECKPOINT_EVERY_S` while there are commits, never in the committing thread.
+
+    The store's connections turn SQLite's automatic checkpoint off; this
+    takes its place.  A passive checkpoint neither waits for nor blocks
+    readers and writers; the next writer after a complete one starts the WAL
+    over, so it stays small.  The thread starts with the first commit.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._due = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def committed(self) -> None:
+        """Note a commit (cheap: sets an event)."""
+        if self._thread is None:
+            with self._start:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="ifmatch-sqlite-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+        self._due.set()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while self._due.wait() and not self._stopping.wait(CHECKPOINT_EVERY_S):
+                self._due.clear()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:  # the next commit brings another try
+                    busy = getattr(error, "sqlite_errorcode", 0) & 0xFF in _BUSY
+                    _LOG.log(
+                        logging.DEBUG if busy else logging.WARNING,
+                        "SQLite checkpoint of %s failed: %s",
+                        self._path,
+                        error,
+                    )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop the thread (SQLite checkpoints when its last connection closes)."""
+        self._stopping.set()
+        self._due.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
 def _meta(row: tuple[int, int, int, str, int]) -> Meta:
     return Meta(row[0], row[1], bool(row[2]), row[3], row[4])
 
@@ -74,18 +141,85 @@ class _Current:
         return bytes(row[0])
 
 
+class _Batch:
+    """What a group commit's writes share inside their one transaction: each space's
+    state, read once and then kept (the transaction holds the write lock, so nothing
+    else changes it), and written back once, just before the commit."""
+
+    def __init__(self) -> None:
+        self.scopes: dict[str, ScopeState] = {}
+        self.dirty: set[str] = set()
+
+    def flush(self, connection: sqlite3.Connection) -> None:
+        """Store every changed space's state (call once, before ``COMMIT``)."""
+        for space in self.dirty:
+            _store_scope(connection, space, self.scopes[space])
+        self.dirty.clear()
+
+
+def _store_scope(connection: sqlite3.Connection, space: str, state: ScopeState) -> None:
+    connection.execute(
+        """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT (space) DO UPDATE SET
+               counter = excluded.counter, modified_us = excluded.modified_us,
+               changed_within_second = excluded.changed_within_second""",
+        (space, state.counter, state.modified_us, int(state.changed_within_second)),
+    )
+
+
+#: A space's state and one resource's current state, in one statement.
+_STATE = """SELECT s.counter, s.modified_us, s.changed_within_second,
+        r.id, r.version, r.modified_us, r.changed_within_second, r.content_type, r.length
+    FROM (SELECT ? AS space, ? AS name) AS k
+    LEFT JOIN scopes AS s ON s.space = k.space
+    LEFT JOIN resources AS r ON r.space = k.space AND r.name = k.name"""
+
+
 class _Transaction(Transaction):
-    def __init__(self, connection: sqlite3.Connection, space: str) -> None:
-        self._connection, self._space = connection, space
+    """A write transaction on one space.
+
+    With ``name`` (the resource the write is about), :meth:`scope` reads the
+    space's state and that resource's in one statement.  With ``batch``, the
+    space's state is shared with the other writes of a group commit and
+    written back once by :meth:`_Batch.flush`.
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        space: str,
+        name: str | None = None,
+        batch: _Batch | None = None,
+    ) -> None:
+        self._connection, self._space, self._name, self._batch = connection, space, name, batch
+        #: The named resource's state when :meth:`scope` read it too (``[None]``: missing).
+        self._ahead: list[_Current | None] = []
 
     def scope(self) -> ScopeState:
-        row = self._connection.execute(
-            "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
-            (self._space,),
-        ).fetchone()
-        return ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
+        if self._batch is not None and self._space in self._batch.scopes:
+            return self._batch.scopes[self._space]
+        if self._name is None:
+            row = self._connection.execute(
+                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
+                (self._space,),
+            ).fetchone()
+            state = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
+        else:
+            row = self._connection.execute(_STATE, (self._space, self._name)).fetchone()
+            state = (
+                ScopeState(row[0], row[1], bool(row[2])) if row[0] is not None else ScopeState(0, 0)
+            )
+            self._ahead = [
+                _Current(self._connection, row[3], _meta(row[4:])) if row[3] is not None else None
+            ]
+        if self._batch is not None:
+            self._batch.scopes[self._space] = state
+        return state
 
     def current(self, name: str) -> _Current | None:
+        if name == self._name and self._ahead:
+            return self._ahead.pop()
         row = self._connection.execute(
             "SELECT id, version, modified_us, changed_within_second, content_type, length"
             " FROM resources WHERE space = ? AND name = ?",
@@ -138,14 +272,11 @@ class _Transaction(Transaction):
         )
 
     def set_scope(self, state: ScopeState) -> None:
-        self._connection.execute(
-            """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
-               VALUES (?, ?, ?, ?)
-               ON CONFLICT (space) DO UPDATE SET
-                   counter = excluded.counter, modified_us = excluded.modified_us,
-                   changed_within_second = excluded.changed_within_second""",
-            (self._space, state.counter, state.modified_us, int(state.changed_within_second)),
-        )
+        if self._batch is None:
+            _store_scope(self._connection, self._space, state)
+        else:
+            self._batch.scopes[self._space] = state
+            self._batch.dirty.add(self._space)
 
 
 class _Reader(Reader):
@@ -185,6 +316,7 @@ class SQLiteStore(Store):
         self._write_lock = threading.Lock()
         #: The connection of :meth:`try_write`, which never waits for SQLite's lock.
         self._nowait: sqlite3.Connection | None = None
+        self._checkpointer = _Checkpointer(path)
         self._migrate()
 
     @property
@@ -199,6 +331,7 @@ class SQLiteStore(Store):
         connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         return connection
 
     def acquire(self) -> sqlite3.Connection:
@@ -221,6 +354,8 @@ class SQLiteStore(Store):
             connection.execute(begin)
             yield connection
             connection.execute("COMMIT")
+            if begin == "BEGIN IMMEDIATE":
+                self._checkpointer.committed()
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -249,6 +384,11 @@ class SQLiteStore(Store):
         with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
             yield _Transaction(connection, space)
 
+    def write(self, request: WriteRequest) -> WriteResult:
+        """:meth:`Store.write`, reading the space's and the resource's state in one statement."""
+        with self._write_lock, self._connection("BEGIN IMMEDIATE") as connection:
+            return apply(_Transaction(connection, request.space, request.name), request)
+
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """The write, made at once, or ``None`` when a writer of this or another process
         holds the lock (SQLite answers ``BEGIN IMMEDIATE`` with "busy" at once: no wait)."""
@@ -267,9 +407,12 @@ class SQLiteStore(Store):
 
         Each write is checked and made exactly as if alone, in order, against the
         state the ones before it left (each bumps its space's counter), so the
-        outcome is that of running them one after the other.  With more than one,
-        each runs under a savepoint: a write that raises is undone alone and its
-        exception is its result.  Results are returned only after the commit.
+        outcome is that of running them one after the other.  The writes share
+        their spaces' states, read once and stored once (:class:`_Batch`).  Should
+        one raise, the batch is rolled back (to a savepoint: the lock stays held)
+        and made again with a savepoint around each write, so that one is undone
+        alone and its exception is its result.  Results are returned only after
+        the commit.
         """
         if not self._write_lock.acquire(blocking=False):
             return None
@@ -284,21 +427,38 @@ class SQLiteStore(Store):
                 if error.sqlite_errorcode & 0xFF in _BUSY:
                     return None
                 raise
-            results: list[WriteResult | Exception] = []
             try:
                 if len(requests) == 1:
-                    results.append(apply(_Transaction(connection, requests[0].space), requests[0]))
+                    results = self._apply_together(connection, requests)
                 else:
-                    for request in requests:
-                        results.append(self._apply_alone(connection, request))
+                    connection.execute("SAVEPOINT together")
+                    try:
+                        results = self._apply_together(connection, requests)
+                    except Exception:
+                        connection.execute("ROLLBACK TO together")
+                        results = [self._apply_alone(connection, request) for request in requests]
+                    connection.execute("RELEASE together")
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
+            self._checkpointer.committed()
             return results
         finally:
             self._write_lock.release()
+
+    @staticmethod
+    def _apply_together(
+        connection: sqlite3.Connection, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult | Exception]:
+        batch = _Batch()
+        results: list[WriteResult | Exception] = [
+            apply(_Transaction(connection, request.space, request.name, batch), request)
+            for request in requests
+        ]
+        batch.flush(connection)
+        return results
 
     @staticmethod
     def _apply_alone(
@@ -306,7 +466,7 @@ class SQLiteStore(Store):
     ) -> WriteResult | Exception:
         connection.execute("SAVEPOINT one_write")
         try:
-            result = apply(_Transaction(connection, request.space), request)
+            result = apply(_Transaction(connection, request.space, request.name), request)
         except Exception as error:
             connection.execute("ROLLBACK TO one_write")
             connection.execute("RELEASE one_write")
@@ -354,6 +514,19 @@ class SQLiteStore(Store):
         scope = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
         return Listing(scope, [(r[0], _meta(r[1:6]), bytes(r[6])) for r in rows])
 
+    def page(self, space: str, after: str | None, limit: int) -> Page:
+        # One statement is one snapshot; the UNIQUE (space, name) index serves both the
+        # range and the order (BINARY collation: bytewise, as the listing), and one row
+        # past the limit tells whether another page follows.
+        with self._connection("BEGIN") as connection:
+            rows = connection.execute(
+                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
+                " data FROM resources WHERE space = ? AND name > ? ORDER BY name LIMIT ?",
+                (space, after or "", limit + 1),
+            ).fetchall()
+        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows[:limit]]
+        return Page(members, len(rows) > limit)
+
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         with self._connection("BEGIN") as connection:
             rows = connection.execute(
@@ -369,6 +542,7 @@ class SQLiteStore(Store):
             connection.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        self._checkpointer.stop()
         if self._nowait is not None:
             self._nowait.close()
             self._nowait = None

@@ -189,6 +189,18 @@ class Listing:
     members: list[tuple[str, Meta, bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Members of a space in name order, with their bodies, and whether more follow.
+
+    ``more`` is true when a member follows the last one (the page after this
+    one is not empty), as read in the same statement as the members.
+    """
+
+    members: list[tuple[str, Meta, bytes]]
+    more: bool
+
+
 class Reader(abc.ABC):
     """A read snapshot of one resource: metadata, then spans read on demand.
 
@@ -232,6 +244,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def listing(self, space: str) -> Listing:
         """All members of a space, with the space's state, from one snapshot."""
+
+    @abc.abstractmethod
+    def page(self, space: str, after: str | None, limit: int) -> Page:
+        """At most ``limit`` members of a space whose names sort after ``after`` (from the
+        start when ``None``), in name order (bytewise, as :meth:`listing`), from one
+        snapshot.  Backends read it on the ``(space, name)`` index (keyset paging), so
+        its cost does not grow with the size of the space."""
 
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         """The spaces whose names start with ``prefix``, by name, each as

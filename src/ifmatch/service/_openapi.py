@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ifmatch import __version__
+from ifmatch.service._pages import MAX_LIMIT
 from ifmatch.service.settings import Settings
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"}
@@ -124,6 +125,15 @@ def _head_operation(summary: str) -> dict[str, Any]:
     )
 
 
+def _delete_operation(summary: str) -> dict[str, Any]:
+    """A DELETE: 204, or the problems of a write (428 when it carries no precondition)."""
+    return _operation(
+        summary,
+        _WRITE_FIELDS,
+        {"204": {"description": "Deleted"}, **_problems(400, 404, 412, 428)},
+    )
+
+
 def _document_path() -> dict[str, Any]:
     document = {"$ref": "#/components/schemas/Document"}
     get = _operation(
@@ -161,11 +171,7 @@ def _document_path() -> dict[str, Any]:
             "application/json-patch+json": {"schema": {"$ref": "#/components/schemas/JSONPatch"}},
         },
     }
-    delete = _operation(
-        "Delete a document",
-        _WRITE_FIELDS,
-        {"204": {"description": "Deleted"}, **_problems(400, 404, 412, 428)},
-    )
+    delete = _delete_operation("Delete a document")
     return {
         "parameters": [
             _path_name("collection", "notes"),
@@ -179,14 +185,48 @@ def _document_path() -> dict[str, Any]:
     }
 
 
+_PAGING = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Ask for one page of at most this many members, in id order, instead of the "
+            'whole collection; its ETag is the page\'s own, and Link rel="next" '
+            "(RFC 8288) names the next page while there is one. Past the maximum: 400."
+        ),
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        "example": 100,
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Where a page starts: opaque, taken unchanged from the previous page's "
+            'Link rel="next" (or its `next`); only with limit. Malformed: 400.'
+        ),
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,172}$"},
+    },
+]
+_LINK_HEADER = {
+    "schema": {"type": "string"},
+    "description": 'pages only, while a next page exists: </api/{collection}?...>; rel="next"',
+}
+
+
 def _collection_path() -> dict[str, Any]:
     listing = {"$ref": "#/components/schemas/Listing"}
     document = {"$ref": "#/components/schemas/Document"}
     get = _operation(
-        "List a collection; its ETag changes whenever any member changes (poll with 304s)",
+        "List a collection, or one page of it (limit, cursor); the collection's ETag changes "
+        "whenever any member changes, a page's whenever that page changes (poll with 304s)",
         _READ_FIELDS,
         {"200": _ok(200, "application/json", listing), **_not_modified(), **_problems(400, 412)},
     )
+    get["parameters"] += _PAGING
+    for status in ("200", "304"):
+        get["responses"][status]["headers"] = {**_VALIDATOR_HEADERS, "Link": _LINK_HEADER}
     post = _operation(
         "Create a document with a server-chosen id",
         ["IfMatch", "IfNoneMatch"],
@@ -226,11 +266,7 @@ def _file_path() -> dict[str, Any]:
         "required": True,
         "content": {"application/octet-stream": {"schema": binary}},
     }
-    delete = _operation(
-        "Delete a file",
-        _WRITE_FIELDS,
-        {"204": {"description": "Deleted"}, **_problems(400, 404, 412, 428)},
-    )
+    delete = _delete_operation("Delete a file")
     return {
         "parameters": [
             {
@@ -248,74 +284,61 @@ def _file_path() -> dict[str, Any]:
     }
 
 
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON Schema object: the ``required`` properties, then the ``optional`` ones."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
 def _schemas() -> dict[str, Any]:
+    string = {"type": "string"}
     pointer = {"type": "string", "description": "RFC 6901 JSON Pointer"}
+    problem = _object(
+        {"type": string, "title": string, "status": {"type": "integer"}, "detail": string},
+        {
+            "precondition": {"type": "string", "description": "the field that failed"},
+            "current_etag": string,
+        },
+    )
+    item = _object(
+        {
+            "id": string,
+            "etag": string,
+            "last_modified": string,
+            "document": {"$ref": "#/components/schemas/Document"},
+        }
+    )
+    collection = _object(
+        {"name": string, "documents": {"type": "integer", "minimum": 1}, "etag": string}
+    )
+    operation = _object(
+        {"op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]}, "path": pointer},
+        {"from": pointer, "value": {}},
+    )
     return {
         "Document": {"description": "any JSON value"},
-        "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "precondition": {"type": "string", "description": "the field that failed"},
-                "current_etag": {"type": "string"},
+        "Problem": {"description": "RFC 9457 problem details", **problem},
+        "Listing": _object(
+            {"collection": string, "items": _array(item)},
+            {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": (
+                        "pages only: the next page (as in Link rel=next), null on the last"
+                    ),
+                }
             },
-        },
-        "Listing": {
-            "type": "object",
-            "required": ["collection", "items"],
-            "properties": {
-                "collection": {"type": "string"},
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["id", "etag", "last_modified", "document"],
-                        "properties": {
-                            "id": {"type": "string"},
-                            "etag": {"type": "string"},
-                            "last_modified": {"type": "string"},
-                            "document": {"$ref": "#/components/schemas/Document"},
-                        },
-                    },
-                },
-            },
-        },
-        "Collections": {
-            "type": "object",
-            "required": ["collections"],
-            "properties": {
-                "collections": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "documents", "etag"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "documents": {"type": "integer", "minimum": 1},
-                            "etag": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        },
-        "JSONPatch": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["op", "path"],
-                "properties": {
-                    "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
-                    "path": pointer,
-                    "from": pointer,
-                    "value": {},
-                },
-            },
-        },
+        ),
+        "Collections": _object({"collections": _array(collection)}),
+        "JSONPatch": _array(operation),
     }
 
 

@@ -4,7 +4,7 @@ A request only appends a tuple (``record``); the lines are formatted and
 written in one ``write`` per batch, at most :data:`FLUSH_S` later, from a
 callback of the event loop, so neither formatting nor the system call sits
 between a request and its response.  This holds for the configuration
-``ifmatch serve`` installs (:func:`ifmatch.service.logs.configure_logging`:
+``ifmatch serve`` installs (:func:`ifmatch.service._logs.configure_logging`:
 the access logger's only handler is the JSON-lines handler).  With any other
 handler on the logger, each line goes through :mod:`logging` at once, as a
 record with ``fields``, so custom handlers see every request when it ends.

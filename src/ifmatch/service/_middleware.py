@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ifmatch import Conditions, Decision, Outcome, format_http_date, problem
-from ifmatch.service.accesslog import ACCESS, ACCESS_LOGGER
+from ifmatch.service._accesslog import ACCESS, ACCESS_LOGGER
 
 __all__ = ["ACCESS_LOGGER", "AccessLog", "BearerAuth", "DateHeader", "http_date_now"]
 _LOG_KEY = "ifmatch.log"

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from ifmatch.service.middleware import ACCESS_LOGGER
+from ifmatch.service._middleware import ACCESS_LOGGER
 
 
 class JSONLines(logging.Formatter):

@@ -59,9 +59,14 @@ def problem_response(
     )
 
 
+def is_name(value: str) -> bool:
+    """Whether ``value`` is a valid collection or document id (see :func:`check_name`)."""
+    return _NAME_RE.fullmatch(value) is not None and value not in {".", ".."}
+
+
 def check_name(value: str, what: str) -> str:
     """A collection or document id: 1-128 unreserved URI characters, not ``.`` or ``..``."""
-    if _NAME_RE.fullmatch(value) is None or value in {".", ".."}:
+    if not is_name(value):
         raise Problem(400, f"invalid {what}: use 1-128 characters from A-Z a-z 0-9 . _ ~ -")
     return value
 
@@ -223,6 +228,16 @@ def nests_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+#: The decoders of :func:`parse_json`, made once (``json.loads`` with hooks makes one a call).
+_LENIENT = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constants)
+_STRICT = json.JSONDecoder(
+    parse_float=_finite,
+    parse_constant=_no_constants,
+    parse_int=_integer,
+    object_pairs_hook=_unique_object,
+)
+
+
 def parse_json(data: bytes, *, strict: bool = True) -> Any:
     """Parse UTF-8 JSON text (RFC 8259): no NaN/Infinity, no overflowing numbers.
 
@@ -231,11 +246,11 @@ def parse_json(data: bytes, *, strict: bool = True) -> Any:
     :data:`MAX_JSON_DIGITS`; stored documents are read without those checks.
     Messages name what is wrong and where, never the parser's internals.
     """
-    hooks: dict[str, Any] = {"parse_float": _finite, "parse_constant": _no_constants}
-    if strict:
-        hooks.update(parse_int=_integer, object_pairs_hook=_unique_object)
     try:
-        value = json.loads(data.decode("utf-8"), **hooks)
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise _Unacceptable("it starts with a byte order mark (RFC 8259 §8.1)")
+        value = (_STRICT if strict else _LENIENT).decode(text)
     except UnicodeDecodeError:
         raise Problem(400, "the request content is not UTF-8 (RFC 8259 §8.1)") from None
     except json.JSONDecodeError as error:

@@ -1,25 +1,27 @@
 """The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
 
 On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
-a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) that
-does not need the listing, and a JSON ``PUT`` of a document are answered
-here, in the event loop.  A point read from SQLite in WAL mode takes
+a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) or of
+one of its pages (``?limit=N&cursor=C``) that does not need the listing or
+the page's body, and a JSON ``PUT`` of a document are answered here, in the
+event loop.  A point read from SQLite in WAL mode takes
 microseconds, less than a hop to a worker thread, and with the validator
-cache (:mod:`ifmatch.service.validators_cache`) a 304 reads no row at all.
+cache (:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
-by the application's own ``_representation`` and
-``collection_representation``): each version's 200 and 304 header bytes are
+by the application's own ``_representation``, ``collection_representation``
+and ``page_representation``): each version's 200 and 304 header bytes are
 prepared once from it, and any request with more than a plain
 ``If-None-Match`` is answered by calling it.  ``tests/service/test_fastpath.py``
 sends a table of requests to both and compares status, headers, body and
 log line.
 
-Everything unusual about a request (a query string, an invalid name, a
-missing document, a collection that must be listed, a write that is
-refused, a bearer token that is not exactly right, oversized header fields)
-goes to the full application unchanged, which answers it as always.  The fast
+Everything unusual about a request (a query string other than a page's, an
+invalid name, a missing document, a collection or page whose body is needed,
+a write that is refused, a bearer token that is not exactly right, oversized
+header fields) goes to the full application unchanged, which answers it as
+always.  The fast
 path stands in for the application's middleware (Date, the access log,
 header limits, bearer auth) and stands aside entirely when the application
 has middleware it does not know.
@@ -33,18 +35,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ifmatch import Conditions
+from ifmatch import Conditions, format_http_date
 from ifmatch.respond import Reply, Representation, respond
-from ifmatch.service.accesslog import ACCESS
-from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
-from ifmatch.service.cachepolicy import Headers as CacheFields
-from ifmatch.service.http import Problem, check_name, parse_json
-from ifmatch.service.middleware import (
+from ifmatch.service._accesslog import ACCESS
+from ifmatch.service._http import Problem, check_name, parse_json
+from ifmatch.service._middleware import (
     MAX_FIELD_BYTES,
     MAX_HEADER_BYTES,
     AccessLog,
@@ -54,10 +54,13 @@ from ifmatch.service.middleware import (
     http_date_now,
     outcome,
 )
+from ifmatch.service._pages import page_query
+from ifmatch.service._validators_cache import SQLiteValidators
+from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
+from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.settings import Settings
 from ifmatch.service.sqlite import SQLiteStore
 from ifmatch.service.store import Content, Meta, ScopeState, Store, WriteRequest, WriteResult
-from ifmatch.service.validators_cache import SQLiteValidators
 
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes, str]
@@ -70,6 +73,7 @@ KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
 _NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
+_JSON_TYPE = b"application/json"
 
 
 def _raw(headers: list[tuple[str, str]]) -> Headers:
@@ -144,6 +148,32 @@ class ScopeEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PageEntry:
+    """A collection page's validator, with its 304 header bytes prepared once."""
+
+    representation: Representation
+    etag: bytes
+    not_modified: Headers
+
+    @classmethod
+    def of(
+        cls,
+        collection: str,
+        limit: int,
+        members: list[tuple[str, int]],
+        more: bool,
+        cache: CacheFields = DEFAULT_HEADERS,
+    ) -> PageEntry:
+        """Prepare the 304 of a page with the application's responder."""
+        from ifmatch.service.app import page_representation
+
+        representation, _ = page_representation(collection, limit, members, more, cache)
+        etag = str(representation.etag)
+        unchanged = respond("GET", Conditions(if_none_match=etag), representation)
+        return cls(representation, etag.encode("latin-1"), _raw(unchanged.headers))
+
+
 class FastPath:
     """Answers the hot reads and JSON PUTs itself and hands every other request to ``app``."""
 
@@ -165,22 +195,31 @@ class FastPath:
         ]
         #: Why the fast path stands aside (``None`` when it is on).
         self.off_because: str | None = None
-        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry] | None = None
+        self.cache: SQLiteValidators[DocumentEntry, ScopeEntry, PageEntry] | None = None
         #: Requests answered here (the rest went to the application).
         self.answered = 0
         self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
+        self._written = _WriteHeaders(self.policy, self.authenticated)
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
         elif not isinstance(store, SQLiteStore):
             self.off_because = f"no validator cache for {type(store).__name__}"
         else:
-            self.cache = SQLiteValidators(store.path, self._document_entry, self._scope_entry)
+            self.cache = SQLiteValidators(
+                store.path, self._document_entry, self._scope_entry, self._page_entry
+            )
 
     def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
         return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
 
     def _scope_entry(self, space: str, state: ScopeState) -> ScopeEntry:
         return ScopeEntry.of(state, self.policy.headers(space, self.authenticated))
+
+    def _page_entry(
+        self, space: str, after: str | None, limit: int, members: list[tuple[str, int]], more: bool
+    ) -> PageEntry:
+        cache = self.policy.headers(space, self.authenticated)
+        return PageEntry.of(space.removeprefix("doc:"), limit, members, more, cache)
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
@@ -196,17 +235,15 @@ class FastPath:
         reply = None
         method = scope["method"]
         path: str = scope["path"]
-        if not path.startswith("/api/") or scope["query_string"] or scope.get("root_path"):
+        if not path.startswith("/api/") or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        if method == "PUT":
+        query: bytes = scope["query_string"]
+        if method == "PUT" and not query:
             await self._put(scope, receive, send, started)
             return
         if method == "GET" or method == "HEAD":
-            try:
-                reply = self._read(method, path[5:], scope["headers"])
-            except Exception:  # whatever went wrong, the full application will say it properly
-                reply = None
+            reply = self.read(method, path, scope["headers"], query)
         if reply is None:
             await self.app(scope, receive, send)
             return
@@ -219,12 +256,24 @@ class FastPath:
                 method, path, status, precondition, (time.perf_counter() - started) * 1000
             )
 
+    def read(self, method: str, path: str, raw: Headers, query: bytes = b"") -> Answer | None:
+        """The answer to a ``GET`` or ``HEAD`` of ``path`` (under ``/api/``), or ``None``
+        when the full application must answer it."""
+        try:
+            if query:
+                return self._read_page(method, path[5:], query, raw)
+            return self._read(method, path[5:], raw)
+        except Exception:  # whatever went wrong, the full application will say it properly
+            return None
+
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other
-        condition is present, and whether a Content-Type other than exactly JSON or a
-        body coding is; ``None`` when the application must answer (size limits, auth)."""
+        condition is present, and whether the content is plain JSON the fast path may
+        write (Content-Type exactly JSON, no content or transfer coding, a declared
+        length within the limit); ``None`` when the application must answer (size
+        limits, auth)."""
         inm: bytes | None = None
-        general = other_body = False
+        general = typed = other_body = False
         authorizations = []
         total = 0
         for field, value in raw:
@@ -240,7 +289,13 @@ class FastPath:
             elif field == b"authorization":
                 authorizations.append(value)
             elif field == b"content-type":
-                other_body = other_body or value != b"application/json"
+                other_body = other_body or typed or value != b"application/json"
+                typed = True
+            elif field == b"content-length":
+                # A declared length past the limit is the application's 413, before any reading.
+                other_body = other_body or not (
+                    value.isdigit() and int(value) <= self.settings.max_json_body
+                )
             elif field == b"content-encoding" or field == b"transfer-encoding":
                 other_body = True
         if total > MAX_HEADER_BYTES:
@@ -252,7 +307,7 @@ class FastPath:
         if self.expected is None and authorizations:
             return None  # credentials the service does not check: the policy makes it private
 
-        return inm, general, other_body
+        return inm, general, typed and not other_body
 
     def _read(self, method: str, rest: str, raw: Headers) -> Answer | None:
         """The answer to a read, or ``None`` to let the full application answer."""
@@ -332,6 +387,34 @@ class FastPath:
             return None
         return self._reply(reply, conditions)
 
+    def _read_page(self, method: str, rest: str, query: bytes, raw: Headers) -> Answer | None:
+        """A collection page's 304 (or 412) from its members' ids and versions alone
+        (cached per ``data_version``); a 200, or a query that is not a page, is the
+        application's."""
+        if "/" in rest:
+            return None
+        scanned = self._scan(raw)
+        if scanned is None:
+            return None
+        inm, general, _ = scanned
+        if inm is None and not general:
+            return None
+        # The application reads the query as Starlette does: latin-1, then parse_qsl.
+        page = page_query(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        if page is None:  # the whole listing, or the app's 400 (page_query raised)
+            return None
+        space = f"doc:{check_name(rest, 'collection')}"
+        assert self.cache is not None
+        self.cache.refresh()
+        entry = self.cache.page(space, page.after, page.limit)
+        if not general and inm == entry.etag:
+            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
+        conditions = Conditions.from_headers(raw)
+        reply = respond(method, conditions, entry.representation)
+        if reply.status == 200:
+            return None
+        return self._reply(reply, conditions)
+
     # -- writes ----------------------------------------------------------------------------
 
     def _put_target(self, scope: Scope) -> tuple[str, str] | None:
@@ -340,16 +423,8 @@ class FastPath:
         if not slash or "/" in name:
             return None
         scanned = self._scan(scope["headers"])
-        if scanned is None or scanned[2]:
+        if scanned is None or not scanned[2]:
             return None
-        if not any(field == b"content-type" for field, _ in scope["headers"]):
-            return None
-        for field, value in scope["headers"]:
-            # A declared length past the limit is the application's 413, before any reading.
-            if field == b"content-length" and not (
-                value.isdigit() and int(value) <= self.settings.max_json_body
-            ):
-                return None
         try:
             return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
         except Problem:
@@ -388,8 +463,8 @@ class FastPath:
             # Refused: nothing was written; the application answers (and decides again).
             await self.app(scope, _replay(messages, receive), send)
             return
-        cache = self.policy.headers(target[0], self.authenticated)
-        status, headers = _written(scope["path"], result, len(data), cache)
+        headers = self._written(scope["path"], target[0], result, len(data))
+        status = 201 if result.created else 200
         self.answered += 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
@@ -432,23 +507,44 @@ class FastPath:
                 future.set_result(result)
 
 
-def _written(
-    path: str, result: WriteResult, length: int, cache: CacheFields = DEFAULT_HEADERS
-) -> tuple[int, Headers]:
-    """A successful document PUT's status and headers, as the application's ``_finish``."""
-    from ifmatch.service.app import JSON_TYPE, _validators
+class _WriteHeaders:
+    """A document write's 200 or 201 header fields, as the application's ``_finish`` sends
+    them (new validators, RFC 9110 §15.3.1, §15.3.2, and the cache policy's fields), built
+    from bytes prepared once: each space's cache fields, and Last-Modified per second."""
 
-    assert result.after is not None
-    headers = _validators(result.after, cache)
-    if result.created:
-        headers["Location"] = quote(path)
-    raw = _raw(list(headers.items()))
-    raw += [
-        (b"content-length", str(length).encode()),
-        (b"content-type", JSON_TYPE.encode()),
-        (b"date", http_date_now()),
-    ]
-    return (201 if result.created else 200), raw
+    def __init__(self, policy: CachePolicy, authenticated: bool) -> None:
+        self._policy, self._authenticated = policy, authenticated
+        self._fields: dict[str, Headers] = {}
+        self._second = -1
+        self._modified = b""
+
+    def __call__(self, path: str, space: str, result: WriteResult, length: int) -> Headers:
+        from ifmatch.service.app import _validators
+
+        after = result.after
+        assert after is not None
+        fields = self._fields.get(space)
+        if fields is None:
+            # What _validators() gives apart from the validators, in its order.
+            cache = self._policy.headers(space, self._authenticated)
+            fields = _raw(list(_validators(after, cache).items()))[2:]
+            self._fields[space] = fields
+        second = after.modified_us // 1_000_000
+        if second != self._second:
+            self._second, self._modified = second, format_http_date(second).encode()
+        headers = [
+            (b"etag", b'"v%d"' % after.version),
+            (b"last-modified", self._modified),
+            *fields,
+        ]
+        if result.created:
+            headers.append((b"location", quote(path).encode("latin-1")))
+        headers += [
+            (b"content-length", b"%d" % length),
+            (b"content-type", _JSON_TYPE),
+            (b"date", http_date_now()),
+        ]
+        return headers
 
 
 async def _body(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
