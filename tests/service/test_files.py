@@ -217,6 +217,8 @@ class _Spy(Store):
         return getattr(self.inner, name)
 
     transaction = property(lambda self: self.inner.transaction)
+    write = property(lambda self: self.inner.write)
+    write_async = property(lambda self: self.inner.write_async)
     get = property(lambda self: self.inner.get)
     listing = property(lambda self: self.inner.listing)
     page = property(lambda self: self.inner.page)

@@ -1,12 +1,15 @@
 """The service's hot paths as plain ASGI: no router, no thread hop, no framework objects.
 
+A JSON ``PUT`` of a document is answered here on every store (written in the
+event loop on SQLite, grouped into one commit per turn of the loop; on the
+store's async path elsewhere, :meth:`ifmatch.service.store.Store.write_async`).
 On SQLite, ``GET`` and ``HEAD`` of a document (``/api/{collection}/{id}``),
-a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) or of
-one of its pages (``?limit=N&cursor=C``) that does not need the listing or
-the page's body, and a JSON ``PUT`` of a document are answered here, in the
-event loop.  A point read from SQLite in WAL mode takes
-microseconds, less than a hop to a worker thread, and with the validator
-cache (:mod:`ifmatch.service._validators_cache`) a 304 reads no row at all.
+and a conditional ``GET``/``HEAD`` of a collection (``/api/{collection}``) or
+of one of its pages (``?limit=N&cursor=C``) that does not need the listing or
+the page's body are answered here too, in the event loop.  A point read from
+SQLite in WAL mode takes microseconds, less than a hop to a worker thread,
+and with the validator cache (:mod:`ifmatch.service._validators_cache`) a
+304 reads no row at all.
 
 The answers come from the same core responder as the full application's
 (:func:`ifmatch.respond` on the same :class:`ifmatch.Representation`, built
@@ -73,6 +76,9 @@ KNOWN_MIDDLEWARE = frozenset({DateHeader, AccessLog, HeaderLimits, BearerAuth})
 _NO_CONDITIONS = Conditions()
 _ABSENT = "absent"
 _NOT_MODIFIED = "304 If-None-Match"
+#: The scope key under which the fast path hands the application the error its write
+#: raised, for it to answer as its own (503 for "database unavailable", else 500).
+WRITE_FAILED = "ifmatch.write_failed"
 _JSON_TYPE = b"application/json"
 
 
@@ -196,18 +202,20 @@ class FastPath:
         #: Why the fast path stands aside (``None`` when it is on).
         self.off_because: str | None = None
         self.cache: SQLiteValidators[DocumentEntry, ScopeEntry, PageEntry] | None = None
+        #: Whether JSON PUTs are written here (on every store; reads need the cache).
+        self.puts = False
         #: Requests answered here (the rest went to the application).
         self.answered = 0
         self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
         self._written = _WriteHeaders(self.policy, self.authenticated)
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
-        elif not isinstance(store, SQLiteStore):
-            self.off_because = f"no validator cache for {type(store).__name__}"
         else:
-            self.cache = SQLiteValidators(
-                store.path, self._document_entry, self._scope_entry, self._page_entry
-            )
+            self.puts = True
+            if isinstance(store, SQLiteStore):
+                self.cache = SQLiteValidators(
+                    store.path, self._document_entry, self._scope_entry, self._page_entry
+                )
 
     def _document_entry(self, space: str, meta: Meta, body: bytes | None) -> DocumentEntry:
         return DocumentEntry.of(meta, body, self.policy.headers(space, self.authenticated))
@@ -223,12 +231,13 @@ class FastPath:
 
     def close(self) -> None:
         """Close the cache's connection; from then on every request goes to the application."""
+        self.puts = False
         if self.cache is not None:
             self.cache.close()
             self.cache = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cache is None or scope["type"] != "http":
+        if not self.puts or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -242,7 +251,7 @@ class FastPath:
         if method == "PUT" and not query:
             await self._put(scope, receive, send, started)
             return
-        if method == "GET" or method == "HEAD":
+        if self.cache is not None and (method == "GET" or method == "HEAD"):
             reply = self.read(method, path, scope["headers"], query)
         if reply is None:
             await self.app(scope, receive, send)
@@ -454,11 +463,20 @@ class FastPath:
         content = Content.of(data, "application/json")
         conditions = Conditions.from_headers(scope["headers"])
         request = WriteRequest(
-            "PUT", target[0], target[1], conditions, lambda _: content, self.require
+            "PUT", target[0], target[1], conditions, lambda _: content, self.require, whole=True
         )
-        result = await self._write(request)
-        if result is None:  # another writer holds the lock: wait for it off the loop
-            result = await run_in_threadpool(self.store.write, request)
+        try:
+            result = await self._write(request) if self.cache is not None else None
+            if result is None:
+                result = await self.store.write_async(request)
+            if result is None:  # another writer holds SQLite's lock: wait for it off the loop
+                result = await run_in_threadpool(self.store.write, request)
+        except Exception as error:
+            # The application answers (503 with Retry-After, or 500), through its
+            # middleware; it does not write again: the outcome of this write is unknown.
+            scope[WRITE_FAILED] = error
+            await self.app(scope, _replay(messages, receive), send)
+            return
         if result.decision.status is not None or result.after is None:
             # Refused: nothing was written; the application answers (and decides again).
             await self.app(scope, _replay(messages, receive), send)

@@ -50,7 +50,7 @@ from ifmatch.asgi_files import send_segments
 from ifmatch.respond import Reply, Representation, pieces, refused, respond, validator_fields
 from ifmatch.service import _assets as assets
 from ifmatch.service._accesslog import ACCESS
-from ifmatch.service._fastpath import FastPath
+from ifmatch.service._fastpath import WRITE_FAILED, FastPath
 from ifmatch.service._http import (
     MAX_JSON_DEPTH,
     Problem,
@@ -235,8 +235,11 @@ class Service:
         self.cache = CachePolicy.parse(settings.cache_control)
         self._openapi = dump_json(openapi_document(settings))
 
-    def _write(self, request: WriteRequest) -> Awaitable[WriteResult]:
-        return run_in_threadpool(self.store.write, request)
+    async def _write(self, request: WriteRequest) -> WriteResult:
+        result = await self.store.write_async(request)
+        if result is None:
+            result = await run_in_threadpool(self.store.write, request)
+        return result
 
     def _cache(self, request: Request, space: str) -> Headers:
         """The cache policy's fields for a response from ``space`` to ``request``."""
@@ -266,6 +269,9 @@ class Service:
 
     async def document(self, request: Request) -> Response:
         """``/api/{collection}/{id}``: GET, HEAD, PUT, PATCH, DELETE."""
+        failed = request.scope.get(WRITE_FAILED)
+        if failed is not None:  # the fast path's write of this request raised
+            raise failed
         space = _space(check_name(request.path_params["collection"], "collection"))
         name = check_name(request.path_params["id"], "document id")
         method = request.method
@@ -309,7 +315,13 @@ class Service:
         content = Content.of(await self._json_content(request), JSON_TYPE)
         result = await self._write(
             WriteRequest(
-                "PUT", space, name, _conditions(request), lambda _: content, self._require()
+                "PUT",
+                space,
+                name,
+                _conditions(request),
+                lambda _: content,
+                self._require(),
+                whole=True,
             )
         )
         return self._finish(request, result, content.data)
@@ -379,6 +391,7 @@ class Service:
                 lambda _: None,
                 self._require(),
                 must_exist=True,
+                whole=True,
             )
         )
         return self._finish(request, result, None)
@@ -538,6 +551,7 @@ class Service:
                     _conditions(request),
                     lambda _: content,
                     self._require(),
+                    whole=True,
                 )
             )
         finally:
@@ -729,6 +743,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ServiceApp:
         finally:
             ACCESS.flush()
             fast.close()
+            await store.aclose()
             store.close()
 
     handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -1,12 +1,35 @@
 """The PostgreSQL backend (psycopg 3 with a connection pool), for several instances.
 
-A write locks the space's counter row with ``SELECT ... FOR UPDATE``
-(created first by ``INSERT ... ON CONFLICT DO NOTHING``, so two racing
-first writes to a new collection both find one row).  Every write to a space
-takes that lock before reading the current state, so the state checked
-against the preconditions is the state replaced, whichever instance serves
-the request.  Under READ COMMITTED each statement after the lock sees the
-rows committed by the writer that held it before.
+A write is one statement: ``SELECT * FROM ifmatch_write(space, name,
+expected version, content type, data, now)``, a function in the database that
+locks the resource's row (``SELECT ... FOR UPDATE``), compares its version
+with the one expected (``NULL``: "missing") and, only when they are equal,
+replaces, creates or deletes it, in the statement's own transaction.  So the
+state a precondition was evaluated against is the state replaced, whichever
+instance serves the request, and a write costs one round trip and one commit.
+
+The version expected comes from the request when it names one (a single
+``If-Match: "v<N>"``, :func:`~ifmatch.service.store.expected_version`), or
+else from a read of the current state; when the function finds another
+version, it returns the current state, the preconditions are evaluated
+against that, and the write is tried again with its version.  A PATCH, whose
+new content depends on the current one, and a POST, whose preconditions are
+the collection's, run in an explicit transaction that takes their locks
+before reading (see :meth:`PostgresStore.write`).
+
+Versions come from one sequence (``versions``), so they grow across delete and
+re-create and two writes never share one.  No row is shared by the writers
+of a collection: its validator is derived from its members.  Its ETag is
+``"c<sum>"``, the sum of the versions of its members and of its *graves*
+(one row per deleted name, holding the version its deletion took): every
+write replaces one version by a larger one or adds one, so the sum grows
+with every commit, whatever order the writers' versions were drawn in.  Its
+Last-Modified is the latest ``modified_us`` among them; a write's is the
+store's clock, never before the collection's latest.  Writers of a
+collection hold a shared advisory lock on it; a listing takes it
+exclusively, so it sees no write in flight (see :func:`_scope_of`).  The
+async path (:meth:`PostgresStore.write_async`) sends the writes of one turn
+of the event loop together (``ifmatch_write_many``).
 
 Reads of a file run in a REPEATABLE READ snapshot and fetch only the spans
 asked for with ``substring(data FROM x FOR n)``; the ``data`` column is
@@ -16,18 +39,21 @@ that hold the span.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from ifmatch import Decision
+from ifmatch.service import store
 from ifmatch.service.store import (
-    SCHEMA_VERSION,
     Content,
     Listing,
     Meta,
@@ -38,17 +64,17 @@ from ifmatch.service.store import (
     Transaction,
     WriteRequest,
     WriteResult,
-    apply,
+    decide,
+    expected_version,
 )
 
-_SCHEMA = [
-    "CREATE TABLE schema_version (version integer NOT NULL)",
-    """CREATE TABLE scopes (
-        space text PRIMARY KEY,
-        counter bigint NOT NULL,
-        modified_us bigint NOT NULL,
-        changed_within_second boolean NOT NULL DEFAULT false)""",
-    """CREATE TABLE resources (
+#: This backend's schema version (SQLite's is ``store.SCHEMA_VERSION``).  Version 1 kept a
+#: counter row per space in ``scopes``; :meth:`PostgresStore._migrate` upgrades it in place.
+SCHEMA_VERSION = 2
+#: The first key of the advisory locks on spaces (the second is ``hashtext(space)``), as
+#: written in the SQL below.
+LOCK_CLASS = 7994
+_RESOURCES = """CREATE TABLE resources (
         id bigserial PRIMARY KEY,
         space text NOT NULL,
         name text NOT NULL,
@@ -58,8 +84,100 @@ _SCHEMA = [
         content_type text NOT NULL,
         length bigint NOT NULL,
         data bytea NOT NULL,
-        UNIQUE (space, name))""",
-    "ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL",
+        UNIQUE (space, name))"""
+#: What version 2 adds to version 1's ``resources`` (the sequence is made by the caller).
+_V2 = [
+    """CREATE TABLE graves (
+        space text NOT NULL,
+        name text NOT NULL,
+        version bigint NOT NULL,
+        modified_us bigint NOT NULL,
+        changed_within_second boolean NOT NULL,
+        PRIMARY KEY (space, name))""",
+    "CREATE INDEX resources_modified ON resources (space, modified_us)",
+    "CREATE INDEX graves_modified ON graves (space, modified_us)",
+    """CREATE FUNCTION ifmatch_write(
+        p_space text, p_name text, p_expected bigint, p_type text, p_data bytea, p_now bigint,
+        OUT written boolean, OUT old_version bigint, OUT old_modified_us bigint,
+        OUT old_within boolean, OUT old_type text, OUT old_length bigint,
+        OUT new_version bigint, OUT new_modified_us bigint, OUT new_within boolean)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        row_id bigint;
+        moment bigint;
+        previous bigint;
+    BEGIN
+        -- Shared: writers of a space never wait for each other here, only for a listing.
+        PERFORM pg_advisory_xact_lock_shared(7994, hashtext(p_space));
+        SELECT r.id, r.version, r.modified_us, r.changed_within_second, r.content_type, r.length
+            INTO row_id, old_version, old_modified_us, old_within, old_type, old_length
+            FROM resources r WHERE r.space = p_space AND r.name = p_name FOR UPDATE;
+        written := false;
+        IF old_version IS DISTINCT FROM p_expected OR (row_id IS NULL AND p_data IS NULL) THEN
+            RETURN;  -- not the state the preconditions were evaluated against
+        END IF;
+        -- Never before the space's latest write that committed before this one began (it
+        -- holds the shared lock, so a listing's state is among them): see _scope_of.
+        moment := greatest(p_now,
+            (SELECT max(r.modified_us) FROM resources r WHERE r.space = p_space),
+            (SELECT max(g.modified_us) FROM graves g WHERE g.space = p_space));
+        IF row_id IS NULL THEN
+            DELETE FROM graves g WHERE g.space = p_space AND g.name = p_name
+                RETURNING g.modified_us INTO previous;
+            INSERT INTO resources AS r (space, name, version, modified_us,
+                    changed_within_second, content_type, length, data)
+                VALUES (p_space, p_name, nextval('versions'), moment,
+                    coalesce(previous / 1000000 = moment / 1000000, false),
+                    p_type, length(p_data), p_data)
+                ON CONFLICT (space, name) DO NOTHING
+                RETURNING r.version, r.changed_within_second INTO new_version, new_within;
+            IF new_version IS NULL THEN  -- created meanwhile: say what is there now
+                SELECT r.version, r.modified_us, r.changed_within_second, r.content_type,
+                        r.length
+                    INTO old_version, old_modified_us, old_within, old_type, old_length
+                    FROM resources r WHERE r.space = p_space AND r.name = p_name;
+                RETURN;
+            END IF;
+        ELSE
+            new_within := old_modified_us / 1000000 = moment / 1000000;
+            IF p_data IS NULL THEN
+                DELETE FROM resources WHERE id = row_id;
+                INSERT INTO graves AS g VALUES
+                    (p_space, p_name, nextval('versions'), moment, new_within)
+                    ON CONFLICT (space, name) DO UPDATE SET version = excluded.version,
+                        modified_us = excluded.modified_us,
+                        changed_within_second = excluded.changed_within_second
+                    RETURNING g.version INTO new_version;
+            ELSE
+                UPDATE resources SET version = nextval('versions'), modified_us = moment,
+                        changed_within_second = new_within, content_type = p_type,
+                        length = length(p_data), data = p_data
+                    WHERE id = row_id RETURNING version INTO new_version;
+            END IF;
+        END IF;
+        new_modified_us := moment;
+        written := true;
+    END $$""",
+]
+#: ``ifmatch_write_many``: several writes in one transaction (part of version 2).
+_V2_MANY = [
+    """CREATE FUNCTION ifmatch_write_many(
+        p_spaces text[], p_names text[], p_expected bigint[], p_types text[], p_data bytea[],
+        p_nows bigint[])
+    RETURNS SETOF record LANGUAGE plpgsql AS $$
+    DECLARE
+        k bigint;
+        result record;
+    BEGIN
+        -- One order for every batch (space, name): two batches never wait for each other
+        -- in a cycle.
+        FOR k IN SELECT o.k FROM unnest(p_spaces, p_names) WITH ORDINALITY AS o(s, n, k)
+                ORDER BY o.s COLLATE "C", o.n COLLATE "C", o.k LOOP
+            SELECT k::integer, w.* INTO result FROM ifmatch_write(p_spaces[k], p_names[k],
+                p_expected[k], p_types[k], p_data[k], p_nows[k]) w;
+            RETURN NEXT result;
+        END LOOP;
+    END $$""",
 ]
 #: Names in bytewise ("C") order, whatever the database's collation: the order of the
 #: listing and of pages (keyset paging reads it), the same as on SQLite.  A start that
@@ -72,10 +190,90 @@ _META = "version, modified_us, changed_within_second, content_type, length"
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_WRITE = "SELECT * FROM ifmatch_write(%s, %s, %s, %s, %s, %s)"
+_WRITE_MANY = (
+    "SELECT * FROM ifmatch_write_many(%s, %s, %s, %s, %s, %s) AS w(i integer,"
+    " written boolean, old_version bigint, old_modified_us bigint, old_within boolean,"
+    " old_type text, old_length bigint, new_version bigint, new_modified_us bigint,"
+    " new_within boolean)"
+)
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(7994, hashtext(%s))"
+_LOCK = "SELECT pg_advisory_xact_lock(7994, hashtext(%s))"
+_PEEK = (
+    "SELECT id, version, modified_us, changed_within_second, content_type, length"
+    " FROM resources WHERE space = %s AND name = %s"
+)
+_CURRENT = f"{_PEEK} FOR UPDATE"
+#: Every entry of a space that its validator depends on: members, then graves.
+_ENTRIES = (
+    "SELECT version, modified_us, changed_within_second FROM resources WHERE space = %s"
+    " UNION ALL"
+    " SELECT version, modified_us, changed_within_second FROM graves WHERE space = %s"
+)
+#: How often a write whose expected version was overtaken is tried again before it is
+#: made under the row's lock instead.
+_OPTIMISTIC_TRIES = 8
+#: The most writes sent in one statement.  A statement runs in one server process, so
+#: the writes of a turn of the event loop go in several, which the server runs side by side.
+_BATCH = 8
+#: How often a write under the row's lock is tried again when a create raced it.
+_LOCKED_TRIES = 100
 
 
-def _meta(row: tuple[Any, ...]) -> Meta:
-    return Meta(int(row[0]), int(row[1]), bool(row[2]), str(row[3]), int(row[4]))
+def _meta(row: Iterable[Any]) -> Meta:
+    version, modified_us, within, content_type, length = row
+    return Meta(int(version), int(modified_us), bool(within), str(content_type), int(length))
+
+
+def _scope_of(entries: Iterable[tuple[Any, Any, Any]]) -> ScopeState:
+    """A space's state from its entries' ``(version, modified_us, changed_within_second)``.
+
+    The counter (the ETag ``"c<sum>"``) is the sum of the versions: each write
+    replaces one by a larger one or adds one, so it grows with every commit.
+    The space "changed within the second" of its latest ``modified_us`` when
+    two entries fall in that second or one of them says so of itself (it was
+    written twice in it, or re-created in the second it was deleted in).
+    That is exact only for a state read with no write of the space in
+    flight: a write in flight may have taken its time before the latest one
+    and commit after it.  Listings take the space's lock exclusively, and the
+    writers share it from before they read the space's latest time (their
+    own is never earlier) until they commit, so every write after a listing
+    is timed no earlier than all it saw.
+    """
+    total, latest, seconds = 0, 0, []
+    for version, modified_us, within in entries:
+        total += int(version)
+        latest = max(latest, int(modified_us))
+        seconds.append((int(modified_us) // 1_000_000, bool(within)))
+    last = [within for second, within in seconds if second == latest // 1_000_000]
+    return ScopeState(total, latest, len(last) > 1 or any(last))
+
+
+def _upgrade_from_1(connection: psycopg.Connection[Any]) -> None:
+    """Version 1 to 2, in the caller's transaction: the ``scopes`` counters go.
+
+    The sequence starts above every counter, so every new version is larger
+    than every version handed out before.  Each space that was written gets
+    a grave (name ``''``, which no document or file can have) with a version
+    from the sequence and the space's last write time, so its new ETag
+    ``"c<sum>"`` is larger than any ``"c<counter>"`` it ever had (no old ETag
+    can match a new state) and its Last-Modified does not go back.  Stop the
+    instances of the older ifmatch first: they write to ``scopes``.
+    """
+    row = connection.execute("SELECT coalesce(max(counter), 0) FROM scopes").fetchone()
+    top = int(row[0]) if row else 0
+    connection.execute(
+        sql.SQL("CREATE SEQUENCE versions AS bigint START WITH {}").format(sql.Literal(top + 1))
+    )
+    for statement in _V2 + _V2_MANY:
+        connection.execute(statement.encode())
+    connection.execute(
+        "INSERT INTO graves (space, name, version, modified_us, changed_within_second)"
+        " SELECT space, '', nextval('versions'), modified_us, changed_within_second"
+        " FROM scopes WHERE counter > 0"
+    )
+    connection.execute(b"DROP TABLE scopes")
+    connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
 
 
 class _Current:
@@ -90,95 +288,64 @@ class _Current:
         return bytes(row[0])
 
 
-_LOCK_SCOPE = (
-    "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = %s FOR UPDATE"
-)
-_PEEK = (
-    "SELECT id, version, modified_us, changed_within_second, content_type, length"
-    " FROM resources WHERE space = %s AND name = %s"
-)
-_CURRENT = f"{_PEEK} FOR UPDATE"
+Step = tuple[str, tuple[Any, ...]]
 
 
-class _Transaction(Transaction):
-    """A write transaction; with ``name``, in pipeline mode, the space's lock and that
-    resource's current state are asked for in one round trip (see :meth:`PostgresStore.write`)."""
+def _expecting(
+    request: WriteRequest,
+) -> Generator[Step, tuple[Any, ...] | None, WriteResult | None]:
+    """A ``whole`` write as the statements it runs, each sent one row back (sync or async).
 
-    def __init__(
-        self, connection: psycopg.Connection[Any], space: str, name: str | None = None
-    ) -> None:
-        self._connection, self._space = connection, space
-        self._ahead: tuple[str, psycopg.Cursor[Any]] | None = None
-        self._name = name
-
-    def scope(self) -> ScopeState:
-        locked = self._connection.execute(_LOCK_SCOPE, (self._space,))
-        if self._name is not None:
-            # Sent behind the lock in the same round trip: the server runs it once the lock
-            # is held, in a snapshot of its own (READ COMMITTED), so it sees the last writer's
-            # commit.  (One joined statement would not: EvalPlanQual re-reads only locked rows.)
-            # It locks nothing: when the space has no counter row yet it runs without the
-            # space's lock, and a row lock taken then would deadlock with the lock's holder.
-            # Every writer of the row holds the space's lock, so a plain read is as good.
-            ahead = self._connection.execute(_PEEK, (self._space, self._name))
-            self._ahead = (self._name, ahead)
-        row = locked.fetchone()
-        if row is None:  # the space's first write; a racing first write may insert it too
-            self._ahead = None
-            self._connection.execute(
-                "INSERT INTO scopes (space, counter, modified_us) VALUES (%s, 0, 0)"
-                " ON CONFLICT (space) DO NOTHING",
-                (self._space,),
-            )
-            row = self._connection.execute(_LOCK_SCOPE, (self._space,)).fetchone()
+    The version expected is the one the request names, or else the one a read
+    finds; the preconditions are evaluated against that version's state, and
+    ``ifmatch_write`` writes only if the locked row has it.  When it does not,
+    the state the function found is evaluated in turn.  Returns ``None`` when
+    overtaken ``_OPTIMISTIC_TRIES`` times (the caller then writes under the
+    row's lock).
+    """
+    content = request.make(None)
+    data = _data(content)
+    kind = content.content_type if content is not None else None
+    space, name = request.space, request.name
+    predicted = expected_version(request)
+    expected: int | None
+    if predicted is not None:
+        expected, decision = predicted
+    else:
+        row = yield _PEEK, (space, name)
+        checked = decide(request, _meta(row[1:]) if row else None, None)
+    for _ in range(_OPTIMISTIC_TRIES):
+        if predicted is None:
+            if checked.decision.status is not None or not checked.found:
+                return checked
+            before = checked.before
+            expected, decision = (before.version if before else None), checked.decision
+        row = yield _WRITE, (space, name, expected, kind, data, store.now_us())
         assert row is not None
-        return ScopeState(int(row[0]), int(row[1]), bool(row[2]))
+        if row[0]:
+            return _result(decision, content, row)
+        # Not the version expected: evaluate against the state the function found.
+        predicted = None
+        checked = decide(request, _meta(row[1:6]) if row[1] is not None else None, None)
+    return None
 
-    def current(self, name: str) -> _Current | None:
-        if self._ahead is not None and self._ahead[0] == name:
-            row = self._ahead[1].fetchone()
-            self._ahead = None
-        else:
-            row = self._connection.execute(_CURRENT, (self._space, name)).fetchone()
-        return _Current(self._connection, int(row[0]), _meta(row[1:])) if row else None
 
-    def put(self, name: str, meta: Meta, content: Content) -> None:
-        data = content.data if content.data is not None else b"".join(content.chunks())
-        if len(data) != meta.length:
-            raise ValueError(f"content gave {len(data)} bytes, {meta.length} announced")
-        self._connection.execute(
-            """INSERT INTO resources (
-                    space, name, version, modified_us, changed_within_second,
-                    content_type, length, data)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (space, name) DO UPDATE SET
-                    version = excluded.version, modified_us = excluded.modified_us,
-                    changed_within_second = excluded.changed_within_second,
-                    content_type = excluded.content_type, length = excluded.length,
-                    data = excluded.data""",
-            (
-                self._space,
-                name,
-                meta.version,
-                meta.modified_us,
-                meta.changed_within_second,
-                meta.content_type,
-                meta.length,
-                data,
-            ),
-        )
+def _result(decision: Decision, content: Content | None, row: tuple[Any, ...]) -> WriteResult:
+    """The result of an ``ifmatch_write`` that wrote ``content`` (``None``: deleted)."""
+    before = _meta(row[1:6]) if row[1] is not None else None
+    if content is None:
+        return WriteResult(decision, before)
+    after = Meta(int(row[6]), int(row[7]), bool(row[8]), content.content_type, content.length)
+    return WriteResult(decision, before, after)
 
-    def delete(self, name: str) -> None:
-        self._connection.execute(
-            "DELETE FROM resources WHERE space = %s AND name = %s", (self._space, name)
-        )
 
-    def set_scope(self, state: ScopeState) -> None:
-        self._connection.execute(
-            "UPDATE scopes SET counter = %s, modified_us = %s, changed_within_second = %s"
-            " WHERE space = %s",
-            (state.counter, state.modified_us, state.changed_within_second, self._space),
-        )
+def _data(content: Content | None) -> bytes | None:
+    if content is None:
+        return None
+    data = content.data if content.data is not None else b"".join(content.chunks())
+    if len(data) != content.length:
+        raise ValueError(f"content gave {len(data)} bytes, {content.length} announced")
+    return data
 
 
 class _Reader(Reader):
@@ -219,6 +386,14 @@ class PostgresStore(Store):
 
     def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
         self._checking = threading.Lock()
+        self._dsn = dsn
+        self._async_check: asyncio.Future[None] | None = None
+        self._batch: list[tuple[tuple[Any, ...], asyncio.Future[tuple[Any, ...]]]] = []
+        self._flushing: set[asyncio.Future[None]] = set()
+        #: The event loop, the opening and the pool of :meth:`write_async`.
+        self._async: (
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[None], AsyncConnectionPool[Any]] | None
+        ) = None
         # One direct attempt first, with a short connect timeout: an unreachable server is
         # then one clear error at once, not the pool's 30 s of retries and logged warnings.
         probe = (
@@ -246,19 +421,27 @@ class PostgresStore(Store):
             raise
 
     def _migrate(self) -> None:
+        """Create the schema, upgrade a version 1 schema in place, or refuse another one."""
         with self._pool.connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             exists = connection.execute("SELECT to_regclass('schema_version')").fetchone()
             if exists is None or exists[0] is None:
-                for statement in _SCHEMA:
+                connection.execute(b"CREATE TABLE schema_version (version integer NOT NULL)")
+                connection.execute(_RESOURCES.encode())
+                connection.execute(b"ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL")
+                connection.execute(b"CREATE SEQUENCE versions AS bigint")
+                for statement in _V2 + _V2_MANY:
                     connection.execute(statement.encode())
                 connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
             else:
                 row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
                 version = row[0] if row else None
-                if version != SCHEMA_VERSION:
+                if version == 1:
+                    _upgrade_from_1(connection)
+                elif version != SCHEMA_VERSION:
                     raise RuntimeError(
-                        f"schema version {version}, this ifmatch knows {SCHEMA_VERSION}"
+                        f"schema version {version}, this ifmatch knows {SCHEMA_VERSION} "
+                        "(and upgrades version 1)"
                     )
             # Looked up first: CREATE INDEX IF NOT EXISTS would lock the table against
             # writes (briefly) on every start, even when the index is there.
@@ -266,31 +449,197 @@ class PostgresStore(Store):
             if found is None or found[0] is None:
                 connection.execute(_CREATE_NAME_ORDER_INDEX)
 
-    @contextlib.contextmanager
-    def transaction(self, space: str) -> Iterator[Transaction]:
-        with self._pool.connection() as connection, connection.transaction():
-            yield _Transaction(connection, space)
+    def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
+        """Not offered: a PostgreSQL write checks and writes in one statement (:meth:`write`)."""
+        raise NotImplementedError("PostgresStore writes only through write()")
 
     def write(self, request: WriteRequest) -> WriteResult:
-        """:meth:`Store.write` in two round trips instead of six.
+        """:meth:`Store.write`: one statement, or a transaction holding the locks it needs.
 
-        In psycopg's pipeline mode, ``BEGIN``, the lock of the space's counter
-        row and the read of the resource's current state go out together; the
-        new row, the counter and ``COMMIT`` go out together after the check.
-        The statements and their order are those of :func:`apply`, so is the
-        lock that makes the check and the write atomic.
+        A ``whole`` write (PUT, DELETE) is ``ifmatch_write`` with the version
+        expected: the one its ``If-Match`` names, else the one a plain read
+        finds.  The preconditions are evaluated against that version's state
+        (:func:`~ifmatch.service.store.decide`), and the function writes only
+        if the row it locks still has that version; when it does not, it
+        returns the state it found, and the write is evaluated again against
+        that.  A PATCH or a POST, and a write overtaken
+        ``_OPTIMISTIC_TRIES`` times, go through :meth:`_write_locked`.
         """
+        if request.whole and not request.against_space:
+            result = self._write_expecting(request)
+            if result is not None:
+                return result
+        return self._write_locked(request)
+
+    def _write_expecting(self, request: WriteRequest) -> WriteResult | None:
+        steps = _expecting(request)
         with self._pool.connection() as connection:
             try:
-                with connection.pipeline():
-                    connection.execute(b"BEGIN")
-                    result = apply(_Transaction(connection, request.space, request.name), request)
-                    connection.execute(b"COMMIT")
-            except BaseException:
-                if connection.info.transaction_status != TransactionStatus.IDLE:
-                    connection.execute(b"ROLLBACK")
-                raise
-        return result
+                query, params = next(steps)
+                while True:
+                    query, params = steps.send(connection.execute(query, params).fetchone())
+            except StopIteration as done:
+                result: WriteResult | None = done.value
+                return result
+
+    async def write_async(self, request: WriteRequest) -> WriteResult | None:
+        """A ``whole`` write (see :meth:`write`) on psycopg's native async pool, without a
+        thread, committed with the writes that reach this point in the same turn of the
+        event loop (:meth:`_flush`); ``None`` for any other write, or when called from a
+        second event loop."""
+        if not request.whole or request.against_space:
+            return None
+        pool = await self._async_pool()
+        if pool is None:
+            return None
+        steps = _expecting(request)
+        try:
+            query, params = next(steps)
+            while True:
+                if query is _WRITE:
+                    row = await self._queue(pool, params)
+                else:
+                    async with pool.connection() as connection:
+                        row = await (await connection.execute(query, params)).fetchone()
+                query, params = steps.send(row)
+        except StopIteration as done:
+            result: WriteResult | None = done.value
+            return result
+
+    def _queue(
+        self, pool: AsyncConnectionPool[Any], params: tuple[Any, ...]
+    ) -> asyncio.Future[tuple[Any, ...]]:
+        """Queue one ``ifmatch_write`` for the batch sent once this turn of the loop is done."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        self._batch.append((params, future))
+        if len(self._batch) == 1:
+            loop.call_soon(self._send_batch, pool)
+        return future
+
+    def _send_batch(self, pool: AsyncConnectionPool[Any]) -> None:
+        batch, self._batch = self._batch, []
+        for start in range(0, len(batch), _BATCH):
+            task = asyncio.ensure_future(self._flush(pool, batch[start : start + _BATCH]))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self,
+        pool: AsyncConnectionPool[Any],
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[tuple[Any, ...]]]],
+    ) -> None:
+        """Send a batch of ``ifmatch_write`` calls as one statement: one transaction, one
+        commit (``ifmatch_write_many``, which locks the rows in one order: no deadlock).
+
+        Each write is still checked against the row it locks, in that transaction;
+        one that follows another of the same document in the batch sees its write.
+        If the statement fails for another reason than the database being
+        unavailable, each write is sent again alone, so one bad write fails alone.
+        """
+        try:
+            async with pool.connection() as connection:
+                if len(batch) == 1:
+                    rows = [await (await connection.execute(_WRITE, batch[0][0])).fetchone()]
+                else:
+                    columns = [list(column) for column in zip(*(p for p, _ in batch), strict=True)]
+                    cursor = await connection.execute(_WRITE_MANY, columns)
+                    rows = [None] * len(batch)
+                    for row in await cursor.fetchall():
+                        rows[int(row[0]) - 1] = row[1:]
+        except self.unavailable as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except Exception as error:
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(error)
+                return
+            for item in batch:
+                await self._flush(pool, [item])
+            return
+        for (_, future), row in zip(batch, rows, strict=True):
+            if future.done():  # its request was cancelled
+                continue
+            if row is None:
+                future.set_exception(RuntimeError("ifmatch_write_many skipped a write"))
+            else:
+                future.set_result(row)
+
+    async def _async_pool(self) -> AsyncConnectionPool[Any] | None:
+        """The async pool of the running event loop, opened on first use (one loop only)."""
+        loop = asyncio.get_running_loop()
+        if self._async is None:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool.max_size,
+                open=False,
+                timeout=self._pool.timeout,
+                kwargs={"autocommit": True},
+            )
+            self._async = (loop, asyncio.ensure_future(pool.open()), pool)
+        if self._async[0] is not loop:
+            return None
+        await asyncio.shield(self._async[1])
+        return self._async[2]
+
+    async def aclose(self) -> None:
+        if self._async is not None and self._async[0] is asyncio.get_running_loop():
+            await self._async[2].close()
+            self._async = None
+
+    def _write_locked(self, request: WriteRequest) -> WriteResult:
+        """The write in a transaction that locks what it reads before evaluating.
+
+        The space's advisory lock (shared; exclusive for a write against the
+        space, whose state it reads), then the resource's row ``FOR UPDATE``;
+        ``make`` runs with both held.  A missing row cannot be locked: when a
+        racing create wins, ``ifmatch_write`` refuses and the whole write is
+        tried again, so it is evaluated against that creation.
+        """
+        space, name = request.space, request.name
+        for _ in range(_LOCKED_TRIES):
+            with self._pool.connection() as connection:
+                try:
+                    with connection.pipeline():
+                        connection.execute(b"BEGIN")
+                        lock = _LOCK if request.against_space else _LOCK_SHARED
+                        connection.execute(lock, (space,))
+                        entries = (
+                            connection.execute(_ENTRIES, (space, space))
+                            if request.against_space
+                            else None
+                        )
+                        row = connection.execute(_CURRENT, (space, name)).fetchone()
+                        scope = _scope_of(entries.fetchall()) if entries is not None else None
+                        before = _meta(row[1:]) if row else None
+                        checked = decide(request, before, scope)
+                        if checked.decision.status is not None or not checked.found:
+                            connection.execute(b"ROLLBACK")
+                            return checked
+                        current = None
+                        if row is not None and before is not None:
+                            current = _Current(connection, int(row[0]), before)
+                        content = request.make(current)
+                        expected = before.version if before is not None else None
+                        kind = content.content_type if content is not None else None
+                        written = connection.execute(
+                            _WRITE, (space, name, expected, kind, _data(content), store.now_us())
+                        ).fetchone()
+                        assert written is not None
+                        if not written[0]:  # created meanwhile: evaluate against that
+                            connection.execute(b"ROLLBACK")
+                            continue
+                        connection.execute(b"COMMIT")
+                except BaseException:
+                    if connection.info.transaction_status != TransactionStatus.IDLE:
+                        connection.execute(b"ROLLBACK")
+                    raise
+            return _result(checked.decision, content, written)
+        raise RuntimeError(f"{request.method} {space} {name}: overtaken {_LOCKED_TRIES} times")
 
     def get(self, space: str, name: str) -> tuple[Meta, bytes] | None:
         with self._pool.connection() as connection:
@@ -327,22 +676,21 @@ class PostgresStore(Store):
             self._pool.putconn(connection)
 
     def listing(self, space: str) -> Listing:
-        connection = self._pool.getconn()
-        try:
-            connection.execute(_SNAPSHOT.encode())
-            row = connection.execute(
-                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = %s",
-                (space,),
-            ).fetchone()
+        """The members and the space's state, read holding the space's lock exclusively
+        (no write of the space in flight: :func:`_scope_of`), in one statement's snapshot."""
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute(_LOCK, (space,))
             rows = connection.execute(
-                "SELECT name, version, modified_us, changed_within_second, content_type, length,"
-                ' data FROM resources WHERE space = %s ORDER BY name COLLATE "C"',
-                (space,),
+                "SELECT * FROM ("
+                " SELECT name, version, modified_us, changed_within_second, content_type,"
+                " length, data FROM resources WHERE space = %s"
+                " UNION ALL SELECT NULL, version, modified_us, changed_within_second, NULL,"
+                ' NULL, NULL FROM graves WHERE space = %s) e ORDER BY name COLLATE "C"',
+                (space, space),
             ).fetchall()
-        finally:
-            self.end(connection)
-        scope = ScopeState(int(row[0]), int(row[1]), bool(row[2])) if row else ScopeState(0, 0)
-        return Listing(scope, [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows])
+        scope = _scope_of(row[1:4] for row in rows)
+        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows if r[0] is not None]
+        return Listing(scope, members)
 
     def page(self, space: str, after: str | None, limit: int) -> Page:
         # One statement is one snapshot (autocommit).  resources_space_name_c serves the
@@ -360,10 +708,12 @@ class PostgresStore(Store):
     def spaces(self, prefix: str) -> list[tuple[str, int, int]]:
         with self._pool.connection() as connection:
             rows = connection.execute(
-                "SELECT s.space, s.counter,"
-                " (SELECT count(*) FROM resources r WHERE r.space = s.space)"
-                ' FROM scopes s WHERE left(s.space, %s) = %s ORDER BY s.space COLLATE "C"',
-                (len(prefix), prefix),
+                "SELECT space, sum(version), count(*) FILTER (WHERE member) FROM ("
+                " SELECT space, version, true AS member FROM resources WHERE left(space, %s) = %s"
+                " UNION ALL"
+                " SELECT space, version, false FROM graves WHERE left(space, %s) = %s) e"
+                ' GROUP BY space ORDER BY space COLLATE "C"',
+                (len(prefix), prefix, len(prefix), prefix),
             ).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
@@ -372,9 +722,15 @@ class PostgresStore(Store):
             connection.execute("SELECT 1")
 
     def recover(self) -> None:
-        """Check the idle connections in a background thread (one check at a time)."""
+        """Check the idle connections in a background thread (one check at a time), and
+        those of the async pool in its event loop when called from there."""
         if self._checking.acquire(blocking=False):
             threading.Thread(target=self._check, name="ifmatch-pool-check", daemon=True).start()
+        with contextlib.suppress(RuntimeError):  # not in an event loop
+            here = self._async is not None and self._async[0] is asyncio.get_running_loop()
+            if here and (self._async_check is None or self._async_check.done()):
+                assert self._async is not None
+                self._async_check = asyncio.ensure_future(self._async[2].check())
 
     def _check(self) -> None:
         try:

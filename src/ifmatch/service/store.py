@@ -1,17 +1,19 @@
 """The store interface, and the one place where a write's precondition is evaluated.
 
 Every resource (a JSON document or a file) lives in a *space*
-(``doc:<collection>`` or ``file``) under a *name*.  Each write bumps the
-space's counter inside the write transaction, and the new counter value
-becomes the resource's version.  So versions grow monotonically per
-resource, even across delete and re-create, the strong ETag ``"v<N>"``
-(:func:`ifmatch.etag_for_version`) is the same on every instance reading the
-same database, and the counter is also the collection's validator.
+(``doc:<collection>`` or ``file``) under a *name*.  Every write gives the
+resource a new version, larger than any before for that path, even across
+delete and re-create: on SQLite the space's counter, bumped inside the write
+transaction (and also the collection's validator); on PostgreSQL a number
+from one sequence (see :mod:`ifmatch.service.postgres` for the collection's
+validator).  The strong ETag ``"v<N>"`` (:func:`ifmatch.etag_for_version`)
+is the same on every instance reading the same database.
 
-:meth:`Store.write` evaluates the preconditions (RFC 9110 §13.2.2) *inside*
-the backend's write transaction, against the current state the backend has
-locked (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE`` of
-the space's counter row), so two writers can never both pass the same
+:meth:`Store.write` evaluates the preconditions (RFC 9110 §13.2.2, with
+:func:`decide`) *inside* the backend's write transaction, against the state
+the write replaces (SQLite: under ``BEGIN IMMEDIATE``; PostgreSQL: a
+function that locks the row and writes only if it still has the version
+that was evaluated), so two writers can never both pass the same
 ``If-Match``.  A refused or failed write leaves the database untouched.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, Protocol
 
 from ifmatch import Conditions, Decision, ETag, Outcome, Resource, etag_for_version, evaluate
+from ifmatch.preconditions import SAFE_METHODS
 
 SCHEMA_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -152,7 +156,10 @@ class WriteRequest:
     precondition is looked at (RFC 9110 §13.2.1).  ``against_space`` evaluates
     the preconditions against the space (the collection a POST targets,
     §13.1.1, §13.1.2), whose representation always exists, instead of
-    against the member being created.
+    against the member being created.  ``whole`` says that ``make`` ignores
+    the current state (a PUT's new representation, a DELETE's ``None``): a
+    backend may then call it before it has read that state, and write in one
+    statement that checks the version it expects (:func:`expected_version`).
     """
 
     method: str
@@ -163,6 +170,7 @@ class WriteRequest:
     require_precondition: bool = True
     must_exist: bool = False
     against_space: bool = False
+    whole: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +283,14 @@ class Store(abc.ABC):
         with self.transaction(request.space) as tx:
             return apply(tx, request)
 
+    async def write_async(self, request: WriteRequest) -> WriteResult | None:
+        """:meth:`write` from an event loop without blocking it, or ``None`` when this store
+        cannot do that write so (the caller then runs :meth:`write` in a thread)."""
+        return None
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release what :meth:`write_async` opened, in its event loop (default: nothing)."""
+
     def try_write(self, request: WriteRequest) -> WriteResult | None:
         """:meth:`write` if it can start without waiting for a lock, else ``None``.
 
@@ -285,14 +301,19 @@ class Store(abc.ABC):
         return None
 
 
-def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
-    """Check the preconditions against the locked state and write, inside ``tx``."""
-    scope = tx.scope()
-    current = tx.current(request.name)
-    before = current.meta if current is not None else None
-    if current is None and request.must_exist:
+def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None) -> WriteResult:
+    """The preconditions of ``request`` evaluated against a state: the resource's
+    (``before``, ``None`` when missing) or, for ``against_space``, the space's.
+
+    A result whose ``decision.status`` is ``None`` and whose ``found`` is true
+    means "write"; any other is the answer (404, 304, 412, 428).  Backends
+    call it with the state their write will replace, checked in the same
+    transaction (:func:`apply`, or the PostgreSQL store's version check).
+    """
+    if before is None and request.must_exist:
         return WriteResult(Decision(Outcome.PROCEED), None, found=False)
     if request.against_space:
+        assert scope is not None, "a write against its space needs the space's state"
         resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
     else:
         resource = before.resource() if before is not None else Resource.missing()
@@ -302,8 +323,62 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
         resource,
         require_precondition=request.require_precondition,
     )
-    if decision.status is not None:
-        return WriteResult(decision, before, scope=scope)
+    return WriteResult(decision, before, scope=scope)
+
+
+#: One strong entity-tag naming a version, as :func:`ifmatch.etag_for_version` makes them.
+_ONE_VERSION = re.compile(r'[ \t]*"v([1-9][0-9]{0,17})"[ \t]*')
+#: The states a prediction is checked against, as (Last-Modified, changed within its second):
+#: the oldest date, and the newest one changed twice in its second.  Its decision must not
+#: depend on them.
+_SAMPLES = ((_EPOCH, False), (datetime(9999, 12, 31, tzinfo=UTC), True))
+
+
+def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
+    """The one version the target must have for ``request`` to pass, and that decision.
+
+    An unsafe method whose ``If-Match`` is a single strong ``"v<N>"`` can only
+    pass when the current version is N (§13.1.1, strong comparison); its
+    ``If-Unmodified-Since`` is then not evaluated and ``If-Modified-Since`` and
+    ``If-Range`` only apply to GET (§13.2.2), so the decision depends on the
+    ETag alone.  It is still evaluated here against version N with a date
+    before and one after any in the request, and only a decision that is the
+    same for both is returned.  A backend can then write in one
+    statement "if the version is N" and know the decision without reading
+    the state first.  ``None`` when the conditions name no single version.
+    """
+    if request.against_space or not request.whole or request.conditions.if_match is None:
+        return None
+    if request.method in SAFE_METHODS:
+        return None
+    named = _ONE_VERSION.fullmatch(request.conditions.if_match)
+    if named is None:
+        return None
+    version = int(named.group(1))
+    decisions = {
+        evaluate(
+            request.method,
+            request.conditions,
+            Resource(etag_for_version(version), date, True, within),
+            require_precondition=request.require_precondition,
+        )
+        for date, within in _SAMPLES
+    }
+    if len(decisions) != 1:
+        return None
+    (decision,) = decisions
+    return (version, decision) if decision.status is None else None
+
+
+def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
+    """Check the preconditions against the locked state and write, inside ``tx``."""
+    scope = tx.scope()
+    current = tx.current(request.name)
+    before = current.meta if current is not None else None
+    checked = decide(request, before, scope)
+    decision = checked.decision
+    if decision.status is not None or not checked.found:
+        return checked
     content = request.make(current)
     # Never let time run backwards within a space, whatever the clocks of the instances.
     moment = max(now_us(), scope.modified_us)

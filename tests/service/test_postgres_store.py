@@ -1,0 +1,187 @@
+"""The PostgreSQL store's own parts: schema 1 upgraded in place, collection validators
+derived from members and graves, and the one-statement write (issue 17)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ifmatch import Conditions, Outcome, Resource, etag_for_version, evaluate
+from ifmatch.service.store import Content, WriteRequest, expected_version
+from tests.service.conftest import postgres_schema
+
+# Schema 1 as ifmatch before issue 17 created it: a counter row per space.
+_SCHEMA_1 = [
+    "CREATE TABLE schema_version (version integer NOT NULL)",
+    "INSERT INTO schema_version VALUES (1)",
+    """CREATE TABLE scopes (space text PRIMARY KEY, counter bigint NOT NULL,
+        modified_us bigint NOT NULL, changed_within_second boolean NOT NULL DEFAULT false)""",
+    """CREATE TABLE resources (id bigserial PRIMARY KEY, space text NOT NULL, name text NOT NULL,
+        version bigint NOT NULL, modified_us bigint NOT NULL,
+        changed_within_second boolean NOT NULL, content_type text NOT NULL,
+        length bigint NOT NULL, data bytea NOT NULL, UNIQUE (space, name))""",
+    # doc:a had 7 writes (its last left "x" at v7; "gone" was deleted), doc:b had 2.
+    "INSERT INTO scopes VALUES ('doc:a', 7, 1700000005000000, false),"
+    " ('doc:b', 2, 1700000009000000, true)",
+    "INSERT INTO resources (space, name, version, modified_us, changed_within_second,"
+    " content_type, length, data) VALUES"
+    " ('doc:a', 'x', 7, 1700000005000000, false, 'application/json', 2, '{}'),"
+    " ('doc:b', 'y', 2, 1700000009000000, true, 'application/json', 2, '[]')",
+]
+
+
+def _put(name: str, data: bytes, conditions: Conditions, space: str = "doc:a") -> WriteRequest:
+    content = Content.of(data, "application/json")
+    return WriteRequest("PUT", space, name, conditions, lambda _: content, whole=True)
+
+
+@pytest.mark.postgres
+def test_schema_1_is_upgraded_in_place() -> None:
+    import psycopg
+
+    from ifmatch.service.postgres import PostgresStore
+
+    with postgres_schema() as dsn:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            for statement in _SCHEMA_1:
+                connection.execute(statement.encode())
+        store = PostgresStore(dsn, pool_size=2)
+        try:
+            found = store.get("doc:a", "x")
+            assert found is not None
+            assert (found[0].version, found[1]) == (7, b"{}")  # the same validators as before
+            a = store.listing("doc:a").scope
+            # Larger than any counter doc:a ever had, so no old "c<N>" can match a new state.
+            assert a.counter > 7
+            assert a.modified_us == 1_700_000_005_000_000  # Last-Modified did not go back
+            written = store.write(_put("x", b"1", Conditions(if_match='"v7"')))
+            assert written.after is not None
+            assert written.after.version > 7
+            assert store.listing("doc:a").scope.counter > a.counter
+            assert [name for name, _, _ in store.listing("doc:a").members] == ["x"]
+            assert [space for space, _, members in store.spaces("doc:") if members] == [
+                "doc:a",
+                "doc:b",
+            ]
+        finally:
+            store.close()
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            assert connection.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert connection.execute("SELECT to_regclass('scopes')").fetchone() == (None,)
+        PostgresStore(dsn, pool_size=2).close()  # a second start finds version 2
+
+
+@pytest.mark.postgres
+def test_an_unknown_schema_is_refused() -> None:
+    import psycopg
+
+    from ifmatch.service.postgres import PostgresStore
+
+    with postgres_schema() as dsn:
+        PostgresStore(dsn, pool_size=2).close()
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute("UPDATE schema_version SET version = 99")
+        with pytest.raises(RuntimeError, match="schema version 99"):
+            PostgresStore(dsn, pool_size=2)
+
+
+@pytest.mark.postgres
+def test_delete_and_recreate_keep_the_validators_moving() -> None:
+    """A deletion leaves a grave holding a new version: the collection's ETag still grows,
+    and a re-created document gets a version larger than any its name had."""
+    from ifmatch.service.postgres import PostgresStore
+
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=2)
+        try:
+            first = store.write(_put("d", b"1", Conditions(if_none_match="*"))).after
+            assert first is not None
+            tags = [store.listing("doc:a").scope.counter]
+            gone = WriteRequest(
+                "DELETE",
+                "doc:a",
+                "d",
+                Conditions(if_match=str(first.etag)),
+                lambda _: None,
+                must_exist=True,
+                whole=True,
+            )
+            assert store.write(gone).decision.outcome is Outcome.PROCEED
+            assert store.get("doc:a", "d") is None
+            assert store.write(gone).found is False  # 404, nothing written
+            tags.append(store.listing("doc:a").scope.counter)
+            again = store.write(_put("d", b"2", Conditions(if_none_match="*"))).after
+            assert again is not None
+            assert again.version > first.version
+            assert again.modified_us >= first.modified_us
+            tags.append(store.listing("doc:a").scope.counter)
+            assert tags == sorted(set(tags))  # strictly growing
+            assert store.listing("doc:a").members[0][2] == b"2"
+        finally:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_a_stale_if_match_is_refused_against_the_current_state() -> None:
+    from ifmatch.service.postgres import PostgresStore
+
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=2)
+        try:
+            first = store.write(_put("d", b"1", Conditions())).after
+            assert first is not None
+            second = store.write(_put("d", b"2", Conditions(if_match=str(first.etag)))).after
+            stale = store.write(_put("d", b"3", Conditions(if_match=str(first.etag))))
+            assert stale.decision.outcome is Outcome.PRECONDITION_FAILED
+            assert stale.before == second  # what the function found, not what was guessed
+            found = store.get("doc:a", "d")
+            assert found is not None
+            assert found[1] == b"2"
+        finally:
+            store.close()
+
+
+_HEADER = st.sampled_from(
+    ['"v3"', ' "v3" ', '"v03"', 'W/"v3"', '"v3", "v4"', "*", '"x3"', '"v0"', '"v"', "v3"]
+)
+_DATE = st.sampled_from([None, "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 01 Jan 2100 00:00:00 GMT"])
+
+
+@given(
+    method=st.sampled_from(["PUT", "DELETE", "PATCH", "POST", "GET"]),
+    if_match=_HEADER,
+    if_none_match=st.sampled_from([None, "*", '"v3"', '"v9"']),
+    since=_DATE,
+    modified=st.datetimes(timezones=st.just(UTC)),
+    within=st.booleans(),
+)
+def test_a_predicted_version_is_only_the_one_if_match_names(
+    method: str,
+    if_match: str,
+    if_none_match: str | None,
+    since: str | None,
+    modified: datetime,
+    within: bool,
+) -> None:
+    """§13.1.1: only a single strong "v<N>" names the version a write needs; the prediction
+    then carries the decision evaluate() gives against version N, whatever its date
+    (§13.2.2: If-Unmodified-Since is not evaluated when If-Match is present)."""
+    conditions = Conditions(
+        if_match=if_match, if_none_match=if_none_match, if_unmodified_since=since
+    )
+    request = WriteRequest(method, "doc:a", "d", conditions, lambda _: None, whole=True)
+    predicted = expected_version(request)
+    single = if_match.strip() == '"v3"'
+    if predicted is None:
+        assert not single or method == "GET" or if_none_match is not None
+        return
+    assert single
+    assert method != "GET"
+    version, decision = predicted
+    assert version == 3
+    assert decision.outcome is Outcome.PROCEED
+    state = Resource(etag_for_version(3), modified, True, within)
+    assert evaluate(method, conditions, state) == decision
