@@ -143,10 +143,17 @@ def format_http_date(moment: datetime | float) -> str:
     >>> format_http_date(784111777.9)
     'Sun, 06 Nov 1994 08:49:37 GMT'
     """
-    utc = wire_seconds(moment)
-    return (
-        f"{_DAYS[utc.weekday()]}, {utc.day:02d} {_MONTHS[utc.month - 1]} {utc.year:04d} "
-        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d} GMT"
+    # The microseconds are never printed, so a datetime needs no wire_seconds() copy; and
+    # %-formatting measured less than half the instructions of an f-string with six specs.
+    utc = _utc(moment) if isinstance(moment, datetime) else wire_seconds(moment)
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (  # noqa: UP031 - measured, see above
+        _DAYS[utc.weekday()],
+        utc.day,
+        _MONTHS[utc.month - 1],
+        utc.year,
+        utc.hour,
+        utc.minute,
+        utc.second,
     )
 
 

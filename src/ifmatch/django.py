@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from ifmatch.guard import PreconditionError, decide, error_for, validator_headers
 from ifmatch.hashing import weak_etag
 from ifmatch.preconditions import Resource
-from ifmatch.tagging import Handling, TaggingPolicy, reply_headers
+from ifmatch.tagging import Handling, ReadContext, TaggingPolicy, reply_headers
 
 View = Callable[..., HttpResponseBase]
 
@@ -67,6 +67,8 @@ _META_FIELDS = (
 
 
 _PRECONDITION_KEYS = tuple(key for key, _ in _META_FIELDS[:4])
+#: The precondition fields by META key, named as :meth:`TaggingPolicy.context` names them.
+_PRECONDITION_META = tuple((key, name.lower()) for key, name in _META_FIELDS[:4])
 # Module constants: looking a member up on the Enum class costs more than the test itself.
 _PASS, _HASH = Handling.PASS, Handling.HASH
 
@@ -75,6 +77,15 @@ def _request_headers(request: HttpRequest) -> list[tuple[str, str]]:
     """Only the fields that matter, read from ``META`` (cheaper than ``request.headers``)."""
     meta = request.META
     return [(name, str(meta[key])) for key, name in _META_FIELDS if key in meta]
+
+
+def _context(
+    policy: TaggingPolicy, method: str, meta: dict[str, Any], hashable: bool
+) -> ReadContext:
+    """``policy.context(method, _request_headers(request))``, read from ``META`` by name."""
+    fields = tuple([(name, str(meta[key])) for key, name in _PRECONDITION_META if key in meta])
+    accept = str(meta.get("HTTP_ACCEPT_ENCODING", ""))
+    return policy.context_fields(method, fields, accept, hashable=hashable)
 
 
 def response_fields(response: HttpResponseBase) -> list[tuple[str, str]]:
@@ -157,7 +168,7 @@ class ConditionalMiddleware:
         )
         meta = request.META
         if policy.coding_outside or any(map(meta.__contains__, _PRECONDITION_KEYS)):
-            exchange = policy.context(method, _request_headers(request), hashable=hashable)
+            exchange = _context(policy, method, meta, hashable)
         else:
             exchange = self._unconditional[method, hashable]
         headers = response_fields(response)

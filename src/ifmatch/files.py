@@ -54,7 +54,7 @@ from ifmatch.hashing import content_etag, stat_etag
 from ifmatch.phrases import status_line
 from ifmatch.problem import PROBLEM_JSON, problem
 from ifmatch.ranges import ByteRange
-from ifmatch.respond import Representation, pieces, respond
+from ifmatch.respond import pieces, respond_parts
 
 #: Bytes read per chunk: bounded memory whatever the file size.
 CHUNK_SIZE = 64 * 1024
@@ -370,15 +370,17 @@ def file_reply(
     """
     if opened is None:
         return not_found(method)
-    representation = Representation(
+    reply = respond_parts(
+        method,
+        Conditions.from_headers(request_headers),
         opened.etag,
         opened.modified,
         opened.size,
         opened.content_type,
-        ranges=True,
-        fields=tuple(headers),
+        True,
+        tuple(headers),
+        now=now,
     )
-    reply = respond(method, Conditions.from_headers(request_headers), representation, now=now)
     return FileReply(
         reply.status,
         reply.headers,

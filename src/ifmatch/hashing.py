@@ -38,9 +38,6 @@ class Hash(Protocol):
 HashFactory = Callable[[], Hash]
 
 
-_WEAK = 'W/"{}"'
-
-
 def weak_etag(opaque: str) -> str:
     """``W/"<opaque>"``: the field value of a weak tag whose opaque part is already valid.
 
@@ -51,12 +48,12 @@ def weak_etag(opaque: str) -> str:
     >>> weak_etag("3f2a")
     'W/"3f2a"'
     """
-    return _WEAK.format(opaque)
+    return f'W/"{opaque}"'  # an f-string: str.format parses its template on every call
 
 
 def weak_etag_bytes(opaque: str) -> bytes:
     """:func:`weak_etag` as the bytes an ASGI header carries."""
-    return _WEAK.format(opaque).encode("ascii")  # no nested call: the middleware's hot path
+    return f'W/"{opaque}"'.encode("ascii")  # no nested call: the middleware's hot path
 
 
 def _sha256() -> Hash:

@@ -206,15 +206,31 @@ def refused(
 
 def representation_fields(representation: Representation, last_modified: datetime | None) -> Fields:
     """The 200's fields for ``representation`` (``last_modified`` already clamped)."""
+    r = representation
+    return _fields(r.content_type, r.length, r.etag, last_modified, r.ranges, r.fields)
+
+
+def _fields(
+    content_type: str | None,
+    length: int | None,
+    etag: ETag | None,
+    last_modified: datetime | None,
+    ranges: bool | None,
+    extra: tuple[tuple[str, str], ...],
+) -> Fields:
+    """:func:`representation_fields` from the representation's parts."""
     fields: Fields = []
-    if representation.content_type is not None:
-        fields.append(("Content-Type", representation.content_type))
-    if representation.length is not None:
-        fields.append(("Content-Length", str(representation.length)))
-    fields += validator_fields(representation.etag, last_modified)
-    if representation.ranges is not None:
-        fields.append(("Accept-Ranges", "bytes" if representation.ranges else "none"))
-    fields += representation.fields
+    if content_type is not None:
+        fields.append(("Content-Type", content_type))
+    if length is not None:
+        fields.append(("Content-Length", str(length)))
+    if etag is not None:  # validator_fields, inline: this runs on every answer
+        fields.append(("ETag", str(etag)))
+    if last_modified is not None:
+        fields.append(("Last-Modified", format_http_date(last_modified)))
+    if ranges is not None:
+        fields.append(("Accept-Ranges", "bytes" if ranges else "none"))
+    fields += extra
     return fields
 
 
@@ -235,39 +251,94 @@ def respond(
     (empty for HEAD); ``require`` answers an unsafe method without
     ``If-Match``/``If-Unmodified-Since`` with 428 (RFC 6585 §3).
     """
+    r = representation
+    return respond_parts(
+        method,
+        conditions,
+        r.etag,
+        r.last_modified,
+        r.length,
+        r.content_type,
+        r.ranges,
+        r.fields,
+        r.changed_within_second,
+        now,
+        require,
+        boundary,
+    )
+
+
+def respond_parts(
+    method: str,
+    conditions: Conditions,
+    etag: ETag | None,
+    last_modified: datetime | None,
+    length: int | None,
+    content_type: str | None,
+    ranges: bool | None,
+    extra: tuple[tuple[str, str], ...],
+    changed_within_second: bool = False,
+    now: datetime | None = None,
+    require: bool = False,
+    boundary: str | None = None,
+) -> Reply:
+    """:func:`respond` given the :class:`Representation`'s fields, in their order.
+
+    The one implementation: an adapter that answers every request from
+    values it already holds (the files' validators) calls it without
+    building a :class:`Representation` first (a frozen dataclass costs
+    about as much to build as the rest of a 200's decision).
+    """
     moment = now or datetime.now(UTC)
-    modified = representation.last_modified
+    modified = last_modified
     if modified is not None and modified > moment:
         modified = moment  # §8.8.2.1: never a Last-Modified later than the response
-    fields = representation_fields(representation, modified)
-    resource = Resource(representation.etag, modified, True, representation.changed_within_second)
+    fields = _fields(content_type, length, etag, modified, ranges, extra)
+    resource = Resource(etag, modified, True, changed_within_second)
     decision = evaluate(method, conditions, resource, require_precondition=require, now=moment)
     head = method.upper() == "HEAD"
     if decision.outcome is Outcome.NOT_MODIFIED:
         return not_modified(fields, decision)
     if decision.status is not None:
-        return refused(decision, representation.etag, modified, fields, head=head)
-    length = representation.length
+        return refused(decision, etag, modified, fields, head=head)
     if length is None:
         return Reply(200, fields, decision=decision)
-    honoured = decision.use_range and representation.ranges
+    honoured = decision.use_range and ranges
+    if (
+        not (honoured and conditions.range is not None)
+        and boundary is None
+        and length >= 0
+        and not _names_length(extra)
+    ):
+        # The plain 200, as plan_ranges(None) plans it (its Content-Length is already in
+        # ``fields``, where the plan would put it), without building and merging that plan.
+        segments = () if head or not length else (ByteRange(0, length),)
+        return Reply(200, fields, segments=segments, decision=decision)
     plan = plan_ranges(
         conditions.range if honoured else None,
         length,
-        representation.content_type,
+        content_type,
         boundary=boundary,
     )
     if plan.status == 416:  # §15.5.17: the length the client should have asked within
         body = problem(416, f"no requested range is satisfiable in {length} bytes")
-        extra = [("Content-Range", f"bytes */{length}"), ("Accept-Ranges", "bytes")]
-        reply = refusal(416, body, representation.etag, modified, fields, head=head, extra=extra)
+        extra_416 = [("Content-Range", f"bytes */{length}"), ("Accept-Ranges", "bytes")]
+        reply = refusal(416, body, etag, modified, fields, head=head, extra=extra_416)
         reply.decision = decision
         return reply
     replaced = {name.lower() for name, _ in plan.headers}
     final = [(name, value) for name, value in fields if name.lower() not in replaced]
-    at = 0 if representation.content_type is None else 1  # after Content-Type, as a 200
+    at = 0 if content_type is None else 1  # after Content-Type, as a 200
     final[at:at] = plan.headers
     return Reply(plan.status, final, segments=() if head else plan.segments, decision=decision)
+
+
+def _names_length(fields: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a caller's fields include a Content-Length (a plan's would replace it)."""
+    for name, _ in fields:  # noqa: SIM110 - no generator to build for the usual empty tuple
+        if name.lower() == "content-length":
+            return True
+    return False
 
 
 def pieces(
@@ -298,5 +369,6 @@ __all__ = [
     "refused",
     "representation_fields",
     "respond",
+    "respond_parts",
     "validator_fields",
 ]

@@ -113,3 +113,26 @@ def test_response_fields_are_the_public_items() -> None:
         "Content-Type",
         "Cache-Control",
     ]
+
+
+def test_the_read_context_from_meta_is_the_policys_context_over_the_headers() -> None:
+    """process_read picks the precondition fields from META by name; the general
+    TaggingPolicy.context over the same request's headers must read the same."""
+    from ifmatch.django import _context, _request_headers
+    from ifmatch.tagging import TaggingPolicy
+
+    requests = [
+        {"If-None-Match": 'W/"a"', "If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"},
+        {"If-Match": '"x"', "If-Unmodified-Since": "junk", "Accept-Encoding": "gzip"},
+        {"If-None-Match": '"a", "b"', "Accept-Encoding": "identity, gzip;q=0"},
+        {"If-Range": '"r"', "Range": "bytes=0-1", "Accept-Encoding": "br"},
+    ]
+    for coding_outside in (False, True):
+        policy = TaggingPolicy.build(coding_outside=coding_outside)
+        for headers in requests:
+            for method in ("GET", "head"):
+                request = factory.generic(method, "/", headers=headers)
+                for hashable in (True, False):
+                    ours = _context(policy, method, request.META, hashable)
+                    general = policy.context(method, _request_headers(request), hashable=hashable)
+                    assert ours == general, (coding_outside, headers, method, hashable)

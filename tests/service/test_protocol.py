@@ -24,6 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from ifmatch import Conditions
+from ifmatch.service._pages import page_etag
 from ifmatch.service._protocol import FastHttpProtocol, protocol_class
 from ifmatch.service.app import ServiceApp, create_app
 from ifmatch.service.settings import Settings
@@ -120,12 +121,20 @@ def _etag(app: ServiceApp, name: str) -> bytes:
     return str(found[0].etag).encode()
 
 
+def _page_etag(app: ServiceApp) -> bytes:
+    """The ETag of the page ``/api/c?limit=1`` (its first member, and a next page)."""
+    page = app.state.store.page("doc:c", None, 1)
+    members = [(name, meta.version) for name, meta, _ in page.members]
+    return str(page_etag("c", 1, members, page.more)).encode()
+
+
 def _get(path: bytes, *fields: bytes, method: bytes = b"GET", version: bytes = b"1.1") -> bytes:
     head = [method + b" " + path + b" HTTP/" + version, b"host: 127.0.0.1", *fields]
     return b"\r\n".join(head) + b"\r\n\r\n"
 
 
 TAG = b"<the document's ETag>"
+PAGE = b"<the ETag of /api/c?limit=1>"
 INM = b"If-None-Match: " + TAG
 DOC = b"/api/c/doc"
 # (case, request bytes (TAG stands for the document's ETag), answered without an ASGI cycle)
@@ -143,7 +152,21 @@ CASES = [
     ("collection 304", _get(b"/api/c", b'If-None-Match: "c2"'), True),
     ("two pipelined reads, answered in order", _get(DOC, INM) + _get(b"/api/c/other"), True),
     ("404 is the application's", _get(b"/api/c/missing"), False),
-    ("a query goes to the application", _get(b"/api/c?limit=1"), False),
+    ("a page's 304 (its own ETag)", _get(b"/api/c?limit=1", b"If-None-Match: " + PAGE), True),
+    (
+        "HEAD of a page: 304",
+        _get(b"/api/c?limit=1", b"If-None-Match: " + PAGE, method=b"HEAD"),
+        True,
+    ),
+    ("a page's 200 is the application's", _get(b"/api/c?limit=1"), False),
+    ("a changed page is the application's", _get(b"/api/c?limit=1", b'If-None-Match: "p0"'), False),
+    (
+        "a bad limit is the application's 400",
+        _get(b"/api/c?limit=0", b"If-None-Match: " + PAGE),
+        False,
+    ),
+    ("another query goes to the application", _get(b"/api/c?x=1", b'If-None-Match: "c2"'), False),
+    ("a query on a document goes to the application", _get(DOC + b"?limit=1", INM), False),
     ("percent-encoding goes to uvicorn's decoding", _get(b"/api/c/%64oc"), False),
     ("HTTP/1.0 keeps uvicorn's framing (RFC 9112 §9.3)", _get(DOC, version=b"1.0"), False),
     ("Connection: close keeps uvicorn's framing (§9.6)", _get(DOC, b"Connection: close"), False),
@@ -157,7 +180,7 @@ CASES = [
 def test_the_same_bytes_as_uvicorns_own_protocol(
     app: ServiceApp, case: str, request_bytes: bytes, shortcut: bool
 ) -> None:
-    data = request_bytes.replace(TAG, _etag(app, "doc"))
+    data = request_bytes.replace(TAG, _etag(app, "doc")).replace(PAGE, _page_etag(app))
     ours, our_tasks = _exchange(app, FastHttpProtocol, data)
     theirs, _ = _exchange(app, HttpToolsProtocol, data)
     assert ours, f"{case}: nothing written"

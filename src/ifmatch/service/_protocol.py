@@ -10,8 +10,9 @@ ASGI route sends (``tests/service/test_protocol.py`` compares the two byte by
 byte), answered from the same validator cache, so never stale.
 
 Only the plainest requests are answered here: ``GET`` or ``HEAD`` under
-``/api/``, HTTP/1.1 with keep-alive, no query, no percent-encoding, no
-content, no ``Expect``, no upgrade, no request of the connection still
+``/api/``, HTTP/1.1 with keep-alive, no query but a collection page's
+(``?limit=N&cursor=C``, whose 304 the fast path answers), no
+percent-encoding, no content, no ``Expect``, no upgrade, no request of the connection still
 being answered (pipelining keeps its order), and a transport that is not
 pushing back.  Everything else, and every request the fast path declines,
 goes through uvicorn's own cycle unchanged.
@@ -109,8 +110,10 @@ if HttpToolsProtocol is not None:
             if method != b"GET" and method != b"HEAD":
                 return False
             url: bytes = self.url
-            if not url.startswith(b"/api/") or b"?" in url or b"%" in url or b"#" in url:
+            if not url.startswith(b"/api/") or b"%" in url or b"#" in url:
                 return False
+            # A query is passed on as uvicorn's scope has it; the front answers only a page's.
+            target, _, query = url.partition(b"?")
             for name, _ in self.headers:
                 if name == b"content-length" or name == b"transfer-encoding":
                     return False
@@ -121,8 +124,8 @@ if HttpToolsProtocol is not None:
                 return False
             started = time.perf_counter()
             text = "GET" if method == b"GET" else "HEAD"
-            path = url.decode("ascii")
-            answer = fast.read(text, path, self.headers)
+            path = target.decode("ascii")
+            answer = fast.read(text, path, self.headers, query)
             if answer is None:
                 return False
             status, headers, body, precondition = answer
