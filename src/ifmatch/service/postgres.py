@@ -216,6 +216,9 @@ _OPTIMISTIC_TRIES = 8
 #: The most writes sent in one statement.  A statement runs in one server process, so
 #: the writes of a turn of the event loop go in several, which the server runs side by side.
 _BATCH = 8
+#: The most batch statements in flight; the writes that come meanwhile wait for one of them
+#: to finish and go together in the next (fewer, larger commits under load).
+_IN_FLIGHT = 2
 #: How often a write under the row's lock is tried again when a create raced it.
 _LOCKED_TRIES = 100
 
@@ -390,6 +393,7 @@ class PostgresStore(Store):
         self._async_check: asyncio.Future[None] | None = None
         self._batch: list[tuple[tuple[Any, ...], asyncio.Future[tuple[Any, ...]]]] = []
         self._flushing: set[asyncio.Future[None]] = set()
+        self._scheduled = False
         #: The event loop, the opening and the pool of :meth:`write_async`.
         self._async: (
             tuple[asyncio.AbstractEventLoop, asyncio.Future[None], AsyncConnectionPool[Any]] | None
@@ -509,20 +513,31 @@ class PostgresStore(Store):
     def _queue(
         self, pool: AsyncConnectionPool[Any], params: tuple[Any, ...]
     ) -> asyncio.Future[tuple[Any, ...]]:
-        """Queue one ``ifmatch_write`` for the batch sent once this turn of the loop is done."""
+        """Queue one ``ifmatch_write``: sent once this turn of the loop is done, or, when
+        ``_IN_FLIGHT`` batches are being written, once one of them is (group commit)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._batch.append((params, future))
-        if len(self._batch) == 1:
-            loop.call_soon(self._send_batch, pool)
+        self._schedule(loop, pool)
         return future
 
-    def _send_batch(self, pool: AsyncConnectionPool[Any]) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop, pool: AsyncConnectionPool[Any]) -> None:
+        if self._batch and not self._scheduled and len(self._flushing) < _IN_FLIGHT:
+            self._scheduled = True
+            loop.call_soon(self._send_batch, loop, pool)
+
+    def _send_batch(self, loop: asyncio.AbstractEventLoop, pool: AsyncConnectionPool[Any]) -> None:
+        self._scheduled = False
         batch, self._batch = self._batch, []
         for start in range(0, len(batch), _BATCH):
             task = asyncio.ensure_future(self._flush(pool, batch[start : start + _BATCH]))
             self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+
+            def done(task: asyncio.Future[None]) -> None:
+                self._flushing.discard(task)
+                self._schedule(loop, pool)
+
+            task.add_done_callback(done)
 
     async def _flush(
         self,
@@ -571,6 +586,9 @@ class PostgresStore(Store):
     async def _async_pool(self) -> AsyncConnectionPool[Any] | None:
         """The async pool of the running event loop, opened on first use (one loop only)."""
         loop = asyncio.get_running_loop()
+        if self._async is not None and self._async[1].done() and self._async[0] is loop:
+            self._async[1].result()  # the pool's opening raised: raise it again
+            return self._async[2]
         if self._async is None:
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 self._dsn,
