@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,7 +83,7 @@ WRITE_FAILED = "ifmatch.write_failed"
 _JSON_TYPE = b"application/json"
 
 
-def _raw(headers: list[tuple[str, str]]) -> Headers:
+def _raw(headers: Iterable[tuple[str, str]]) -> Headers:
     """Header fields as the application's Starlette ``Response`` encodes them."""
     return [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
@@ -161,6 +162,8 @@ class PageEntry:
     representation: Representation
     etag: bytes
     not_modified: Headers
+    #: Never: a page has no Last-Modified, so nothing in its answers depends on the time.
+    live: bool = False
 
     @classmethod
     def of(
@@ -387,7 +390,18 @@ class FastPath:
         if inm is None and not general:
             return None
         assert self.cache is not None
-        entry = self.cache.scope(space)
+        return self._unless_listed(method, self.cache.scope(space), inm, general, raw)
+
+    def _unless_listed(
+        self,
+        method: str,
+        entry: ScopeEntry | PageEntry,
+        inm: bytes | None,
+        general: bool,
+        raw: Headers,
+    ) -> Answer | None:
+        """The 304 or 412 of a collection or a page from its validator alone; ``None``
+        when the answer is a 200, which needs the members (the application's)."""
         if not general and not entry.live and inm == entry.etag:
             return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
         conditions = Conditions.from_headers(raw)
@@ -416,13 +430,7 @@ class FastPath:
         assert self.cache is not None
         self.cache.refresh()
         entry = self.cache.page(space, page.after, page.limit)
-        if not general and inm == entry.etag:
-            return 304, self._dated(entry.not_modified), b"", _NOT_MODIFIED
-        conditions = Conditions.from_headers(raw)
-        reply = respond(method, conditions, entry.representation)
-        if reply.status == 200:
-            return None
-        return self._reply(reply, conditions)
+        return self._unless_listed(method, entry, inm, general, raw)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -537,16 +545,11 @@ class _WriteHeaders:
         self._modified = b""
 
     def __call__(self, path: str, space: str, result: WriteResult, length: int) -> Headers:
-        from ifmatch.service.app import _validators
-
         after = result.after
         assert after is not None
         fields = self._fields.get(space)
         if fields is None:
-            # What _validators() gives apart from the validators, in its order.
-            cache = self._policy.headers(space, self._authenticated)
-            fields = _raw(list(_validators(after, cache).items()))[2:]
-            self._fields[space] = fields
+            fields = self._fields[space] = _raw(self._policy.headers(space, self._authenticated))
         second = after.modified_us // 1_000_000
         if second != self._second:
             self._second, self._modified = second, format_http_date(second).encode()
