@@ -179,8 +179,8 @@ _STATE = """SELECT s.counter, s.modified_us, s.changed_within_second,
 class _Transaction(Transaction):
     """A write transaction on one space.
 
-    With ``name`` (the resource the write is about), :meth:`scope` reads the
-    space's state and that resource's in one statement.  With ``batch``, the
+    :meth:`scope` reads the space's state and, with ``name`` (the resource the
+    write is about), that resource's too, in one statement.  With ``batch``, the
     space's state is shared with the other writes of a group commit and
     written back once by :meth:`_Batch.flush`.
     """
@@ -199,17 +199,10 @@ class _Transaction(Transaction):
     def scope(self) -> ScopeState:
         if self._batch is not None and self._space in self._batch.scopes:
             return self._batch.scopes[self._space]
-        if self._name is None:
-            row = self._connection.execute(
-                "SELECT counter, modified_us, changed_within_second FROM scopes WHERE space = ?",
-                (self._space,),
-            ).fetchone()
-            state = ScopeState(row[0], row[1], bool(row[2])) if row else ScopeState(0, 0)
-        else:
-            row = self._connection.execute(_STATE, (self._space, self._name)).fetchone()
-            state = (
-                ScopeState(row[0], row[1], bool(row[2])) if row[0] is not None else ScopeState(0, 0)
-            )
+        # Without a name the join finds no resource (nothing equals NULL): the space alone.
+        row = self._connection.execute(_STATE, (self._space, self._name)).fetchone()
+        state = ScopeState(row[0], row[1], bool(row[2])) if row[0] is not None else ScopeState(0, 0)
+        if self._name is not None:
             self._ahead = [
                 _Current(self._connection, row[3], _meta(row[4:])) if row[3] is not None else None
             ]
