@@ -136,11 +136,34 @@ def running(
                     process.wait(timeout=10)
 
 
+def wait_for_answer(port: int, timeout: float = 60.0) -> None:
+    """Block until an HTTP request to 127.0.0.1:port gets any answer, or raise.
+
+    With ``--workers N`` uvicorn's parent process listens before any worker has
+    started: a request then waits in the backlog for as long as a worker takes to
+    import and start, which on a loaded machine can outlast a client's timeout.
+    Any status (401 with a token, say) means a worker is serving.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            try:
+                if sock.recv(16).startswith(b"HTTP/1."):
+                    return
+            except TimeoutError:
+                pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"127.0.0.1:{port} listens but answers nothing after {timeout}s")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def serving(
     db: str, *options: str, env: dict[str, str] | None = None, log_path: Path | None = None
 ) -> Iterator[str]:
-    """``ifmatch serve`` as a real process on a free port; yields its base URL.
+    """``ifmatch serve`` as a real process on a free port, once a worker answers;
+    yields its base URL.
 
     The access log is off unless ``--access-log`` is among the options: the
     tests read responses, not log lines (those that do pass ``log_path``).
@@ -166,6 +189,7 @@ def serving(
     else:
         command.append("--no-access-log")
     with running(command, port, env, log_path):
+        wait_for_answer(port)
         yield f"http://127.0.0.1:{port}"
 
 
