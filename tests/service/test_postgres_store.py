@@ -228,3 +228,68 @@ def test_batched_async_writes_lose_nothing() -> None:
             assert found[1] == b"80"
         finally:
             store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("size", [40, 40_000])
+def test_a_batch_sends_any_name_and_contents_intact(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's arrays go as text literals: names with quotes, backslashes, commas, braces
+    or spelling NULL, and contents of any bytes (in hex text up to ``_HEX_CONTENTS`` per
+    batch, as bytes beyond), reach the database as they were; a delete in the batch too.
+    No batch statement fails (its writes would be sent again one by one)."""
+    import asyncio
+    from typing import Any
+
+    from ifmatch.service import postgres
+    from ifmatch.service.postgres import PostgresStore
+
+    names = ['q"uote', "back\\slash", "a,b", "{br}", "NULL", "", " sp ", "ünï", "\\x00"]
+    contents = {name: bytes([n % 256 for n in range(i, i + size)]) for i, name in enumerate(names)}
+    assert (sum(map(len, contents.values())) <= postgres._HEX_CONTENTS) is (size == 40)
+
+    sent: list[int] = []
+    flush = PostgresStore._flush
+
+    async def counted(self: PostgresStore, cursor: Any, batch: list[Any]) -> bool:
+        sent.append(len(batch))
+        return await flush(self, cursor, batch)
+
+    monkeypatch.setattr(PostgresStore, "_flush", counted)
+
+    async def scenario(store: PostgresStore) -> None:
+        first = await asyncio.gather(
+            *(store.write_async(_put(n, b"0", Conditions(), space="doc:b")) for n in names)
+        )
+        assert all(r is not None and r.created for r in first)
+        tags = {n: str(r.after.etag) for n, r in zip(names, first, strict=True) if r and r.after}
+        gone = WriteRequest(
+            "DELETE", "doc:b", "a,b", Conditions(if_match=tags["a,b"]), lambda _: None, whole=True
+        )
+        results = await asyncio.gather(
+            *(
+                store.write_async(_put(n, data, Conditions(if_match=tags[n]), space="doc:b"))
+                for n, data in contents.items()
+                if n != "a,b"
+            ),
+            store.write_async(gone),
+        )
+        assert all(r is not None and r.decision.status is None for r in results)
+        assert max(sent) > 1
+        assert sum(sent) == 2 * len(names)
+        await store.aclose()
+
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=4)
+        try:
+            asyncio.run(scenario(store))
+            for name, data in contents.items():
+                found = store.get("doc:b", name)
+                if name == "a,b":
+                    assert found is None
+                else:
+                    assert found is not None, name
+                    assert found[1] == data, name
+        finally:
+            store.close()
