@@ -155,6 +155,9 @@ _DATE = st.sampled_from([None, "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 01 Jan 210
     if_match=_HEADER,
     if_none_match=st.sampled_from([None, "*", '"v3"', '"v9"']),
     since=_DATE,
+    modified_since=_DATE,
+    ranged=st.booleans(),
+    required=st.booleans(),
     modified=st.datetimes(timezones=st.just(UTC)),
     within=st.booleans(),
 )
@@ -163,16 +166,25 @@ def test_a_predicted_version_is_only_the_one_if_match_names(
     if_match: str,
     if_none_match: str | None,
     since: str | None,
+    modified_since: str | None,
+    ranged: bool,
+    required: bool,
     modified: datetime,
     within: bool,
 ) -> None:
     """§13.1.1: only a single strong "v<N>" names the version a write needs; the prediction
     then carries the decision evaluate() gives against version N, whatever its date
-    (§13.2.2: If-Unmodified-Since is not evaluated when If-Match is present)."""
+    (§13.2.2: If-Unmodified-Since is not evaluated when If-Match is present, and
+    If-Modified-Since, If-Range and Range only for GET)."""
     conditions = Conditions(
-        if_match=if_match, if_none_match=if_none_match, if_unmodified_since=since
+        if_match=if_match,
+        if_none_match=if_none_match,
+        if_unmodified_since=since,
+        if_modified_since=modified_since,
+        if_range='"v3"' if ranged else None,
+        range="bytes=0-1" if ranged else None,
     )
-    request = WriteRequest(method, "doc:a", "d", conditions, lambda _: None, whole=True)
+    request = WriteRequest(method, "doc:a", "d", conditions, lambda _: None, required, whole=True)
     predicted = expected_version(request)
     single = if_match.strip() == '"v3"'
     if predicted is None:
@@ -184,7 +196,7 @@ def test_a_predicted_version_is_only_the_one_if_match_names(
     assert version == 3
     assert decision.outcome is Outcome.PROCEED
     state = Resource(etag_for_version(3), modified, True, within)
-    assert evaluate(method, conditions, state) == decision
+    assert evaluate(method, conditions, state, require_precondition=required) == decision
 
 
 @pytest.mark.postgres

@@ -328,6 +328,7 @@ def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None)
 
 #: One strong entity-tag naming a version, as :func:`ifmatch.etag_for_version` makes them.
 _ONE_VERSION = re.compile(r'[ \t]*"v([1-9][0-9]{0,17})"[ \t]*')
+_PROCEED = Decision(Outcome.PROCEED)
 #: The state a prediction is evaluated against besides its ETag: the oldest date, not changed
 #: within its second (the decision does not depend on them: ``tests/service/
 #: test_postgres_store.py`` checks it against any date with hypothesis).
@@ -353,6 +354,11 @@ def expected_version(request: WriteRequest) -> tuple[int, Decision] | None:
     if named is None:
         return None
     version = int(named.group(1))
+    if request.conditions.if_none_match is None:
+        # If-Match decides alone: If-Unmodified-Since is then not evaluated, and
+        # If-Modified-Since, If-Range and Range are for GET (the common case, without
+        # evaluate()'s parsing).
+        return version, _PROCEED
     decision = evaluate(
         request.method,
         request.conditions,
