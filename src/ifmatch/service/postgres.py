@@ -217,10 +217,11 @@ _ENTRIES = (
 #: made under the row's lock instead.
 _OPTIMISTIC_TRIES = 8
 #: The most writes sent in one statement.  A statement runs in one server process, so
-#: the writes of a turn of the event loop go in several, which the server runs side by side.
+#: more writes go in several, which the server runs side by side.
 _BATCH = 8
-#: The most batch statements in flight; the writes that come meanwhile wait for one of them
-#: to finish and go together in the next (fewer, larger commits under load).
+#: The most writer tasks (:meth:`PostgresStore._writer`), so batch statements in flight;
+#: the writes that come meanwhile wait for one of them to finish and go together in the
+#: next (fewer, larger commits under load).  Three or four measured no faster.
 _IN_FLIGHT = 2
 #: Up to how many bytes of contents a batch sends in hex text rather than as bytes: the
 #: hex form costs a copy twice the size on both sides, a list of bytes a fixed 40 µs or so.
