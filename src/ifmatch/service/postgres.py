@@ -605,7 +605,7 @@ class PostgresStore(Store):
                     batch = self._batch[:_BATCH]
                     del self._batch[:_BATCH]
                     usable = await self._flush(cursor, batch)
-        except self.unavailable as error:  # no connection: the next writes are not sent
+        except Exception as error:  # no connection (or none back): the next writes not sent
             _fail(self._batch[:_BATCH], error)
             del self._batch[:_BATCH]
         finally:
