@@ -24,7 +24,12 @@ ACCESS_LOGGER = logging.getLogger("ifmatch.service.access")
 FLUSH_S = 0.05
 #: Lines held at most; beyond this a batch is written at once.
 _BATCH = 512
-_Line = tuple[float, str, str, int, str, float]
+#: What a line says of its request: method, path, status, precondition.
+_Request = tuple[str, str, int, str]
+#: A pending line: when its request ended, the request, its duration (ms).
+_Line = tuple[float, _Request, float]
+#: ``000`` to ``999``, for the milliseconds of the timestamp and the hundredths of "ms".
+_DIGITS3 = [f"{number:03d}" for number in range(1000)]
 
 
 class AccessSink:
@@ -35,7 +40,7 @@ class AccessSink:
         self._pending: list[_Line] = []
         self._scheduled = False
         self._pid = os.getpid()
-        self._paths: dict[str, str] = {}
+        self._middles: dict[_Request, str] = {}
         self._second = -1
         self._stamp = ""
 
@@ -63,7 +68,7 @@ class AccessSink:
         """
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        line = (time.time(), method, path, status, precondition, ms)
+        line = (time.time(), (method, path, status, precondition), ms)
         if note is not None:
             self.flush()
             self._through_logging(line, note)
@@ -85,7 +90,7 @@ class AccessSink:
 
     def _through_logging(self, line: _Line, note: str | None = None) -> None:
         """One line through :mod:`logging`: the same fields the batched lines carry."""
-        _moment, method, path, status, precondition, ms = line
+        _moment, (method, path, status, precondition), ms = line
         fields: dict[str, object] = {
             "method": method,
             "path": path,
@@ -98,20 +103,24 @@ class AccessSink:
             fields["note"] = note
         self._logger.info("request", extra={"fields": fields})
 
-    def _path(self, path: str) -> str:
-        encoded = self._paths.get(path)
-        if encoded is None:
-            encoded = json.dumps(path)
-            if len(self._paths) < 4096:
-                self._paths[path] = encoded
-        return encoded
+    def _middle(self, request: _Request) -> str:
+        """A line's fields between the timestamp and the duration, remembered (the same
+        requests repeat): its JSON text is formatted once."""
+        method, path, status, precondition = request
+        middle = (
+            f',"level":"info","method":{json.dumps(method)},"path":{json.dumps(path)},'
+            f'"status":{status},"precondition":{json.dumps(precondition)},"ms":'
+        )
+        if len(self._middles) < 4096:
+            self._middles[request] = middle
+        return middle
 
-    def _timestamp(self, moment: float) -> str:
-        second = int(moment)
+    def _stamp_of(self, second: int) -> str:
+        """The timestamp's second, ``YYYY-MM-DDTHH:MM:SS`` (formatted once per second)."""
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((moment - second) * 1000):03d}Z"
+        return self._stamp
 
     def flush(self) -> None:
         """Write every pending line now (also called at shutdown)."""
@@ -125,12 +134,17 @@ class AccessSink:
                 self._through_logging(line)
             return
         pid = self._pid = os.getpid()
-        lines = [
-            f'{{"ts":"{self._timestamp(moment)}","level":"info","method":{json.dumps(method)},'
-            f'"path":{self._path(path)},"status":{status},'
-            f'"precondition":{json.dumps(precondition)},"ms":{round(ms, 2)!r},"pid":{pid}}}\n'
-            for moment, method, path, status, precondition, ms in pending
-        ]
+        middles, stamp_of = self._middles, self._stamp_of
+        lines = []
+        for moment, request, ms in pending:
+            # Integer arithmetic and digit tables, no format spec: the log is on every
+            # request's bill.  "ms" keeps two decimals, so it always reads as a float.
+            millis, hundredths = int(moment * 1000), int(ms * 100 + 0.5)
+            middle = middles.get(request) or self._middle(request)
+            lines.append(
+                f'{{"ts":"{stamp_of(millis // 1000)}.{_DIGITS3[millis % 1000]}Z"{middle}'
+                f'{hundredths // 100}.{_DIGITS3[hundredths % 100][1:]},"pid":{pid}}}\n'
+            )
         try:
             stream.write("".join(lines))
             stream.flush()
