@@ -176,6 +176,22 @@ _STATE = """SELECT s.counter, s.modified_us, s.changed_within_second,
     LEFT JOIN resources AS r ON r.space = k.space AND r.name = k.name"""
 
 
+_UPSERT = """INSERT INTO resources (
+        space, name, version, modified_us, changed_within_second, content_type, length, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, %s)
+    ON CONFLICT (space, name) DO UPDATE SET
+        version = excluded.version, modified_us = excluded.modified_us,
+        changed_within_second = excluded.changed_within_second,
+        content_type = excluded.content_type, length = excluded.length, data = excluded.data
+    RETURNING id"""
+_UPDATE = """UPDATE resources SET version = ?, modified_us = ?, changed_within_second = ?,
+        content_type = ?, length = ?, data = %s
+    WHERE id = ?"""
+#: A document's content goes in with its row; a file's is streamed into a zeroblob.
+_UPSERT_INLINE, _UPSERT_ZEROBLOB = _UPSERT % "?", _UPSERT % "zeroblob(?)"
+_UPDATE_INLINE, _UPDATE_ZEROBLOB = _UPDATE % "?", _UPDATE % "zeroblob(?)"
+
+
 class _Transaction(Transaction):
     """A write transaction on one space.
 
@@ -195,6 +211,8 @@ class _Transaction(Transaction):
         self._connection, self._space, self._name, self._batch = connection, space, name, batch
         #: The named resource's state when :meth:`scope` read it too (``[None]``: missing).
         self._ahead: list[_Current | None] = []
+        #: The row ids of the resources read in this transaction (their rows are locked).
+        self._rowids: dict[str, int] = {}
 
     def scope(self) -> ScopeState:
         if self._batch is not None and self._space in self._batch.scopes:
@@ -206,6 +224,8 @@ class _Transaction(Transaction):
             self._ahead = [
                 _Current(self._connection, row[3], _meta(row[4:])) if row[3] is not None else None
             ]
+            if row[3] is not None:
+                self._rowids[self._name] = row[3]
         if self._batch is not None:
             self._batch.scopes[self._space] = state
         return state
@@ -218,7 +238,10 @@ class _Transaction(Transaction):
             " FROM resources WHERE space = ? AND name = ?",
             (self._space, name),
         ).fetchone()
-        return _Current(self._connection, row[0], _meta(row[1:])) if row else None
+        if row is None:
+            return None
+        self._rowids[name] = row[0]
+        return _Current(self._connection, row[0], _meta(row[1:]))
 
     def put(self, name: str, meta: Meta, content: Content) -> None:
         # Content held in memory (documents) goes in with the row, in one statement; a
@@ -227,31 +250,26 @@ class _Transaction(Transaction):
         given = len(content.data or b"")
         if inline and given != meta.length:
             raise ValueError(f"content gave {given} bytes, {meta.length} announced")
-        row = self._connection.execute(
-            f"""INSERT INTO resources (
-                    space, name, version, modified_us, changed_within_second,
-                    content_type, length, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, {"?" if inline else "zeroblob(?)"})
-                ON CONFLICT (space, name) DO UPDATE SET
-                    version = excluded.version, modified_us = excluded.modified_us,
-                    changed_within_second = excluded.changed_within_second,
-                    content_type = excluded.content_type, length = excluded.length,
-                    data = excluded.data
-                RETURNING id""",  # noqa: S608 - the one interpolation is one of two literals
-            (
-                self._space,
-                name,
-                meta.version,
-                meta.modified_us,
-                int(meta.changed_within_second),
-                meta.content_type,
-                meta.length,
-                content.data if inline else meta.length,
-            ),
-        ).fetchone()
+        values = (
+            meta.version,
+            meta.modified_us,
+            int(meta.changed_within_second),
+            meta.content_type,
+            meta.length,
+            content.data if inline else meta.length,
+        )
+        rowid = self._rowids.get(name)
+        if rowid is not None:  # the row this transaction read and locked: by its id
+            self._connection.execute(
+                _UPDATE_INLINE if inline else _UPDATE_ZEROBLOB, (*values, rowid)
+            )
+        else:
+            rowid = self._connection.execute(
+                _UPSERT_INLINE if inline else _UPSERT_ZEROBLOB, (self._space, name, *values)
+            ).fetchone()[0]
         if inline or meta.length == 0:
             return
-        with self._connection.blobopen("resources", "data", row[0]) as blob:
+        with self._connection.blobopen("resources", "data", rowid) as blob:
             written = 0
             for chunk in content.chunks():
                 blob.write(chunk)
@@ -260,6 +278,7 @@ class _Transaction(Transaction):
             raise ValueError(f"content gave {written} bytes, {meta.length} announced")
 
     def delete(self, name: str) -> None:
+        self._rowids.pop(name, None)
         self._connection.execute(
             "DELETE FROM resources WHERE space = ? AND name = ?", (self._space, name)
         )
