@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -42,7 +45,8 @@ class _Transport(asyncio.Transport):
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += data
+        if not self.closed:  # as asyncio's and uvloop's transports: nothing after close()
+            self.written += data
 
     def is_closing(self) -> bool:
         return self.closed
@@ -78,8 +82,11 @@ def app(tmp_path: Path) -> Iterator[ServiceApp]:
     store.close()
 
 
-def _exchange(app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes) -> tuple[bytes, int]:
-    """The bytes ``kind`` writes for ``data``, and how many ASGI tasks it started."""
+def _exchange(
+    app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes | list[bytes]
+) -> tuple[bytes, int]:
+    """The bytes ``kind`` writes for ``data`` (or for each of its chunks, fed one after
+    the other without the loop running in between), and how many ASGI tasks it started."""
 
     async def run() -> tuple[bytes, int]:
         config = Config(
@@ -103,10 +110,12 @@ def _exchange(app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes) -> tu
         protocol._start_asgi_task = counted  # type: ignore[method-assign,assignment]
         transport = _Transport()
         protocol.connection_made(transport)
-        protocol.data_received(data)
-        for _ in range(1000):  # bounded (10 s): until every task is done
+        for chunk in [data] if isinstance(data, bytes) else data:
+            protocol.data_received(chunk)
+        for _ in range(1000):  # bounded (10 s): until every task and write is done
             await asyncio.sleep(0.01 if protocol.tasks else 0)
-            if not protocol.tasks and not protocol.pipeline:
+            writing = getattr(protocol, "_writing", False)
+            if not protocol.tasks and not protocol.pipeline and not writing:
                 break
         if protocol.timeout_keep_alive_task is not None:
             protocol.timeout_keep_alive_task.cancel()
@@ -218,3 +227,320 @@ def test_a_write_from_elsewhere_is_seen_by_the_next_read(app: ServiceApp) -> Non
 
 def test_serve_uses_the_fast_protocol_with_this_uvicorn() -> None:
     assert protocol_class() is FastHttpProtocol
+
+
+# -- PUT ---------------------------------------------------------------------------------
+
+#: Fields whose values move with the clock (a write's Last-Modified is its time).
+CLOCK = re.compile(rb"\r\n(date|last-modified): [^\r]*\r\n")
+
+
+def _timeless(answer: bytes) -> bytes:
+    return CLOCK.sub(rb"\r\n\1: -\r\n", CLOCK.sub(rb"\r\n\1: -\r\n", answer))
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> Iterator[Callable[[], ServiceApp]]:
+    """Makes applications on databases with the same two documents (the same ETags)."""
+    made: list[ServiceApp] = []
+
+    def make() -> ServiceApp:
+        db = tmp_path / f"twin{len(made)}.db"
+        twin = create_app(Settings(db=f"sqlite:///{db}", access_log=False))
+        for name, body in (("doc", b'{"a": 1}'), ("other", b'{"b": [1, 2]}')):
+            twin.state.store.write(
+                WriteRequest("PUT", "doc:c", name, Conditions(), _content(body), False)
+            )
+        made.append(twin)
+        return twin
+
+    yield make
+    for twin in made:
+        twin.fast.close()
+        twin.state.store.close()
+
+
+def _put(path: bytes, body: bytes, *fields: bytes) -> bytes:
+    head = [
+        b"PUT " + path + b" HTTP/1.1",
+        b"host: 127.0.0.1",
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        *fields,
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+IF_MATCH = b"If-Match: " + TAG
+PUT_CASES = [
+    ("200: a matching If-Match (RFC 9110 §13.1.1)", _put(DOC, b'{"a": 2}', IF_MATCH), True),
+    (
+        "201 and Location: create-only If-None-Match: * (§13.1.2)",
+        _put(b"/api/c/new", b'{"n": 1}', b"If-None-Match: *"),
+        True,
+    ),
+    ("412: a stale If-Match is the application's", _put(DOC, b"{}", b'If-Match: "v9"'), False),
+    ("428 without a precondition (RFC 6585 §3)", _put(DOC, b"{}"), False),
+    ("400: content that is not JSON", _put(DOC, b"{nope", IF_MATCH), False),
+    ("a PUT with a query goes through the cycle", _put(DOC + b"?x=1", b"{}", IF_MATCH), False),
+    (
+        "a body in two packets goes through the parser",
+        [_put(DOC, b'{"a": 2}', IF_MATCH)[:-2], b"2}"],
+        False,
+    ),
+    (
+        "a PUT and a pipelined GET in one packet: both through uvicorn, in order",
+        _put(DOC, b'{"a": 2}', IF_MATCH) + _get(DOC),
+        False,
+    ),
+    (
+        "Transfer-Encoding: chunked goes to the parser (RFC 9112 §6.1)",
+        b"PUT /api/c/doc HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n" + IF_MATCH + b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "request_bytes", "shortcut"), PUT_CASES, ids=[c[0] for c in PUT_CASES]
+)
+def test_a_put_gets_the_same_bytes_as_from_uvicorns_own_protocol(
+    twins: Callable[[], ServiceApp], case: str, request_bytes: bytes | list[bytes], shortcut: bool
+) -> None:
+    mine, theirs_app = twins(), twins()
+    tag = _etag(mine, "doc")
+    data = (
+        request_bytes.replace(TAG, tag)
+        if isinstance(request_bytes, bytes)
+        else [chunk.replace(TAG, tag) for chunk in request_bytes]
+    )
+    assert _etag(mine, "doc") == _etag(theirs_app, "doc")
+    ours, our_tasks = _exchange(mine, FastHttpProtocol, data)
+    theirs, _ = _exchange(theirs_app, HttpToolsProtocol, data)
+    assert _timeless(ours) == _timeless(theirs), case
+    # The same state after: the write happened exactly once, or not at all, on both.
+    assert mine.state.store.get("doc:c", "doc") is not None
+    assert _etag(mine, "doc") == _etag(theirs_app, "doc"), case
+    if shortcut:
+        assert our_tasks == 0, f"{case}: went through an ASGI cycle"
+    else:
+        assert our_tasks >= 1, f"{case}: was answered without uvicorn's cycle"
+
+
+def test_a_read_sent_while_a_put_is_written_is_answered_after_it(
+    twins: Callable[[], ServiceApp],
+) -> None:
+    # The GET arrives before the group commit ran: it must see the PUT's new version.
+    mine, theirs_app = twins(), twins()
+    tag = _etag(mine, "doc")
+    chunks = [_put(DOC, b'{"a": 3}', b"If-Match: " + tag), _get(DOC)]
+    ours, tasks = _exchange(mine, FastHttpProtocol, chunks)
+    theirs, _ = _exchange(theirs_app, HttpToolsProtocol, chunks)
+    assert _timeless(ours) == _timeless(theirs)
+    assert ours.count(b"HTTP/1.1 200 OK") == 2
+    assert ours.endswith(b'{"a": 3}')
+    assert tasks == 0
+
+
+def test_a_put_whose_write_fails_is_answered_by_the_application_and_not_written_again(
+    twins: Callable[[], ServiceApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, theirs_app = twins(), twins()
+    data = _put(DOC, b'{"a": 4}', b"If-Match: " + _etag(mine, "doc"))
+    answers = []
+    for twin, kind in ((mine, FastHttpProtocol), (theirs_app, HttpToolsProtocol)):
+        calls: list[int] = []
+
+        def failing(requests: Any, calls: list[int] = calls) -> Any:
+            calls.append(len(requests))
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(twin.state.store, "try_write_many", failing)
+        answers.append(_exchange(twin, kind, data)[0])
+        assert calls == [1], "the failed write was tried again"
+    assert answers[0].startswith(b"HTTP/1.1 5"), answers[0][:40]
+    assert _timeless(answers[0]) == _timeless(answers[1])
+
+
+def _serve_protocol(
+    app: ServiceApp, keep_alive_s: float
+) -> tuple[FastHttpProtocol, _Transport, asyncio.AbstractEventLoop]:
+    loop = asyncio.get_running_loop()
+    config = Config(
+        app=app,
+        http=FastHttpProtocol,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        lifespan="off",
+        log_level="warning",
+        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]  # uvicorn takes an int
+    )
+    protocol = FastHttpProtocol(config, ServerState(), {}, loop)
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport, loop
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(app: ServiceApp) -> None:
+    conditional = _get(DOC, b"If-None-Match: " + _etag(app, "doc"))
+
+    async def run() -> tuple[bool, bool, int]:
+        protocol, transport, _ = _serve_protocol(app, 0.2)
+        for _ in range(6):  # busy for 0.3 s, longer than the timeout: stays open
+            protocol.data_received(conditional)
+            await asyncio.sleep(0.05)
+        open_while_busy = not transport.closed
+        for _ in range(100):  # then idle: closed within the timeout (bounded: 1 s)
+            await asyncio.sleep(0.01)
+            if transport.closed:
+                break
+        return open_while_busy, transport.closed, transport.written.count(b"HTTP/1.1 304")
+
+    open_while_busy, closed, answered = asyncio.run(run())
+    assert answered == 6
+    assert open_while_busy
+    assert closed
+
+
+def test_shutdown_while_a_put_is_written_sends_its_answer_then_closes(
+    app: ServiceApp,
+) -> None:
+    data = _put(DOC, b'{"a": 5}', b"If-Match: " + _etag(app, "doc"))
+
+    async def run() -> tuple[bytes, bool]:
+        protocol, transport, _ = _serve_protocol(app, 5)
+        protocol.data_received(data)
+        protocol.shutdown()
+        assert not transport.closed  # not before the write's answer
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if transport.closed:
+                break
+        if protocol.timeout_keep_alive_task is not None:
+            protocol.timeout_keep_alive_task.cancel()
+        return bytes(transport.written), transport.closed
+
+    written, closed = asyncio.run(run())
+    assert written.startswith(b"HTTP/1.1 200 OK")
+    assert written.endswith(b'{"a": 5}')
+    assert closed
+
+
+# -- any request head --------------------------------------------------------------------
+
+
+_VALID_PARTS: dict[str, list[bytes]] = {
+    "method": [b"GET", b"HEAD"],
+    # Mostly the document: most of what the shortcut answers is about it.
+    "target": [DOC, DOC, DOC, DOC, b"/api/c", b"/api/c?limit=1", b"/api/c/missing"],
+    "version": [b"HTTP/1.1"],
+    "name": [
+        b"Host",
+        b"If-None-Match",
+        b"if-none-match",
+        b"X-Any",
+        b"If-Match",
+        b"If-Modified-Since",
+        b"Range",
+        b"Connection",
+        b"Content-Type",
+        b"Authorization",
+        b"Expect",
+    ],
+    "separator": [b": ", b":", b":\t"],
+    "value": [
+        TAG,
+        b"W/" + TAG,
+        b'"v9"',
+        b"*",
+        TAG + b", " + TAG,
+        b"",
+        b"close",
+        b"keep-alive",
+        b"100-continue",
+        b"bytes=0-1",
+        b"Thu, 01 Jan 1970 00:00:00 GMT",
+        b" " + TAG + b" \t",
+    ],
+    "end": [b"\r\n"],
+    "after": [b""],
+}
+#: What one part may be instead (RFC 9112's grammar broken, or another framing).
+_OTHER_PARTS: dict[str, list[bytes]] = {
+    "method": [b"get", b"OPTIONS", b"GET\t", b"", b"PROPFIND"],
+    "target": [b"/api/c/%64oc", b"/api//doc", b"/api/c/doc#here", b"/api/c/d\xc3\xa9", b"*"],
+    "version": [b"HTTP/1.0", b"HTTP/1.2", b"http/1.1", b"HTTP/1.1 ", b""],
+    "name": [b"If-None-Match ", b"Bad Name", b"", b"Content-Length", b"Transfer-Encoding"],
+    "separator": [b" : ", b""],
+    "value": [b"\x00", b"\x7f", b"caf\xc3\xa9", TAG + b"\r\n folded", b"chunked", b"2"],
+    "end": [b"\n"],
+    "after": [b"{}", b"GET / HTTP/1.1\r\n\r\n", b"\r\n"],
+}
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    """A request head that is valid but for at most one part (so that a part read
+    differently would show), the broken part any bytes one time in four."""
+
+    def part(kind: str) -> bytes:
+        if kind != broken:
+            return draw(st.sampled_from(_VALID_PARTS[kind]))
+        return draw(
+            st.sampled_from(_OTHER_PARTS[kind]) | st.binary(max_size=10),
+        )
+
+    broken = draw(st.sampled_from([None, *_VALID_PARTS]))
+    fields = []
+    for index in range(draw(st.integers(0, 4))):
+        field = [part("name"), part("separator"), part("value")]
+        if index and broken in ("name", "separator", "value"):
+            broken = None  # one broken part only
+        fields.append(b"".join(field))
+    end = part("end")
+    lines = [part("method") + b" " + part("target") + b" " + part("version"), *fields]
+    return end.join(lines) + end + end + part("after")
+
+
+INVALID = [
+    ("whitespace before a colon (RFC 9112 §5.1)", _get(DOC, b"If-None-Match : " + TAG)),
+    ("a space in a field name", _get(DOC, b"Bad Name: x")),
+    ("obsolete line folding (RFC 9112 §5.2)", _get(DOC, b"X-Any: a\r\n b", INM)),
+    ("a control character in a value", _get(DOC, b"X-Any: \x01", INM)),
+    ("a bare LF ending a field", _get(DOC, b"X-Any: a\nIf-None-Match: " + TAG)),
+    ("a field line without a colon", _get(DOC, b"no colon", INM)),
+    ("an empty field name", _get(DOC, b": x", INM)),
+    ("two Content-Length fields", _get(DOC, b"Content-Length: 0", b"Content-Length: 1", INM)),
+    ("a lower-case method", _get(DOC, INM, method=b"get")),
+    ("an unknown version", _get(DOC, INM, version=b"1.2")),
+    ("bytes after a read that are no request", _get(DOC, INM) + b"{}"),
+]
+
+
+@pytest.mark.parametrize(("case", "request_bytes"), INVALID, ids=[c[0] for c in INVALID])
+def test_a_head_httptools_refuses_is_refused_the_same(
+    app: ServiceApp, case: str, request_bytes: bytes
+) -> None:
+    data = request_bytes.replace(TAG, _etag(app, "doc"))
+    ours, _ = _exchange(app, FastHttpProtocol, data)
+    theirs, _ = _exchange(app, HttpToolsProtocol, data)
+    assert ours == theirs, case
+    assert ours.startswith(b"HTTP/1.1 400"), case
+
+
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(head=_heads())
+def test_any_request_head_gets_the_same_bytes_as_from_uvicorns_own_protocol(
+    app: ServiceApp, head: bytes
+) -> None:
+    """Whatever the head, valid or not: the shortcut reads only a strict subset of HTTP/1.1
+    and leaves the rest to httptools, so nothing it reads differently can get another
+    answer (a 304 where uvicorn says 400, say: fail safe)."""
+    data = head.replace(TAG, _etag(app, "doc"))
+    ours, _ = _exchange(app, FastHttpProtocol, data)
+    theirs, _ = _exchange(app, HttpToolsProtocol, data)
+    assert DATE.sub(b"\r\ndate: -\r\n", ours) == DATE.sub(b"\r\ndate: -\r\n", theirs), data

@@ -35,9 +35,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -59,7 +60,7 @@ from ifmatch.service._middleware import (
     outcome,
 )
 from ifmatch.service._pages import page_query
-from ifmatch.service._validators_cache import SQLiteValidators
+from ifmatch.service._validators_cache import MAX_ENTRIES, SQLiteValidators
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
 from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.settings import Settings
@@ -209,7 +210,7 @@ class FastPath:
         self.puts = False
         #: Requests answered here (the rest went to the application).
         self.answered = 0
-        self._writes: list[tuple[WriteRequest, asyncio.Future[WriteResult | None]]] = []
+        self._writes: list[tuple[WriteRequest, WriteDone]] = []
         self._written = _WriteHeaders(self.policy, self.authenticated)
         if unknown:
             self.off_because = f"middleware it cannot stand in for: {', '.join(unknown)}"
@@ -240,7 +241,7 @@ class FastPath:
             self.cache = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.puts or scope["type"] != "http":
+        if not self.puts or scope["type"] != "http" or WRITE_FAILED in scope:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -277,6 +278,52 @@ class FastPath:
             return self._read(method, path[5:], raw)
         except Exception:  # whatever went wrong, the full application will say it properly
             return None
+
+    def plain(self, method: str, target: bytes, inm: bytes | None) -> tuple[bytes, int] | None:
+        """The whole answer (its bytes and status) to a ``GET`` or ``HEAD`` of the document at
+        ``target`` whose only condition is ``inm`` (its If-None-Match, or ``None``) and
+        that carries no Authorization: a 304 or a 200 from bytes prepared once per
+        version (:class:`Plain`), or ``None`` for :meth:`read` to answer.  The bytes are
+        those :meth:`read`'s answer is written as."""
+        cache = self.cache
+        if cache is None or self.expected is not None:
+            return None
+        cache.refresh()
+        prepared: Plain | None = cache.derived.get(target)
+        if prepared is None:
+            prepared = self._plain(target)
+            if prepared is None:
+                return None
+        if inm is None:
+            head = prepared.full + http_date_now() + b"\r\n\r\n"
+            return (head + prepared.body if method == "GET" else head), 200
+        if inm == prepared.etag:
+            return prepared.not_modified + http_date_now() + b"\r\n\r\n", 304
+        return None
+
+    def _plain(self, target: bytes) -> Plain | None:
+        """Prepare (and keep) the plain answers of the document at ``target``."""
+        assert self.cache is not None
+        collection, slash, name = target[5:].decode("ascii").partition("/")
+        if b"?" in target or not slash or "/" in name:
+            return None
+        try:
+            space = f"doc:{check_name(collection, 'collection')}"
+            entry = self.cache.document(space, check_name(name, "document id"))
+        except Problem:
+            return None
+        if entry is None or entry.live or entry.body is None:
+            return None
+        prepared = Plain(
+            entry.etag,
+            _wire(304, entry.not_modified),
+            _wire(200, entry.full),
+            entry.body,
+        )
+        if len(self.cache.derived) >= MAX_ENTRIES:
+            self.cache.derived.clear()
+        self.cache.derived[target] = prepared
+        return prepared
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
         """One pass over the request's fields: its If-None-Match, whether any other
@@ -434,18 +481,58 @@ class FastPath:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _put_target(self, scope: Scope) -> tuple[str, str] | None:
-        """The space and name of a plain JSON PUT of a document, or ``None``."""
-        collection, slash, name = scope["path"][5:].partition("/")
+    def put_space(self, path: str, raw: Headers) -> str | None:
+        """The space of a plain JSON PUT of a document (``path`` under ``/api/``), or
+        ``None`` when the application must answer it (not a document, not plain JSON,
+        a size limit, auth)."""
+        collection, slash, name = path[5:].partition("/")
         if not slash or "/" in name:
             return None
-        scanned = self._scan(scope["headers"])
+        scanned = self._scan(raw)
         if scanned is None or not scanned[2]:
             return None
         try:
-            return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
+            check_name(name, "document id")
+            return f"doc:{check_name(collection, 'collection')}"
         except Problem:
             return None
+
+    def prepare_put(
+        self, path: str, raw: Headers, data: bytes | None, space: str | None = None
+    ) -> PreparedPut | None:
+        """The write of a plain JSON PUT of a document (``data``: its whole body, ``None``
+        when cut short or too large; ``space``: :meth:`put_space`'s answer, if asked
+        already), or ``None`` when the application must answer it (see
+        :meth:`put_space`; and a body that is too large or not JSON)."""
+        if space is None:
+            space = self.put_space(path, raw)
+        if space is None or data is None or len(data) > self.settings.max_json_body:
+            return None
+        try:
+            parse_json(data)
+        except Problem:
+            return None
+        content = Content.of(data, "application/json")
+        conditions = Conditions.from_headers(raw)
+        request = WriteRequest(
+            "PUT",
+            space,
+            path[5:].partition("/")[2],
+            conditions,
+            lambda _: content,
+            self.require,
+            whole=True,
+        )
+        return PreparedPut(path, request, data)
+
+    def put_answer(self, put: PreparedPut, result: WriteResult) -> tuple[int, Headers] | None:
+        """The status and fields of a PUT that was written, or ``None`` when it was refused
+        (nothing was written: the application answers, and decides again)."""
+        if result.decision.status is not None or result.after is None:
+            return None
+        headers = self._written(put.path, put.request.space, result, len(put.data))
+        self.answered += 1
+        return 201 if result.created else 200, headers
 
     async def _put(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
         """A JSON document's PUT, written in the event loop when SQLite's lock is free.
@@ -455,24 +542,17 @@ class FastPath:
         path does not answer (a refusal, a body that is too large, not JSON or
         cut short) goes to the application with the body it already read.
         """
-        target = self._put_target(scope)
-        if target is None:
+        path: str = scope["path"]
+        space = self.put_space(path, scope["headers"])
+        if space is None:
             await self.app(scope, receive, send)
             return
         messages, data = await _body(receive, self.settings.max_json_body)
-        if data is not None:
-            try:
-                parse_json(data)
-            except Problem:
-                data = None
-        if data is None:
+        put = self.prepare_put(path, scope["headers"], data, space)
+        if put is None:
             await self.app(scope, _replay(messages, receive), send)
             return
-        content = Content.of(data, "application/json")
-        conditions = Conditions.from_headers(scope["headers"])
-        request = WriteRequest(
-            "PUT", target[0], target[1], conditions, lambda _: content, self.require, whole=True
-        )
+        request = put.request
         try:
             result = await self._write(request) if self.cache is not None else None
             if result is None:
@@ -485,33 +565,44 @@ class FastPath:
             scope[WRITE_FAILED] = error
             await self.app(scope, _replay(messages, receive), send)
             return
-        if result.decision.status is not None or result.after is None:
-            # Refused: nothing was written; the application answers (and decides again).
+        answer = self.put_answer(put, result)
+        if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
-        headers = self._written(scope["path"], target[0], result, len(data))
-        status = 201 if result.created else 200
-        self.answered += 1
+        status, headers = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+        await send({"type": "http.response.body", "body": put.data})
         if self.access_log:
             ms = (time.perf_counter() - started) * 1000
-            ACCESS.record("PUT", scope["path"], status, outcome(conditions, result.decision), ms)
+            ACCESS.record("PUT", path, status, outcome(request.conditions, result.decision), ms)
 
     def _write(self, request: WriteRequest) -> asyncio.Future[WriteResult | None]:
+        """:meth:`queue_write` with a future for its outcome."""
+        future: asyncio.Future[WriteResult | None] = asyncio.get_running_loop().create_future()
+
+        def settle(result: WriteResult | Exception | None) -> None:
+            if future.done():  # its request was cancelled (the client went away)
+                return
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        self.queue_write(request, settle)
+        return future
+
+    def queue_write(self, request: WriteRequest, done: WriteDone) -> None:
         """Queue a write for the group commit that runs once this turn of the loop is done.
 
-        Every PUT whose handler reaches this point in the same turn of the event
-        loop is written in one transaction (:meth:`SQLiteStore.try_write_many`):
-        one commit instead of one each.  The future's result is ``None`` when the
-        lock was held (the caller writes in the thread pool instead).
+        Every PUT that reaches this point in the same turn of the event loop is
+        written in one transaction (:meth:`SQLiteStore.try_write_many`): one
+        commit instead of one each.  ``done`` then receives the write's result,
+        the exception it raised, or ``None`` when the lock was held (nothing was
+        written: the caller writes another way).
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[WriteResult | None] = loop.create_future()
-        self._writes.append((request, future))
+        self._writes.append((request, done))
         if len(self._writes) == 1:
-            loop.call_soon(self._commit)
-        return future
+            asyncio.get_running_loop().call_soon(self._commit)
 
     def _commit(self) -> None:
         batch, self._writes = self._writes, []
@@ -519,18 +610,43 @@ class FastPath:
         try:
             results = self.store.try_write_many([request for request, _ in batch])
         except Exception as error:  # nothing of the batch was written
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            for _, done in batch:
+                done(error)
             return
-        for index, (_, future) in enumerate(batch):
-            if future.done():  # its request was cancelled (the client went away)
-                continue
-            result = None if results is None else results[index]
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        for index, (_, done) in enumerate(batch):
+            done(None if results is None else results[index])
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A document version's answers as bytes: its ETag, and the 304's and the 200's status
+    line and fields up to the Date value (which :meth:`FastPath.plain` appends)."""
+
+    etag: bytes
+    not_modified: bytes
+    full: bytes
+    body: bytes
+
+
+def _wire(status: int, headers: Headers) -> bytes:
+    """An answer's status line and fields as HTTP/1.1 writes them, then ``date: `` (its
+    value is the time of each answer)."""
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("ascii"))]
+    lines += [name + b": " + value + b"\r\n" for name, value in headers]
+    return b"".join(lines) + b"date: "
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPut:
+    """A plain JSON PUT of a document, ready for the store: its path, write and body."""
+
+    path: str
+    request: WriteRequest
+    data: bytes
+
+
+#: Receives a queued write's outcome: its result, its exception, or ``None`` (not written).
+WriteDone = Callable[[WriteResult | Exception | None], None]
 
 
 class _WriteHeaders:

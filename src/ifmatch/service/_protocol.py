@@ -24,11 +24,14 @@ not (a newer uvicorn then serves as before, only without the shortcut).
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any
+from typing import Any, cast
 
 from ifmatch.service._accesslog import ACCESS
-from ifmatch.service._fastpath import FastPath
+from ifmatch.service._fastpath import WRITE_FAILED, Answer, FastPath, Headers, PreparedPut
+from ifmatch.service._middleware import MAX_FIELD_BYTES, outcome
+from ifmatch.service.store import WriteResult
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -86,22 +89,217 @@ def _fast_path(app: Any) -> FastPath | None:
     return None
 
 
+#: A request head the shortcut reads itself: ``GET``, ``HEAD`` or ``PUT`` of a target
+#: under ``/api/`` (no percent-encoding, no fragment, nothing but visible ASCII), HTTP/1.1,
+#: and fields whose names are tokens and whose values are visible ASCII, spaces and tabs
+#: (RFC 9112 §3, §5; RFC 9110 §5.1, §5.5).  No obsolete line folding, no bare LF: anything
+#: else, valid or not, goes to httptools, which this grammar is a strict subset of.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_HEAD = re.compile(
+    rb"(GET|HEAD|PUT) (/api/[!\"$&-~]*) HTTP/1\.1\r\n((?:" + _TOKEN + rb":[\t -~]*\r\n)*)\r\n"
+)
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):[\t ]*([\t -~]*?)[\t ]*\r\n")
+#: Fields that change how a request is framed or handled by uvicorn: its cycle's.
+_FRAMING = frozenset({b"transfer-encoding", b"connection", b"upgrade", b"expect"})
+#: Fields (lower case, after a line's start) that make a read more than plain: any
+#: condition but If-None-Match, credentials, content, and the framing fields.
+_SPECIAL = re.compile(
+    rb"\r\n(?:if-(?!none-match:)|range:|authorization:|content-|transfer-encoding:"
+    rb"|connection:|upgrade:|expect:)"
+)
+_INM = b"\r\nif-none-match:"
+_NOT_MODIFIED, _ABSENT = "304 If-None-Match", "absent"
+_METHODS = {b"GET": "GET", b"HEAD": "HEAD", b"PUT": "PUT"}
+
+
 if HttpToolsProtocol is not None:
 
     class FastHttpProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol with the fast path's reads answered in place."""
+        """uvicorn's httptools protocol with the fast path's reads and JSON PUTs answered
+        in place."""
 
         _fast: FastPath | None = None
+        #: The parser is between two requests (nothing of the next one fed to it yet).
+        _between = True
+        #: A PUT of this connection is queued for the group commit: later bytes wait.
+        _writing = False
+        _held = b""
+        #: The error the shortcut's write raised, for the application to answer.
+        _failed: Exception | None = None
+        _close_after = False
+        #: Answers held while the parser reads (:meth:`_feed`).
+        _deferred: list[bytes] | None = None
+        #: When the connection last had a request (the loop's clock), for the keep-alive.
+        _active = 0.0
+
+        def data_received(self, data: bytes) -> None:
+            if self._writing:  # an answer is on its way: keep the order of requests
+                self._held += data
+                self.flow.pause_reading()
+                return
+            if not (self._between and self._read_here(data)):
+                self._feed(data)
+
+        def _feed(self, data: bytes) -> None:
+            """Give ``data`` to uvicorn's parser.  The answers given here meanwhile
+            (:meth:`_answered_here`) are written once the parser has read all of it: bytes
+            it refuses further on get uvicorn's 400 alone, as from uvicorn itself (whose
+            answers come later, from tasks)."""
+            self._deferred = []
+            try:
+                super().data_received(data)
+            finally:
+                deferred, self._deferred = self._deferred, None
+            if deferred and not self.transport.is_closing():
+                self.transport.write(b"".join(deferred))
+
+        def on_message_begin(self) -> None:
+            self._between = False
+            super().on_message_begin()
+
+        def on_message_complete(self) -> None:
+            self._between = True
+            super().on_message_complete()
 
         def on_headers_complete(self) -> None:
-            if not self._answered_here():
+            failed, self._failed = self._failed, None
+            if failed is not None:  # a shortcut's write raised: the application answers
+                super().on_headers_complete()
+                cast(dict[str, Any], self.scope)[WRITE_FAILED] = failed
+            elif not self._answered_here():
                 super().on_headers_complete()
 
-        def _answered_here(self) -> bool:
+        def shutdown(self) -> None:
+            if self._writing:  # close once the write's answer is sent
+                self._close_after = True
+            else:
+                super().shutdown()
+
+        def timeout_keep_alive_handler(self) -> None:
+            # Requests answered here leave the timer armed and only note the time.
+            left = self._active + self.timeout_keep_alive - self.loop.time()
+            if self._writing or left > 0:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    max(left, 0.01), self.timeout_keep_alive_handler
+                )
+            else:
+                super().timeout_keep_alive_handler()
+
+        def _ready(self) -> FastPath | None:
+            """The fast path, when this connection may be answered here now."""
             if self.cycle is not None and not self.cycle.response_complete:
-                return False  # a pipelined request waits for the one before it
-            if self.limit_concurrency is not None or self.flow.write_paused or self.root_path:
+                return None  # a pipelined request waits for the one before it
+            if self.pipeline or self.limit_concurrency is not None or self.root_path:
+                return None
+            if self.flow.write_paused:
+                return None
+            fast = self._fast
+            if fast is None:
+                fast = self._fast = _fast_path(self.app)
+            if fast is None or fast.cache is None:
+                return None
+            return fast
+
+        def _read_here(self, data: bytes) -> bool:
+            """Answer ``data`` here when it is exactly one plain request the fast path
+            takes, without the parser; ``False`` (nothing done) otherwise."""
+            end = data.find(b"\r\n\r\n") + 4
+            head = _HEAD.fullmatch(data, 0, end) if end > 3 else None
+            if head is None:
                 return False
+            fast = self._ready()
+            if fast is None:
+                return False
+            started = time.perf_counter()
+            method = _METHODS[head[1]]
+            if method != "PUT" and end == len(data) and end <= MAX_FIELD_BYTES:
+                # The commonest read: its only condition, if any, is one If-None-Match.
+                low = data.lower()
+                if _SPECIAL.search(low) is None and low.count(_INM) <= 1:
+                    at = low.find(_INM)
+                    inm = None
+                    if at >= 0:
+                        at += len(_INM)
+                        inm = data[at : data.index(b"\r\n", at)].strip(b" \t")
+                    plain = fast.plain(method, head[2], inm)
+                    if plain is not None:
+                        self.transport.write(plain[0])
+                        precondition = _NOT_MODIFIED if plain[1] == 304 else _ABSENT
+                        self._answered(fast, method, head[2], plain[1], precondition, started)
+                        return True
+            fields = [(name.lower(), value) for name, value in _FIELD.findall(head[3])]
+            length = None
+            for name, value in fields:
+                if name in _FRAMING:
+                    return False
+                if name == b"content-length":
+                    if length is not None or not value.isdigit():
+                        return False
+                    length = int(value)
+            if method == "PUT":
+                return length == len(data) - end and self._put(fast, head[2], fields, data, end)
+            if length is not None or end != len(data):
+                return False
+            target, _, query = head[2].partition(b"?")
+            path = target.decode("ascii")
+            answer = fast.read(method, path, fields, query)
+            return answer is not None and self._send(fast, method, path, answer, started)
+
+        def _put(self, fast: FastPath, url: bytes, fields: Headers, data: bytes, end: int) -> bool:
+            """Queue a plain JSON PUT for the fast path's group commit; its answer is
+            written when the commit is done (:meth:`_put_done`)."""
+            if b"?" in url:
+                return False
+            put = fast.prepare_put(url.decode("ascii"), fields, data[end:])
+            if put is None:
+                return False
+            self._writing = True
+            started = time.perf_counter()
+            fast.queue_write(
+                put.request, lambda result: self._put_done(fast, put, data, result, started)
+            )
+            return True
+
+        def _put_done(
+            self,
+            fast: FastPath,
+            put: PreparedPut,
+            data: bytes,
+            result: WriteResult | Exception | None,
+            started: float,
+        ) -> None:
+            """Send a queued PUT's answer; a refusal, a busy lock or an error goes to
+            uvicorn's cycle with the request's bytes, as if it had just arrived."""
+            self._writing = False
+            held, self._held = self._held, b""
+            if held:
+                self.flow.resume_reading()
+            if self.transport.is_closing():
+                return
+            answer = fast.put_answer(put, result) if isinstance(result, WriteResult) else None
+            if answer is None:
+                if isinstance(result, Exception):
+                    self._failed = result
+                self._feed(data + held)
+                return
+            status, headers = answer
+            decision = result.decision  # type: ignore[union-attr]  # answered: a result
+            self._send(
+                fast,
+                "PUT",
+                put.path,
+                (status, headers, put.data, outcome(put.request.conditions, decision)),
+                started,
+            )
+            if self._close_after:
+                self.transport.close()
+            elif held:
+                self.data_received(held)
+
+        def _answered_here(self) -> bool:
+            """Answer the request whose head the parser just read, when the fast path
+            takes it (a read the shortcut left to the parser, e.g. split across
+            packets)."""
             if self.expect_100_continue or self.parser.should_upgrade():
                 return False
             if self.parser.get_http_version() != "1.1" or not self.parser.should_keep_alive():
@@ -117,17 +315,23 @@ if HttpToolsProtocol is not None:
             for name, _ in self.headers:
                 if name == b"content-length" or name == b"transfer-encoding":
                     return False
-            fast = self._fast
+            fast = self._ready()
             if fast is None:
-                fast = self._fast = _fast_path(self.app)
-            if fast is None or fast.cache is None:
                 return False
             started = time.perf_counter()
-            text = "GET" if method == b"GET" else "HEAD"
+            text = _METHODS[method]
             path = target.decode("ascii")
             answer = fast.read(text, path, self.headers, query)
-            if answer is None:
+            if answer is None or not self._send(fast, text, path, answer, started):
                 return False
+            self.cycle = _ANSWERED  # type: ignore[assignment]  # quacks like a finished cycle
+            return True
+
+        def _send(
+            self, fast: FastPath, method: str, path: str, answer: Answer, started: float
+        ) -> bool:
+            """Write an answer of the fast path; ``False`` (nothing written) when uvicorn
+            would frame it otherwise."""
             status, headers, body, precondition = answer
             if status != 304 and not any(name == b"content-length" for name, _ in headers):
                 return False  # uvicorn would choose the framing: let it
@@ -135,21 +339,37 @@ if HttpToolsProtocol is not None:
             for name, value in headers:
                 head += (name, b": ", value, b"\r\n")
             head.append(b"\r\n")
-            if text == "GET":
+            if method != "HEAD":
                 head.append(body)
-            self.transport.write(b"".join(head))
-            fast.answered += 1
-            self.cycle = _ANSWERED  # type: ignore[assignment]  # quacks like a finished cycle
-            self.server_state.total_requests += 1
-            self._unset_keepalive_if_required()  # a request answered just before armed one
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
-            if fast.access_log:
-                ACCESS.record(
-                    text, path, status, precondition, (time.perf_counter() - started) * 1000
-                )
+            if self._deferred is None:
+                self.transport.write(b"".join(head))
+            else:
+                self._deferred.append(b"".join(head))
+            self._answered(fast, method, path, status, precondition, started)
             return True
+
+        def _answered(
+            self,
+            fast: FastPath,
+            method: str,
+            target: str | bytes,
+            status: int,
+            precondition: str,
+            started: float,
+        ) -> None:
+            """Count and log a request answered here, and keep its connection alive."""
+            fast.answered += 1
+            self.server_state.total_requests += 1
+            self._active = self.loop.time()
+            if self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+            if fast.access_log:
+                path = target if isinstance(target, str) else target.decode("ascii")
+                ACCESS.record(
+                    method, path, status, precondition, (time.perf_counter() - started) * 1000
+                )
 
 
 def protocol_class() -> Any:

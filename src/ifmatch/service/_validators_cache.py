@@ -34,7 +34,7 @@ import contextlib
 import mmap
 import sqlite3
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ifmatch.service.store import Meta, ScopeState
 
@@ -80,20 +80,25 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         self._documents: dict[tuple[str, str], Entry] = {}
         self._scopes: dict[str, Scoped] = {}
         self._pages: dict[tuple[str, str | None, int], Paged] = {}
+        #: What a caller derives from the entries (the protocol's prepared answers, by
+        #: request target): dropped with them, at most :data:`MAX_ENTRIES`.
+        self.derived: dict[bytes, Any] = {}
 
     def refresh(self) -> None:
         """Drop every entry if anything committed since the last call (call once per request)."""
-        header = _wal_header(self._shm)
-        if header is not None and header == self._header:
-            return
+        shm = self._shm
+        if shm is not None and shm[: 2 * _HEADER] == self._header:
+            return  # the very bytes of a whole header seen before: nothing committed since
+        header = _wal_header(shm)
         # Read before data_version: a header kept is never newer than what data_version saw.
-        self._header = header
+        self._header = None if header is None else header + header
         version = self._connection.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._version = version
             self._documents.clear()
             self._scopes.clear()
             self._pages.clear()
+            self.derived.clear()
 
     def cached(self, space: str, name: str) -> Entry | None:
         """The document's entry if it is in memory (nothing is read)."""
