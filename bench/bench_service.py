@@ -94,6 +94,38 @@ async def app(scope, receive, send):
     await send({{"type": "http.response.start", "status": 200, "headers": OK}})
     await send({{"type": "http.response.body", "body": BODY}})
 """
+#: The floor under every Python server here: a bare uvloop protocol that writes constant
+#: bytes for each request head it receives (a 304, or a 200 of the 100 KB document when
+#: the head has no If-None-Match), with no HTTP parsing and no application at all.
+_FLOOR_304 = (
+    b"HTTP/1.1 304 Not Modified\r\netag: " + ETAG.encode() + b"\r\ncache-control: no-cache\r\n"
+    b"date: Thu, 03 Dec 2026 00:00:00 GMT\r\n\r\n"
+)
+_FLOOR_200 = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: " + ETAG.encode() + b"\r\n"
+    b"content-length: %d\r\ndate: Thu, 03 Dec 2026 00:00:00 GMT\r\n\r\n" % len(DOC_100K) + DOC_100K
+)
+FLOOR = f"""
+import asyncio, sys, uvloop
+NOT_MODIFIED = {_FLOOR_304!r}
+OK = {_FLOOR_200!r}
+
+class Floor(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if data.endswith(b"\\r\\n\\r\\n"):
+            conditional = b"if-none-match" in data.lower()
+            self.transport.write(NOT_MODIFIED if conditional else OK)
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(
+        Floor, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+
+uvloop.run(main())
+"""
 STARLETTE_ROUTE = f"""
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -216,6 +248,11 @@ def _uvicorn(directory: str, module: str) -> contextlib.AbstractContextManager[s
         "warning",
     ]
     return _server(command, port)
+
+
+def _floor(directory: str) -> contextlib.AbstractContextManager[str]:
+    port = _free_port()
+    return _server([sys.executable, str(Path(directory) / "floor.py"), str(port)], port)
 
 
 def _serve(db: str, workers: int = 1) -> contextlib.AbstractContextManager[str]:
@@ -539,12 +576,14 @@ def run() -> str:
         workdir = Path(directory)
         (workdir / "raw_asgi.py").write_text(RAW_ASGI)
         (workdir / "starlette_route.py").write_text(STARLETTE_ROUTE)
+        (workdir / "floor.py").write_text(FLOOR)
         db = workdir / "bench.db"
         _fill_collection(db, "doc:big", 100_000)
         _fill_collection(db, "doc:small", 10)
         with (
             _uvicorn(directory, "raw_asgi") as raw_base,
             _uvicorn(directory, "starlette_route") as starlette_base,
+            _floor(directory) as floor_base,
             _serve(f"sqlite:///{db}") as base,
             httpx.Client(base_url=base) as http,
         ):
@@ -579,6 +618,11 @@ def run() -> str:
                     ["-H", f"If-None-Match: {tags['large']}"],
                 ),
                 ("ifmatch", "200 100 KB"): (base + "/api/bench/large", []),
+                ("floor", "304 100 KB"): (
+                    floor_base + "/api/bench/large",
+                    ["-H", f"If-None-Match: {ETAG}"],
+                ),
+                ("floor", "200 100 KB"): (floor_base + "/api/bench/large", []),
                 ("ifmatch", "304 collection of 10"): (
                     base + "/api/small",
                     ["-H", f"If-None-Match: {tags['small']}"],
@@ -658,6 +702,20 @@ def run() -> str:
         verdicts.append(
             f"100 KB: a 304 costs {large * 100:.0f} % of a 200 by requests/s{by_cpu} "
             "(target ≤ 25 %)"
+        )
+        floor_304, floor_200 = best[("floor", "304 100 KB")], best[("floor", "200 100 KB")]
+        rows.append(_row("floor (bare uvloop, constant bytes)", "304 100 KB", floor_304))
+        rows.append(_row("floor (bare uvloop, constant bytes)", "200 100 KB", floor_200))
+        floor_by_cpu = (
+            f", {floor_304.cpu_us / floor_200.cpu_us * 100:.0f} % by server CPU per request"
+            if floor_304.cpu_us and floor_200.cpu_us
+            else ""
+        )
+        verdicts.append(
+            f"100 KB, the floor (a uvloop protocol writing constant bytes, no parsing, no "
+            f"application): its 304 costs {floor_200.rate / floor_304.rate * 100:.0f} % of its "
+            f"200 by requests/s{floor_by_cpu}; ifmatch's 304 costs "
+            f"{(cpu_304 or 0) - (floor_304.cpu_us or 0):.1f} µs of CPU above the floor's"
         )
         small, big = ours["304 collection of 10"], ours["304 collection of 100,000"]
         rows.append(_row("**ifmatch serve**", "304 collection of 10", small, "1.00"))
