@@ -82,6 +82,20 @@ def app(tmp_path: Path) -> Iterator[ServiceApp]:
     store.close()
 
 
+def _config(app: ServiceApp, kind: type[HttpToolsProtocol], keep_alive_s: float = 5) -> Config:
+    """uvicorn's configuration as ``ifmatch serve`` sets it, for ``kind`` of protocol."""
+    return Config(
+        app=app,
+        http=kind,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        lifespan="off",
+        log_level="warning",
+        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]  # uvicorn takes an int
+    )
+
+
 def _exchange(
     app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes | list[bytes]
 ) -> tuple[bytes, int]:
@@ -89,15 +103,7 @@ def _exchange(
     the other without the loop running in between), and how many ASGI tasks it started."""
 
     async def run() -> tuple[bytes, int]:
-        config = Config(
-            app=app,
-            http=kind,
-            server_header=False,
-            date_header=False,
-            access_log=False,
-            lifespan="off",
-            log_level="warning",
-        )
+        config = _config(app, kind)
         protocol = kind(config, ServerState(), {}, asyncio.get_running_loop())
         started = 0
         original = protocol._start_asgi_task
@@ -367,16 +373,7 @@ def _serve_protocol(
     app: ServiceApp, keep_alive_s: float
 ) -> tuple[FastHttpProtocol, _Transport, asyncio.AbstractEventLoop]:
     loop = asyncio.get_running_loop()
-    config = Config(
-        app=app,
-        http=FastHttpProtocol,
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        lifespan="off",
-        log_level="warning",
-        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]  # uvicorn takes an int
-    )
+    config = _config(app, FastHttpProtocol, keep_alive_s)
     protocol = FastHttpProtocol(config, ServerState(), {}, loop)
     transport = _Transport()
     protocol.connection_made(transport)
