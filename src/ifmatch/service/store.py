@@ -373,7 +373,12 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     scope = tx.scope()
     current = tx.current(request.name)
     before = current.meta if current is not None else None
-    checked = decide(request, before, scope)
+    expected = expected_version(request)
+    if expected is not None and before is not None and before.version == expected[0]:
+        # The version an If-Match "v<N>" names is the current one: its decision is known.
+        checked = WriteResult(expected[1], before, scope=scope)
+    else:
+        checked = decide(request, before, scope)
     decision = checked.decision
     if decision.status is not None or not checked.found:
         return checked
