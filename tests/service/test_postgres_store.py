@@ -305,3 +305,45 @@ def test_a_batch_sends_any_name_and_contents_intact(
                     assert found[1] == data, name
         finally:
             store.close()
+
+
+@pytest.mark.postgres
+def test_a_writer_keeps_its_connection_while_writes_come_and_gives_it_back_when_idle() -> None:
+    """Consecutive writes go through one checkout of a pooled connection, which the writer
+    gives back to the pool once no write has come for ``_LINGER_S``."""
+    import asyncio
+
+    from ifmatch.service import postgres
+    from ifmatch.service.postgres import PostgresStore
+
+    async def scenario(store: PostgresStore) -> None:
+        created = await store.write_async(_put("n", b"0", Conditions()))
+        assert created is not None
+        assert created.after is not None
+        version = created.after.version
+        assert store._async is not None
+        pool = store._async[2]
+        checkouts = pool.get_stats().get("requests_num", 0)
+        for n in range(1, 6):
+            request = _put("n", b"%d" % n, Conditions(if_match=f'"v{version}"'))
+            result = await store.write_async(request)
+            assert result is not None
+            assert result.after is not None
+            version = result.after.version
+        assert pool.get_stats().get("requests_num", 0) == checkouts
+        assert pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"] - 1
+        await asyncio.sleep(postgres._LINGER_S)
+        for _ in range(100):  # given back just after _LINGER_S, however loaded the machine
+            if pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"]:
+                break
+            await asyncio.sleep(0.02)
+        assert pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"]
+        assert store._writers == 0
+        await store.aclose()
+
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=4)
+        try:
+            asyncio.run(scenario(store))
+        finally:
+            store.close()
