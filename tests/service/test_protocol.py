@@ -32,6 +32,7 @@ from ifmatch.service._protocol import FastHttpProtocol, protocol_class
 from ifmatch.service.app import ServiceApp, create_app
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import Content, Current, WriteRequest
+from tests.service.conftest import postgres_schema
 
 DATE = re.compile(rb"\r\ndate: [^\r]*\r\n")
 
@@ -125,6 +126,7 @@ def _exchange(
                 break
         if protocol.timeout_keep_alive_task is not None:
             protocol.timeout_keep_alive_task.cancel()
+        await app.state.store.aclose()  # what the store opened in this loop (PostgreSQL's pool)
         return bytes(transport.written), started
 
     return asyncio.run(run())
@@ -332,6 +334,37 @@ def test_a_put_gets_the_same_bytes_as_from_uvicorns_own_protocol(
         assert our_tasks == 0, f"{case}: went through an ASGI cycle"
     else:
         assert our_tasks >= 1, f"{case}: was answered without uvicorn's cycle"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("case", "request_bytes", "shortcut"), PUT_CASES[:4], ids=[c[0] for c in PUT_CASES[:4]]
+)
+def test_a_put_on_postgresql_gets_the_same_bytes_as_from_uvicorns_own_protocol(
+    case: str, request_bytes: bytes, shortcut: bool
+) -> None:
+    # On PostgreSQL the shortcut writes through the store's async batches, not SQLite's
+    # group commit; the bytes and the state after must be the same all the same.
+    with postgres_schema() as mine_dsn, postgres_schema() as theirs_dsn:
+        twins = []
+        for dsn in (mine_dsn, theirs_dsn):
+            twin = create_app(Settings(db=dsn, access_log=False))
+            for name, body in (("doc", b'{"a": 1}'), ("other", b'{"b": [1, 2]}')):
+                twin.state.store.write(
+                    WriteRequest("PUT", "doc:c", name, Conditions(), _content(body), False)
+                )
+            twins.append(twin)
+        mine, theirs_app = twins
+        try:
+            data = request_bytes.replace(TAG, _etag(mine, "doc"))
+            ours, our_tasks = _exchange(mine, FastHttpProtocol, data)
+            theirs, _ = _exchange(theirs_app, HttpToolsProtocol, data)
+            assert _timeless(ours) == _timeless(theirs), case
+            assert _etag(mine, "doc") == _etag(theirs_app, "doc"), case
+            assert (our_tasks == 0) is shortcut, case
+        finally:
+            for twin in twins:
+                twin.state.store.close()
 
 
 def test_a_read_sent_while_a_put_is_written_is_answered_after_it(

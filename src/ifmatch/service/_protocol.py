@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from ifmatch.service._accesslog import ACCESS
 from ifmatch.service._fastpath import WRITE_FAILED, Answer, FastPath, Headers, PreparedPut
 from ifmatch.service._middleware import MAX_FIELD_BYTES, outcome
-from ifmatch.service.store import WriteResult
+from ifmatch.service.store import WriteRequest, WriteResult
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -185,8 +186,9 @@ if HttpToolsProtocol is not None:
             else:
                 super().timeout_keep_alive_handler()
 
-        def _ready(self) -> FastPath | None:
-            """The fast path, when this connection may be answered here now."""
+        def _ready(self, writes: bool = False) -> FastPath | None:
+            """The fast path, when this connection may be answered here now (``writes``:
+            for a PUT, which every store takes; reads need SQLite's validator cache)."""
             if self.cycle is not None and not self.cycle.response_complete:
                 return None  # a pipelined request waits for the one before it
             if self.pipeline or self.limit_concurrency is not None or self.root_path:
@@ -196,7 +198,7 @@ if HttpToolsProtocol is not None:
             fast = self._fast
             if fast is None:
                 fast = self._fast = _fast_path(self.app)
-            if fast is None or fast.cache is None:
+            if fast is None or not fast.puts or (fast.cache is None and not writes):
                 return None
             return fast
 
@@ -207,11 +209,11 @@ if HttpToolsProtocol is not None:
             head = _HEAD.fullmatch(data, 0, end) if end > 3 else None
             if head is None:
                 return False
-            fast = self._ready()
+            method = _METHODS[head[1]]
+            fast = self._ready(method == "PUT")
             if fast is None:
                 return False
             started = time.perf_counter()
-            method = _METHODS[head[1]]
             if method != "PUT" and end == len(data) and end <= MAX_FIELD_BYTES:
                 # The commonest read: its only condition, if any, is one If-None-Match.
                 low = data.lower()
@@ -255,9 +257,16 @@ if HttpToolsProtocol is not None:
                 return False
             self._writing = True
             started = time.perf_counter()
-            fast.queue_write(
-                put.request, lambda result: self._put_done(fast, put, data, result, started)
-            )
+
+            def done(result: WriteResult | Exception | None) -> None:
+                self._put_done(fast, put, data, result, started)
+
+            if fast.cache is not None:  # SQLite: this turn's group commit
+                fast.queue_write(put.request, done)
+            else:  # the store's own way from the loop (PostgreSQL: its async batches)
+                task = self.loop.create_task(_write_async(fast, put.request, done))
+                self.tasks.add(task)  # uvicorn's shutdown waits for it, as for a cycle's
+                task.add_done_callback(self.tasks.discard)
             return True
 
         def _put_done(
@@ -370,6 +379,19 @@ if HttpToolsProtocol is not None:
                 ACCESS.record(
                     method, path, status, precondition, (time.perf_counter() - started) * 1000
                 )
+
+
+async def _write_async(
+    fast: FastPath, request: WriteRequest, done: Callable[[WriteResult | Exception | None], None]
+) -> None:
+    """Make a PUT's write with :meth:`Store.write_async` and give ``done`` its outcome:
+    the result, the exception it raised, or ``None`` (the store cannot write it so)."""
+    try:
+        result = await fast.store.write_async(request)
+    except Exception as error:
+        done(error)
+        return
+    done(result)
 
 
 def protocol_class() -> Any:
