@@ -263,7 +263,10 @@ def parse_json(data: bytes, *, strict: bool = True) -> Any:
         raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:
         raise Problem(400, "invalid JSON: a value cannot be read") from None
-    if strict and nests_deeper(value):
+    # Fewer brackets than the limit cannot nest past it (brackets inside strings only
+    # over-count): most documents are never walked.
+    deep = text.count("{") + text.count("[") > MAX_JSON_DEPTH
+    if strict and deep and nests_deeper(value):
         raise Problem(400, f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
