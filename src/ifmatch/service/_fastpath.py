@@ -280,11 +280,11 @@ class FastPath:
             return None
 
     def plain(self, method: str, target: bytes, inm: bytes | None) -> tuple[bytes, int] | None:
-        """The whole answer (its bytes and status) to a ``GET`` or ``HEAD`` of the document at
-        ``target`` whose only condition is ``inm`` (its If-None-Match, or ``None``) and
-        that carries no Authorization: a 304 or a 200 from bytes prepared once per
-        version (:class:`Plain`), or ``None`` for :meth:`read` to answer.  The bytes are
-        those :meth:`read`'s answer is written as."""
+        """The whole answer (its bytes and status) to a ``GET`` or ``HEAD`` of the document
+        (or collection) at ``target`` whose only condition is ``inm`` (its If-None-Match,
+        or ``None``) and that carries no Authorization: a 304 or a 200 from bytes prepared
+        once per version (:class:`Plain`), or ``None`` for :meth:`read` to answer.  The
+        bytes are those :meth:`read`'s answer is written as."""
         cache = self.cache
         if cache is None or self.expected is not None:
             return None
@@ -295,6 +295,8 @@ class FastPath:
             if prepared is None:
                 return None
         if inm is None:
+            if prepared.full is None or prepared.body is None:
+                return None  # a collection's 200: the application's
             head = prepared.full + http_date_now() + b"\r\n\r\n"
             return (head + prepared.body if method == "GET" else head), 200
         if inm == prepared.etag:
@@ -302,24 +304,31 @@ class FastPath:
         return None
 
     def _plain(self, target: bytes) -> Plain | None:
-        """Prepare (and keep) the plain answers of the document at ``target``."""
+        """Prepare (and keep) the plain answers of the document or collection at ``target``
+        (a collection's 304 only: its 200 needs the listing)."""
         assert self.cache is not None
         collection, slash, name = target[5:].decode("ascii").partition("/")
-        if b"?" in target or not slash or "/" in name:
+        if b"?" in target or "/" in name:
             return None
         try:
             space = f"doc:{check_name(collection, 'collection')}"
-            entry = self.cache.document(space, check_name(name, "document id"))
+            if not slash:
+                scope = self.cache.scope(space)
+                if scope.live:
+                    return None
+                prepared = Plain(scope.etag, _wire(304, scope.not_modified), None, None)
+            else:
+                entry = self.cache.document(space, check_name(name, "document id"))
+                if entry is None or entry.live or entry.body is None:
+                    return None
+                prepared = Plain(
+                    entry.etag,
+                    _wire(304, entry.not_modified),
+                    _wire(200, entry.full),
+                    entry.body,
+                )
         except Problem:
             return None
-        if entry is None or entry.live or entry.body is None:
-            return None
-        prepared = Plain(
-            entry.etag,
-            _wire(304, entry.not_modified),
-            _wire(200, entry.full),
-            entry.body,
-        )
         if len(self.cache.derived) >= MAX_ENTRIES:
             self.cache.derived.clear()
         self.cache.derived[target] = prepared
@@ -620,12 +629,13 @@ class FastPath:
 @dataclass(frozen=True, slots=True)
 class Plain:
     """A document version's answers as bytes: its ETag, and the 304's and the 200's status
-    line and fields up to the Date value (which :meth:`FastPath.plain` appends)."""
+    line and fields up to the Date value (which :meth:`FastPath.plain` appends), and its
+    body; a collection has the 304 only."""
 
     etag: bytes
     not_modified: bytes
-    full: bytes
-    body: bytes
+    full: bytes | None
+    body: bytes | None
 
 
 def _wire(status: int, headers: Headers) -> bytes:
