@@ -22,7 +22,8 @@ only.  The server's CPU time per request (user + system, from /proc) is shown
 where it was measured.  The write rows use a wrk Lua script in which every connection (one wrk
 thread each) replaces its own document with ``If-Match`` set to the ETag of
 its previous response, so every PUT is a real guarded write; the run checks
-afterwards that they all succeeded.  The machine is shared with other work,
+afterwards that they all succeeded.  Each write row follows a warm-up of the same
+load on other documents, as each read row follows one.  The machine is shared with other work,
 so absolute rates are depressed and vary between runs: only ratios within
 one run mean anything.
 """
@@ -291,6 +292,7 @@ def _wrk(
     pin: bool = True,
     warmup: bool = True,
     pid: int | None = None,
+    seconds: int | None = None,
 ) -> Measure:
     """One wrk run after a short warm-up (rate, p50, p99, non-2xx/3xx answers)."""
     assert WRK is not None
@@ -304,12 +306,13 @@ def _wrk(
             timeout=WARMUP_S + 30,
         )
     cpu_before = _cpu_seconds(pid) if pid else 0.0
+    duration = seconds or DURATION_S
     output = subprocess.run(
-        [*load[: load.index("--latency")], f"-d{DURATION_S}s", *load[load.index("--latency") :]],
+        [*load[: load.index("--latency")], f"-d{duration}s", *load[load.index("--latency") :]],
         capture_output=True,
         text=True,
         check=True,
-        timeout=DURATION_S + 30,
+        timeout=duration + 30,
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
@@ -344,7 +347,19 @@ def put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
 
 def _puts(base: str, workdir: Path, connections: int, *, spread: bool = False) -> Measure:
     """Guarded PUTs, each connection on its own document (in one collection, or each in a
-    collection of its own with ``spread``); checks that every one succeeded."""
+    collection of its own with ``spread``); checks that every one succeeded.
+
+    Like every read row, a write row is measured after a warm-up (:data:`WARMUP_S` of the
+    same load on other documents): a server just started opens its database pools and
+    prepares its statements during its first requests, which is not what a row measures."""
+    _guarded_puts(base, workdir, connections, spread=spread, seconds=WARMUP_S)
+    return _guarded_puts(base, workdir, connections, spread=spread)
+
+
+def _guarded_puts(
+    base: str, workdir: Path, connections: int, *, spread: bool, seconds: int | None = None
+) -> Measure:
+    """One wrk run of :func:`_puts`' load on documents of its own."""
     with httpx.Client(base_url=base) as http:
         targets = []
         for number in range(connections):
@@ -362,6 +377,7 @@ def _puts(base: str, workdir: Path, connections: int, *, spread: bool = False) -
         connections=connections,
         threads=connections,
         warmup=False,
+        seconds=seconds,
     )
     with httpx.Client(base_url=base) as http:
         for path, tag in targets:
