@@ -208,3 +208,34 @@ def test_a_write_by_another_worker_is_seen_at_once(tmp_path: Path) -> None:
 def test_a_write_by_another_instance_is_seen_at_once() -> None:
     with postgres_schema() as dsn, serving(dsn) as first, serving(dsn) as second:
         _write_then_read([first, second], rounds=25)
+
+
+def test_the_bodies_kept_stay_within_their_byte_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validator cache keeps documents' bodies up to MAX_BYTES in all; the answers
+    prepared from them (``derived``) go with them, so they never hold more."""
+    from ifmatch import Conditions
+    from ifmatch.service import _validators_cache
+    from ifmatch.service.store import Content, WriteRequest
+
+    app = create_app(Settings(db=f"sqlite:///{tmp_path / 'b.db'}", access_log=False))
+    try:
+        body = b'{"a": "' + b"x" * 1000 + b'"}'
+        content = Content.of(body, "application/json")
+        for number in range(10):
+            app.state.store.write(
+                WriteRequest("PUT", "doc:c", f"d{number}", Conditions(), lambda _: content, False)
+            )
+        monkeypatch.setattr(_validators_cache, "MAX_BYTES", 3 * len(body))
+        cache = app.fast.cache
+        assert cache is not None
+        for number in range(10):
+            target = f"/api/c/d{number}".encode()
+            assert app.fast.plain("GET", target, None) is not None
+            assert cache._bytes <= 3 * len(body)
+            assert len(cache.derived) <= 3
+            assert target in cache.derived
+    finally:
+        app.fast.close()
+        app.state.store.close()

@@ -42,6 +42,8 @@ from ifmatch.service.store import Meta, ScopeState
 MAX_ENTRIES = 8192
 #: Bodies up to this size are kept with their entry; larger ones are re-read for a 200.
 MAX_BODY = 256 * 1024
+#: The bodies kept, in bytes, at most (a full cache is emptied and refilled).
+MAX_BYTES = 64 * 1024 * 1024
 _BUSY_TIMEOUT_MS = 5000
 
 Entry = TypeVar("Entry")
@@ -78,6 +80,8 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         self._header: bytes | None = None
         self._shm = _map_wal_index(self._connection, path)
         self._documents: dict[tuple[str, str], Entry] = {}
+        #: The bytes of the bodies the entries hold (at most :data:`MAX_BYTES`).
+        self._bytes = 0
         self._scopes: dict[str, Scoped] = {}
         self._pages: dict[tuple[str, str | None, int], Paged] = {}
         #: What a caller derives from the entries (the protocol's prepared answers, by
@@ -99,6 +103,7 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
             self._scopes.clear()
             self._pages.clear()
             self.derived.clear()
+            self._bytes = 0
 
     def cached(self, space: str, name: str) -> Entry | None:
         """The document's entry if it is in memory (nothing is read)."""
@@ -114,10 +119,16 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         if found is None:
             return None
         meta, body = found
-        entry = self._document_entry(space, meta, body if len(body) <= MAX_BODY else None)
-        if len(self._documents) >= MAX_ENTRIES:
+        kept = body if len(body) <= MAX_BODY else None
+        entry = self._document_entry(space, meta, kept)
+        held = len(kept) if kept is not None else 0
+        if len(self._documents) >= MAX_ENTRIES or self._bytes + held > MAX_BYTES:
+            # What is derived from the entries goes with them: it holds their bodies too.
             self._documents.clear()
+            self.derived.clear()
+            self._bytes = 0
         self._documents[key] = entry
+        self._bytes += held
         return entry
 
     def read_document(self, space: str, name: str) -> tuple[Meta, bytes] | None:
