@@ -304,15 +304,22 @@ class FastPath:
         return None
 
     def _plain(self, target: bytes) -> Plain | None:
-        """Prepare (and keep) the plain answers of the document or collection at ``target``
-        (a collection's 304 only: its 200 needs the listing)."""
+        """Prepare (and keep) the plain answers of the document, collection or page at
+        ``target`` (a collection's or a page's 304 only: its 200 needs the members)."""
         assert self.cache is not None
-        collection, slash, name = target[5:].decode("ascii").partition("/")
-        if b"?" in target or "/" in name:
+        path, question, query = target.partition(b"?")
+        collection, slash, name = path[5:].decode("ascii").partition("/")
+        if "/" in name or (question and slash):
             return None
         try:
             space = f"doc:{check_name(collection, 'collection')}"
-            if not slash:
+            if question:  # a page: read as the application reads it (latin-1, parse_qsl)
+                page = page_query(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+                if page is None:
+                    return None
+                listed = self.cache.page(space, page.after, page.limit)
+                prepared = Plain(listed.etag, _wire(304, listed.not_modified), None, None)
+            elif not slash:
                 scope = self.cache.scope(space)
                 if scope.live:
                     return None
