@@ -186,7 +186,6 @@ _NAME_ORDER_INDEX = "resources_space_name_c"
 _CREATE_NAME_ORDER_INDEX = (
     f'CREATE INDEX {_NAME_ORDER_INDEX} ON resources (space, name COLLATE "C")'.encode()
 )
-_META = "version, modified_us, changed_within_second, content_type, length"
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
