@@ -23,9 +23,10 @@ where it was measured.  The write rows use a wrk Lua script in which every conne
 thread each) replaces its own document with ``If-Match`` set to the ETag of
 its previous response, so every PUT is a real guarded write; the run checks
 afterwards that they all succeeded.  Each write row follows a warm-up of the same
-load on other documents, as each read row follows one.  The machine is shared with other work,
-so absolute rates are depressed and vary between runs: only ratios within
-one run mean anything.
+load on other documents, as each read row follows one, and keeps its best of the same
+number of rounds, as do the raw loops (on PostgreSQL the raw loop and the server
+alternate).  The machine is shared with other work, so absolute rates are depressed and
+vary between runs: only ratios within one run mean anything.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -329,6 +331,12 @@ def _wrk(
         int(errors.group(1)) if errors else 0,
         cpu,
     )
+
+
+def _best(measure: Callable[[], Measure]) -> Measure:
+    """The best of :data:`ROUNDS` runs of ``measure`` (by rate), as the read rows keep
+    theirs: a burst of load from the machine's other users then falls on one run only."""
+    return max((measure() for _ in range(ROUNDS)), key=lambda measured: measured.rate)
 
 
 def put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
@@ -668,9 +676,12 @@ def run() -> str:
             ours = {
                 workload: best[("ifmatch", workload)] for _, workload in reads if _ == "ifmatch"
             }
-            ours["PUT 1 connection"] = _puts(base, workdir, 1)
-            ours["PUT 16 connections"] = _puts(base, workdir, 16)
-        raw_sqlite = {n: _loop(n, _SQLiteUpdater, str(workdir / f"raw-{n}.db")) for n in (1, 16)}
+            for label, n in (("PUT 1 connection", 1), ("PUT 16 connections", 16)):
+                ours[label] = _best(partial(_puts, base, workdir, n))
+        raw_sqlite = {
+            n: _best(partial(_loop, n, _SQLiteUpdater, str(workdir / f"raw-{n}.db")))
+            for n in (1, 16)
+        }
         raw = peers["raw ASGI"]
         for workload in ("304", "200"):
             rows.append(
@@ -805,9 +816,14 @@ def run() -> str:
                         "CREATE TABLE docs (id integer PRIMARY KEY, version bigint, body bytea)"
                     )
                 for n, spread in ((1, False), (16, False), (16, True)):
-                    floor = _loop(n, _PostgresUpdater, pg)
-                    with _serve(pg) as base:
-                        mine = _puts(base, workdir, n, spread=spread)
+                    # Rounds alternate the raw loop and the server; each keeps its best.
+                    floors, mines = [], []
+                    for _round in range(ROUNDS):
+                        floors.append(_loop(n, _PostgresUpdater, pg))
+                        with _serve(pg) as base:
+                            mines.append(_puts(base, workdir, n, spread=spread))
+                    floor = max(floors, key=lambda measure: measure.rate)
+                    mine = max(mines, key=lambda measure: measure.rate)
                     where = ", one collection each" if spread else ""
                     rows.append(
                         _row(
