@@ -332,6 +332,7 @@ def test_a_put_gets_the_same_bytes_as_from_uvicorns_own_protocol(
     assert _etag(mine, "doc") == _etag(theirs_app, "doc"), case
     if shortcut:
         assert our_tasks == 0, f"{case}: went through an ASGI cycle"
+        assert mine.fast.answered == 1, f"{case}: counted {mine.fast.answered} times"
     else:
         assert our_tasks >= 1, f"{case}: was answered without uvicorn's cycle"
 

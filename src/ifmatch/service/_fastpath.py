@@ -60,7 +60,7 @@ from ifmatch.service._middleware import (
     outcome,
 )
 from ifmatch.service._pages import page_query
-from ifmatch.service._validators_cache import MAX_ENTRIES, SQLiteValidators
+from ifmatch.service._validators_cache import SQLiteValidators
 from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
 from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.settings import Settings
@@ -281,7 +281,7 @@ class FastPath:
 
     def plain(self, method: str, target: bytes, inm: bytes | None) -> tuple[bytes, int] | None:
         """The whole answer (its bytes and status) to a ``GET`` or ``HEAD`` of the document
-        (or collection) at ``target`` whose only condition is ``inm`` (its If-None-Match,
+        (or collection, or page) at ``target`` whose only condition is ``inm`` (its If-None-Match,
         or ``None``) and that carries no Authorization: a 304 or a 200 from bytes prepared
         once per version (:class:`Plain`), or ``None`` for :meth:`read` to answer.  The
         bytes are those :meth:`read`'s answer is written as."""
@@ -336,9 +336,7 @@ class FastPath:
                 )
         except Problem:
             return None
-        if len(self.cache.derived) >= MAX_ENTRIES:
-            self.cache.derived.clear()
-        self.cache.derived[target] = prepared
+        self.cache.derive(target, prepared)
         return prepared
 
     def _scan(self, raw: Headers) -> tuple[bytes | None, bool, bool] | None:
@@ -497,9 +495,9 @@ class FastPath:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def put_space(self, path: str, raw: Headers) -> str | None:
-        """The space of a plain JSON PUT of a document (``path`` under ``/api/``), or
-        ``None`` when the application must answer it (not a document, not plain JSON,
+    def put_target(self, path: str, raw: Headers) -> tuple[str, str] | None:
+        """The space and name of a plain JSON PUT of a document (``path`` under ``/api/``),
+        or ``None`` when the application must answer it (not a document, not plain JSON,
         a size limit, auth)."""
         collection, slash, name = path[5:].partition("/")
         if not slash or "/" in name:
@@ -508,21 +506,24 @@ class FastPath:
         if scanned is None or not scanned[2]:
             return None
         try:
-            check_name(name, "document id")
-            return f"doc:{check_name(collection, 'collection')}"
+            return f"doc:{check_name(collection, 'collection')}", check_name(name, "document id")
         except Problem:
             return None
 
     def prepare_put(
-        self, path: str, raw: Headers, data: bytes | None, space: str | None = None
+        self,
+        path: str,
+        raw: Headers,
+        data: bytes | None,
+        target: tuple[str, str] | None = None,
     ) -> PreparedPut | None:
         """The write of a plain JSON PUT of a document (``data``: its whole body, ``None``
-        when cut short or too large; ``space``: :meth:`put_space`'s answer, if asked
+        when cut short or too large; ``target``: :meth:`put_target`'s answer, if asked
         already), or ``None`` when the application must answer it (see
-        :meth:`put_space`; and a body that is too large or not JSON)."""
-        if space is None:
-            space = self.put_space(path, raw)
-        if space is None or data is None or len(data) > self.settings.max_json_body:
+        :meth:`put_target`; and a body that is too large or not JSON)."""
+        if target is None:
+            target = self.put_target(path, raw)
+        if target is None or data is None or len(data) > self.settings.max_json_body:
             return None
         try:
             parse_json(data)
@@ -530,25 +531,21 @@ class FastPath:
             return None
         content = Content.of(data, "application/json")
         conditions = Conditions.from_headers(raw)
+        space, name = target
         request = WriteRequest(
-            "PUT",
-            space,
-            path[5:].partition("/")[2],
-            conditions,
-            lambda _: content,
-            self.require,
-            whole=True,
+            "PUT", space, name, conditions, lambda _: content, self.require, whole=True
         )
         return PreparedPut(path, request, data)
 
-    def put_answer(self, put: PreparedPut, result: WriteResult) -> tuple[int, Headers] | None:
-        """The status and fields of a PUT that was written, or ``None`` when it was refused
-        (nothing was written: the application answers, and decides again)."""
+    def put_answer(self, put: PreparedPut, result: WriteResult) -> Answer | None:
+        """The answer to a PUT that was written (status, fields, body, and the outcome its
+        log line says), or ``None`` when it was refused (nothing was written: the
+        application answers, and decides again)."""
         if result.decision.status is not None or result.after is None:
             return None
         headers = self._written(put.path, put.request.space, result, len(put.data))
-        self.answered += 1
-        return 201 if result.created else 200, headers
+        status = 201 if result.created else 200
+        return status, headers, put.data, outcome(put.request.conditions, result.decision)
 
     async def _put(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
         """A JSON document's PUT, written in the event loop when SQLite's lock is free.
@@ -559,12 +556,12 @@ class FastPath:
         cut short) goes to the application with the body it already read.
         """
         path: str = scope["path"]
-        space = self.put_space(path, scope["headers"])
-        if space is None:
+        target = self.put_target(path, scope["headers"])
+        if target is None:
             await self.app(scope, receive, send)
             return
         messages, data = await _body(receive, self.settings.max_json_body)
-        put = self.prepare_put(path, scope["headers"], data, space)
+        put = self.prepare_put(path, scope["headers"], data, target)
         if put is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -585,12 +582,12 @@ class FastPath:
         if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
-        status, headers = answer
+        status, headers, body, precondition = answer
+        self.answered += 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": put.data})
+        await send({"type": "http.response.body", "body": body})
         if self.access_log:
-            ms = (time.perf_counter() - started) * 1000
-            ACCESS.record("PUT", path, status, outcome(request.conditions, result.decision), ms)
+            ACCESS.record("PUT", path, status, precondition, (time.perf_counter() - started) * 1000)
 
     def _write(self, request: WriteRequest) -> asyncio.Future[WriteResult | None]:
         """:meth:`queue_write` with a future for its outcome."""

@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any, cast
 
 from ifmatch.service._accesslog import ACCESS
-from ifmatch.service._fastpath import WRITE_FAILED, Answer, FastPath, Headers, PreparedPut
-from ifmatch.service._middleware import MAX_FIELD_BYTES, outcome
+from ifmatch.service._fastpath import (
+    WRITE_FAILED,
+    Answer,
+    FastPath,
+    Headers,
+    PreparedPut,
+    WriteDone,
+)
+from ifmatch.service._middleware import MAX_FIELD_BYTES
 from ifmatch.service.store import WriteRequest, WriteResult
 
 try:
@@ -295,15 +301,7 @@ if HttpToolsProtocol is not None:
                     self._failed = result
                 self._feed(data + held)
                 return
-            status, headers = answer
-            decision = result.decision  # type: ignore[union-attr]  # answered: a result
-            self._send(
-                fast,
-                "PUT",
-                put.path,
-                (status, headers, put.data, outcome(put.request.conditions, decision)),
-                started,
-            )
+            self._send(fast, "PUT", put.path, answer, started)
             if self._close_after:
                 self.transport.close()
             elif held:
@@ -385,9 +383,7 @@ if HttpToolsProtocol is not None:
                 )
 
 
-async def _write_async(
-    fast: FastPath, request: WriteRequest, done: Callable[[WriteResult | Exception | None], None]
-) -> None:
+async def _write_async(fast: FastPath, request: WriteRequest, done: WriteDone) -> None:
     """Make a PUT's write with :meth:`Store.write_async` and give ``done`` its outcome:
     the result, the exception it raised, or ``None`` (the store cannot write it so)."""
     try:
