@@ -85,7 +85,7 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         self._scopes: dict[str, Scoped] = {}
         self._pages: dict[tuple[str, str | None, int], Paged] = {}
         #: What a caller derives from the entries (the protocol's prepared answers, by
-        #: request target): dropped with them, at most :data:`MAX_ENTRIES`.
+        #: request target, :meth:`derive`): dropped with them, at most :data:`MAX_ENTRIES`.
         self.derived: dict[bytes, Any] = {}
 
     def refresh(self) -> None:
@@ -99,11 +99,22 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         version = self._connection.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._version = version
-            self._documents.clear()
+            self._forget_documents()
             self._scopes.clear()
             self._pages.clear()
+
+    def _forget_documents(self) -> None:
+        """Drop the documents' entries and what was derived from them (their bodies)."""
+        self._documents.clear()
+        self.derived.clear()
+        self._bytes = 0
+
+    def derive(self, key: bytes, value: Any) -> None:
+        """Keep ``value``, derived from entries read since the last :meth:`refresh`, until
+        they are dropped (at most :data:`MAX_ENTRIES` values)."""
+        if len(self.derived) >= MAX_ENTRIES:
             self.derived.clear()
-            self._bytes = 0
+        self.derived[key] = value
 
     def cached(self, space: str, name: str) -> Entry | None:
         """The document's entry if it is in memory (nothing is read)."""
@@ -123,10 +134,7 @@ class SQLiteValidators(Generic[Entry, Scoped, Paged]):
         entry = self._document_entry(space, meta, kept)
         held = len(kept) if kept is not None else 0
         if len(self._documents) >= MAX_ENTRIES or self._bytes + held > MAX_BYTES:
-            # What is derived from the entries goes with them: it holds their bodies too.
-            self._documents.clear()
-            self.derived.clear()
-            self._bytes = 0
+            self._forget_documents()
         self._documents[key] = entry
         self._bytes += held
         return entry

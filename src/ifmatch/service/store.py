@@ -312,6 +312,11 @@ def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None)
     """
     if before is None and request.must_exist:
         return WriteResult(Decision(Outcome.PROCEED), None, found=False)
+    if before is not None:
+        expected = expected_version(request)
+        if expected is not None and before.version == expected[0]:
+            # The version an If-Match "v<N>" names is the current one: its decision is known.
+            return WriteResult(expected[1], before, scope=scope)
     if request.against_space:
         assert scope is not None, "a write against its space needs the space's state"
         resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
@@ -373,12 +378,7 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     scope = tx.scope()
     current = tx.current(request.name)
     before = current.meta if current is not None else None
-    expected = expected_version(request)
-    if expected is not None and before is not None and before.version == expected[0]:
-        # The version an If-Match "v<N>" names is the current one: its decision is known.
-        checked = WriteResult(expected[1], before, scope=scope)
-    else:
-        checked = decide(request, before, scope)
+    checked = decide(request, before, scope)
     decision = checked.decision
     if decision.status is not None or not checked.found:
         return checked
