@@ -70,6 +70,13 @@ _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _LOG = logging.getLogger("ifmatch.service")
 #: How long the checkpointer lets commits gather before it checkpoints them together.
 CHECKPOINT_EVERY_S = 0.2
+#: The WAL's length in frames (pages) from which the checkpointer makes it start over,
+#: SQLite's own default for its automatic checkpoint (about 4 MB).
+RESTART_FRAMES = 1000
+#: How long the checkpointer waits for another process's writer before its second pass.
+_HOLD_WAIT_S = 0.05
+#: A WAL file left longer than this by a burst of writes is cut back when it starts over.
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class _Checkpointer:
@@ -78,19 +85,30 @@ class _Checkpointer:
 
     The store's connections turn SQLite's automatic checkpoint off; this
     takes its place.  A passive checkpoint neither waits for nor blocks
-    readers and writers; the next writer after a complete one starts the WAL
-    over, so it stays small.  The thread starts with the first commit.
+    readers and writers, and does the slow part (copying the WAL into the
+    database file and its ``fsync``) without holding any lock.
+
+    The WAL starts over only when a writer begins while every frame of it is
+    in the database file.  Under a steady stream of commits that never
+    happens: frames are appended while the checkpoint copies, so the WAL would
+    grow without end (about 37 MB a second under one connection's PUTs).
+    So once it holds :data:`RESTART_FRAMES` frames, the frames that came
+    meanwhile are copied again with writers held off (``hold``, this
+    process's write lock, and SQLite's, which other processes' writers wait
+    for): few frames, so briefly; the next writer then starts the WAL over.
+    The thread starts with the first commit.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, hold: threading.Lock) -> None:
         self._path = path
+        self._hold = hold
         self._due = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
     def committed(self) -> None:
-        """Note a commit (cheap: sets an event)."""
+        """Note a commit (cheap: sets an event unless it is set already)."""
         if self._thread is None:
             with self._start:
                 if self._thread is None and not self._stopping.is_set():
@@ -98,15 +116,20 @@ class _Checkpointer:
                         target=self._run, name="ifmatch-sqlite-checkpoint", daemon=True
                     )
                     self._thread.start()
-        self._due.set()
+        if not self._due.is_set():
+            self._due.set()
 
     def _run(self) -> None:
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # Takes the write lock for the short second pass; waits little for another process.
+        holder = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=_HOLD_WAIT_S
+        )
         try:
             while self._due.wait() and not self._stopping.wait(CHECKPOINT_EVERY_S):
                 self._due.clear()
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoint(connection, holder)
                 except sqlite3.Error as error:  # the next commit brings another try
                     busy = getattr(error, "sqlite_errorcode", 0) & 0xFF in _BUSY
                     _LOG.log(
@@ -117,6 +140,22 @@ class _Checkpointer:
                     )
         finally:
             connection.close()
+            holder.close()
+
+    def checkpoint(self, connection: sqlite3.Connection, holder: sqlite3.Connection) -> None:
+        """One passive checkpoint and, when the WAL is long and was written meanwhile, a
+        second one with writers held off, so that the next writer starts the WAL over."""
+        # Its figures are the WAL as it was when the pass began: they cannot tell whether
+        # frames came meanwhile, so a long WAL always gets the second pass.
+        frames = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][1]
+        if frames < RESTART_FRAMES:
+            return
+        with self._hold:
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                holder.execute("ROLLBACK")
 
     def stop(self) -> None:
         """Stop the thread (SQLite checkpoints when its last connection closes)."""
@@ -328,7 +367,7 @@ class SQLiteStore(Store):
         self._write_lock = threading.Lock()
         #: The connection of :meth:`try_write`, which never waits for SQLite's lock.
         self._nowait: sqlite3.Connection | None = None
-        self._checkpointer = _Checkpointer(path)
+        self._checkpointer = _Checkpointer(path, self._write_lock)
         self._migrate()
 
     @property
@@ -344,6 +383,7 @@ class SQLiteStore(Store):
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+        connection.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         return connection
 
     def acquire(self) -> sqlite3.Connection:
