@@ -380,6 +380,42 @@ def test_create_and_delete_from_the_page(service: Service, new_page: Callable[..
     assert service.http.get(path).status_code == 404
 
 
+def test_a_large_collection_opens_a_page_at_a_time(
+    service: Service, new_page: Callable[..., Any]
+) -> None:
+    """The collection view asks for pages of 100 (each with its own validator) and offers
+    the next one, so a collection of any size opens as fast as a small one."""
+    collection = f"big{uuid.uuid4().hex[:8]}"
+    names = [f"d{number:03d}" for number in range(130)]
+    for name in names:
+        response = service.http.put(
+            f"/api/{collection}/{name}", json={"n": name}, headers={"If-None-Match": "*"}
+        )
+        assert response.status_code == 201
+    listed = f"/api/{collection}"
+    page = new_page()
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            asked.append(request.url.split(listed, 1)[1]) if listed in request.url else None
+        ),
+    )
+    page.goto(service.page_url(listed))
+    links = '[data-testid="documents"] a'
+    page.wait_for_function(f"() => document.querySelectorAll('{links}').length === 100")
+    assert page.is_visible('[data-testid="more"]')
+    assert asked == ["?limit=100"], "the view never asks for the whole listing"
+    page.click('[data-testid="more"]')
+    page.wait_for_function(f"() => document.querySelectorAll('{links}').length === 130")
+    assert page.is_hidden('[data-testid="more"]')
+    assert len(asked) == 2, asked
+    assert asked[1].startswith("?limit=100&cursor="), asked
+    shown = page.eval_on_selector_all(links, "nodes => nodes.map((n) => n.textContent)")
+    assert [text[:4] for text in shown] == names, "in order, each document once"
+    assert "130 document(s)" in (page.text_content("#status") or "")
+
+
 def test_keyboard_only_at_400_pixels(
     service: Service, new_page: Callable[..., Any], screenshots: Path
 ) -> None:

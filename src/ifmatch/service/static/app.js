@@ -164,6 +164,24 @@ async function renderCollections() {
   if (!names.length) list.append(element("li", { class: "empty", textContent: "None opened yet." }));
 }
 
+/** How many documents the collection view asks for at a time: a collection of any size
+ * opens as fast as a small one (the service's pages, each with its own validator). */
+const PAGE_SIZE = 100;
+
+function documentItem(collection, item) {
+  return element(
+    "li",
+    {},
+    element(
+      "a",
+      { href: `#/api/${encodeURIComponent(collection)}/${encodeURIComponent(item.id)}` },
+      element("span", { class: "name", textContent: item.id }),
+      element("span", { class: "snippet", textContent: shortValue(item.document) }),
+    ),
+    element("code", { class: "tag", textContent: item.etag }),
+  );
+}
+
 async function openCollection(collection) {
   state.collection = collection;
   remember(collection);
@@ -172,29 +190,33 @@ async function openCollection(collection) {
   $("collection-title").textContent = collection;
   const list = $("documents");
   list.replaceChildren(element("li", { class: "empty", textContent: "Loading…" }));
+  $("more").hidden = true;
+  await showPage(collection, `/api/${encodeURIComponent(collection)}?limit=${PAGE_SIZE}`, true);
+}
+
+/** Show one page of a collection's documents (the first replaces the list, the next ones
+ * append), and a "Show more" button while its `next` names another. */
+async function showPage(collection, url, first) {
+  const list = $("documents");
+  const more = $("more");
+  more.disabled = true;
   try {
-    const listing = await client.get(`/api/${encodeURIComponent(collection)}`);
-    const items = listing.document.items || [];
-    list.replaceChildren(
-      ...items.map((item) =>
-        element(
-          "li",
-          {},
-          element(
-            "a",
-            { href: `#/api/${encodeURIComponent(collection)}/${encodeURIComponent(item.id)}` },
-            element("span", { class: "name", textContent: item.id }),
-            element("span", { class: "snippet", textContent: shortValue(item.document) }),
-          ),
-          element("code", { class: "tag", textContent: item.etag }),
-        ),
-      ),
-    );
-    if (!items.length) list.append(element("li", { class: "empty", textContent: "No documents yet: create one below." }));
-    say(`${collection}: ${items.length} document(s)`);
+    const page = await client.get(url);
+    if (state.collection !== collection) return; // the reader went elsewhere meanwhile
+    const items = page.document.items || [];
+    if (first) list.replaceChildren();
+    list.append(...items.map((item) => documentItem(collection, item)));
+    const shown = list.querySelectorAll("a").length;
+    if (!shown) list.append(element("li", { class: "empty", textContent: "No documents yet: create one below." }));
+    const next = page.document.next;
+    more.hidden = !next;
+    more.onclick = next ? () => showPage(collection, next, false) : null;
+    say(`${collection}: ${shown} document(s)${next ? " shown, more follow" : ""}`);
   } catch (error) {
-    list.replaceChildren();
+    if (first) list.replaceChildren();
     showError(`Listing ${collection}`, error);
+  } finally {
+    more.disabled = false;
   }
 }
 
