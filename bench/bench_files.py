@@ -92,7 +92,7 @@ async def _etag(app: App, path: str) -> str:
 
 
 async def _run(root: Path) -> list[tuple[str, float, float]]:
-    ours: App = StaticFiles(root)  # type: ignore[assignment]
+    ours: App = StaticFiles(root)
     theirs: App = StarletteStaticFiles(directory=root)
     rows = []
     cases: list[tuple[str, str, Callable[[App], Awaitable[dict[str, str]]], int]] = [

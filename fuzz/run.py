@@ -79,7 +79,7 @@ def _worker(target: str, runs: int, corpus: str, random_only: bool, seconds: int
         took = int(time.monotonic() - started)
         print(f"Done {index + 1} runs in {took} second(s) crashes={crashes}")
         return
-    import atheris
+    import atheris  # type: ignore[import-untyped]  # no stubs; only the fuzz extra installs it
 
     with atheris.instrument_imports(include=["ifmatch"]):
         from fuzz.targets import TARGETS
@@ -128,7 +128,7 @@ def _run_target(target: str, runs: int, random_only: bool, seconds: int) -> Resu
         command.append("--random")
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    seconds = time.monotonic() - started
+    took = time.monotonic() - started
     output = done.stdout + done.stderr
     found = _DONE_RE.search(output)
     coverage = max((int(match.group(2)) for match in _STAT_RE.finditer(output)), default=0)
@@ -144,7 +144,7 @@ def _run_target(target: str, runs: int, random_only: bool, seconds: int) -> Resu
         tail = [line for line in output.splitlines() if "Error" in line or "assert" in line.lower()]
         note = (tail[-1] if tail else output.strip().splitlines()[-1])[:160]
     engine = "random" if random_only else "atheris"
-    return Result(target, engine, executed, seconds, crashes, coverage, note)
+    return Result(target, engine, executed, took, crashes, coverage, note)
 
 
 def _stored() -> dict[str, Result]:
