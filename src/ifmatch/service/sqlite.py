@@ -143,8 +143,10 @@ class _Checkpointer:
             holder.close()
 
     def checkpoint(self, connection: sqlite3.Connection, holder: sqlite3.Connection) -> None:
-        """One passive checkpoint and, when the WAL is long and was written meanwhile, a
-        second one with writers held off, so that the next writer starts the WAL over."""
+        """One passive checkpoint and, when the WAL is long, a second one with writers
+        held off (well under a millisecond here), so that the next writer starts the WAL
+        over.  A write of this process's event loop that finds the lock held meanwhile
+        takes the application's path, which waits for it."""
         # Its figures are the WAL as it was when the pass began: they cannot tell whether
         # frames came meanwhile, so a long WAL always gets the second pass.
         frames = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][1]
