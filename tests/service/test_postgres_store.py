@@ -1,5 +1,6 @@
-"""The PostgreSQL store's own parts: schema 1 upgraded in place, collection validators
-derived from members and graves, and the one-statement write (issue 17)."""
+"""The PostgreSQL store's own parts: collection validators derived from members and
+graves, times that never go back across clocks, and the one-statement write (issue 17).
+The schema and its upgrades are in test_postgres_schema.py."""
 
 from __future__ import annotations
 
@@ -13,79 +14,10 @@ from ifmatch import Conditions, Outcome, Resource, etag_for_version, evaluate
 from ifmatch.service.store import Content, WriteRequest, expected_version
 from tests.service.conftest import postgres_schema
 
-# Schema 1 as ifmatch before issue 17 created it: a counter row per space.
-_SCHEMA_1 = [
-    "CREATE TABLE schema_version (version integer NOT NULL)",
-    "INSERT INTO schema_version VALUES (1)",
-    """CREATE TABLE scopes (space text PRIMARY KEY, counter bigint NOT NULL,
-        modified_us bigint NOT NULL, changed_within_second boolean NOT NULL DEFAULT false)""",
-    """CREATE TABLE resources (id bigserial PRIMARY KEY, space text NOT NULL, name text NOT NULL,
-        version bigint NOT NULL, modified_us bigint NOT NULL,
-        changed_within_second boolean NOT NULL, content_type text NOT NULL,
-        length bigint NOT NULL, data bytea NOT NULL, UNIQUE (space, name))""",
-    # doc:a had 7 writes (its last left "x" at v7; "gone" was deleted), doc:b had 2.
-    "INSERT INTO scopes VALUES ('doc:a', 7, 1700000005000000, false),"
-    " ('doc:b', 2, 1700000009000000, true)",
-    "INSERT INTO resources (space, name, version, modified_us, changed_within_second,"
-    " content_type, length, data) VALUES"
-    " ('doc:a', 'x', 7, 1700000005000000, false, 'application/json', 2, '{}'),"
-    " ('doc:b', 'y', 2, 1700000009000000, true, 'application/json', 2, '[]')",
-]
-
 
 def _put(name: str, data: bytes, conditions: Conditions, space: str = "doc:a") -> WriteRequest:
     content = Content.of(data, "application/json")
     return WriteRequest("PUT", space, name, conditions, lambda _: content, whole=True)
-
-
-@pytest.mark.postgres
-def test_schema_1_is_upgraded_in_place() -> None:
-    import psycopg
-
-    from ifmatch.service.postgres import PostgresStore
-
-    with postgres_schema() as dsn:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            for statement in _SCHEMA_1:
-                connection.execute(statement.encode())
-        store = PostgresStore(dsn, pool_size=2)
-        try:
-            found = store.get("doc:a", "x")
-            assert found is not None
-            assert (found[0].version, found[1]) == (7, b"{}")  # the same validators as before
-            a = store.listing("doc:a").scope
-            # Larger than any counter doc:a ever had, so no old "c<N>" can match a new state.
-            assert a.counter > 7
-            assert a.modified_us == 1_700_000_005_000_000  # Last-Modified did not go back
-            written = store.write(_put("x", b"1", Conditions(if_match='"v7"')))
-            assert written.after is not None
-            assert written.after.version > 7
-            assert store.listing("doc:a").scope.counter > a.counter
-            assert [name for name, _, _ in store.listing("doc:a").members] == ["x"]
-            assert [space for space, _, members in store.spaces("doc:") if members] == [
-                "doc:a",
-                "doc:b",
-            ]
-        finally:
-            store.close()
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            assert connection.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
-            assert connection.execute("SELECT to_regclass('scopes')").fetchone() == (None,)
-        PostgresStore(dsn, pool_size=2).close()  # a second start finds version 2
-
-
-@pytest.mark.postgres
-def test_an_unknown_schema_is_refused() -> None:
-    import psycopg
-
-    from ifmatch.service.postgres import PostgresStore
-
-    with postgres_schema() as dsn:
-        PostgresStore(dsn, pool_size=2).close()
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute("UPDATE schema_version SET version = 99")
-        with pytest.raises(RuntimeError, match="schema version 99"):
-            PostgresStore(dsn, pool_size=2)
 
 
 @pytest.mark.postgres
@@ -140,6 +72,97 @@ def test_a_stale_if_match_is_refused_against_the_current_state() -> None:
             found = store.get("doc:a", "d")
             assert found is not None
             assert found[1] == b"2"
+        finally:
+            store.close()
+
+
+#: A second's start plus 0.3 s: the instants below stay inside or cross whole seconds.
+_T = 1_700_000_050_300_000
+
+
+@pytest.mark.postgres
+def test_a_clock_behind_never_times_a_write_before_what_a_reader_was_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Instances whose clocks differ (the store's clock is replaced per write): a write is
+    timed no earlier than the Last-Modified a listing showed, nor than the entry it
+    replaces, so a collection's Last-Modified never goes back and a change in the same
+    second is flagged (§13.1.4: no If-Modified-Since gets a stale 304).  Writers never
+    write the floor; readers raise it."""
+    import psycopg
+
+    from ifmatch.service import store as store_module
+    from ifmatch.service.postgres import PostgresStore
+
+    clock: list[int] = []
+    monkeypatch.setattr(store_module, "now_us", lambda: clock.pop(0))
+
+    def put(store: PostgresStore, name: str, now: int, etag: str | None = None) -> int:
+        clock.append(now)
+        conditions = Conditions(if_match=etag) if etag else Conditions()
+        after = store.write(_put(name, b"1", conditions)).after
+        assert after is not None
+        return after.modified_us
+
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=2)
+
+        def floor() -> int | None:
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                row = connection.execute("SELECT modified_us FROM floors").fetchone()
+            return int(row[0]) if row else None
+
+        try:
+            assert put(store, "a", _T) == _T
+            assert floor() is None  # a writer wrote no shared row
+            shown = store.listing("doc:a").scope
+            assert (shown.modified_us, shown.changed_within_second, floor()) == (_T, False, _T)
+            # 10 s behind: timed at what the listing showed, in its second.
+            assert put(store, "b", _T - 10_000_000) == _T
+            again = store.listing("doc:a").scope
+            assert again.counter > shown.counter
+            assert (again.modified_us, again.changed_within_second) == (_T, True)
+            # No reader since: an entry is never replaced by an earlier one.
+            c = put(store, "c", _T + 5_000_000)
+            assert floor() == _T
+            found = store.get("doc:a", "c")
+            assert found is not None
+            assert put(store, "c", _T - 20_000_000, str(found[0].etag)) == c
+            assert put(store, "d", _T - 20_000_000) == _T  # the floor, not c's unseen time
+            latest = store.listing("doc:a").scope
+            assert (latest.modified_us, floor()) == (c, c)
+            assert put(store, "e", _T) == c
+            assert store.listing("doc:a").scope.changed_within_second is True
+        finally:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_a_refused_post_raises_the_floor_to_the_time_it_showed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A POST's 412 carries the collection's Last-Modified (§13.1.1): later writes from a
+    clock behind it are timed no earlier."""
+    from ifmatch.service import store as store_module
+    from ifmatch.service.postgres import PostgresStore
+
+    clock = [_T + 7_000_000, _T]
+    monkeypatch.setattr(store_module, "now_us", lambda: clock.pop(0))
+    content = Content.of(b"{}", "application/json")
+    post = WriteRequest(
+        "POST", "doc:a", "p", Conditions(if_match='"c999"'), lambda _: content, against_space=True
+    )
+    with postgres_schema() as dsn:
+        store = PostgresStore(dsn, pool_size=2)
+        try:
+            assert store.write(_put("x", b"1", Conditions())).after is not None
+            refused = store.write(post)
+            assert refused.decision.outcome is Outcome.PRECONDITION_FAILED
+            assert refused.scope is not None
+            assert refused.scope.modified_us == _T + 7_000_000
+            later = store.write(_put("y", b"1", Conditions())).after
+            assert later is not None
+            assert later.modified_us == _T + 7_000_000
         finally:
             store.close()
 

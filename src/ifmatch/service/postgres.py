@@ -69,65 +69,86 @@ from ifmatch.service.store import (
 )
 
 #: This backend's schema version (SQLite's is ``store.SCHEMA_VERSION``).  Version 1 kept a
-#: counter row per space in ``scopes``; :meth:`PostgresStore._migrate` upgrades it in place.
-SCHEMA_VERSION = 2
+#: counter row per space in ``scopes``; version 2 derived a space's state from its members
+#: and graves, with an index on ``modified_us`` for every write's ``max()`` and an ``id``;
+#: :meth:`PostgresStore._migrate` upgrades both in place.
+SCHEMA_VERSION = 3
 #: The first key of the advisory locks on spaces (the second is ``hashtext(space)``), as
 #: written in the SQL below.
 LOCK_CLASS = 7994
-_RESOURCES = """CREATE TABLE resources (
-        id bigserial PRIMARY KEY,
-        space text NOT NULL,
-        name text NOT NULL,
+#: Version 3's tables.  Names are ``COLLATE "C"``: the primary key is then the bytewise
+#: order of the listing and of pages (keyset paging reads it), the same as on SQLite,
+#: whatever the database's collation; equality is bytewise under every deterministic
+#: collation, so the key is as unique as before.  It is the only index of ``resources``,
+#: and a write changes no indexed column, so an update can be HOT (no index entry written)
+#: when its page has room: ``fillfactor`` leaves some.
+_GRAVES = """CREATE TABLE graves (
+        space text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        modified_us bigint NOT NULL,
+        changed_within_second boolean NOT NULL,
+        PRIMARY KEY (space, name))"""
+#: Each space's *floor*: the latest ``modified_us`` a reader was given for it (a listing's
+#: or a POST's Last-Modified).  No later write of the space is timed before it
+#: (:func:`_scope_of`); only those readers write it, under the space's exclusive lock.
+_FLOORS = """CREATE TABLE floors (
+        space text COLLATE "C" PRIMARY KEY,
+        modified_us bigint NOT NULL)"""
+_TABLES = [
+    "CREATE TABLE schema_version (version integer NOT NULL)",
+    "CREATE SEQUENCE versions AS bigint",
+    """CREATE TABLE resources (
+        space text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
         version bigint NOT NULL,
         modified_us bigint NOT NULL,
         changed_within_second boolean NOT NULL,
         content_type text NOT NULL,
         length bigint NOT NULL,
         data bytea NOT NULL,
-        UNIQUE (space, name))"""
-#: What version 2 adds to version 1's ``resources`` (the sequence is made by the caller).
-_V2 = [
-    """CREATE TABLE graves (
-        space text NOT NULL,
-        name text NOT NULL,
-        version bigint NOT NULL,
-        modified_us bigint NOT NULL,
-        changed_within_second boolean NOT NULL,
-        PRIMARY KEY (space, name))""",
-    "CREATE INDEX resources_modified ON resources (space, modified_us)",
-    "CREATE INDEX graves_modified ON graves (space, modified_us)",
-    """CREATE FUNCTION ifmatch_write(
+        PRIMARY KEY (space, name)) WITH (fillfactor = 80)""",
+    "ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL",
+    _GRAVES,
+    _FLOORS,
+]
+#: ``ifmatch_write`` and ``ifmatch_write_many`` (``CREATE OR REPLACE``: an upgrade replaces
+#: version 2's, whose signatures they keep).
+_FUNCTIONS = [
+    """CREATE OR REPLACE FUNCTION ifmatch_write(
         p_space text, p_name text, p_expected bigint, p_type text, p_data bytea, p_now bigint,
         OUT written boolean, OUT old_version bigint, OUT old_modified_us bigint,
         OUT old_within boolean, OUT old_type text, OUT old_length bigint,
         OUT new_version bigint, OUT new_modified_us bigint, OUT new_within boolean)
     LANGUAGE plpgsql AS $$
     DECLARE
-        row_id bigint;
-        moment bigint;
+        floor_us bigint;
         previous bigint;
     BEGIN
-        -- Shared: writers of a space never wait for each other here, only for a listing.
+        -- Shared: writers of a space never wait for each other here, only for a reader
+        -- raising its floor.  A statement of its own: the next one's snapshot is taken
+        -- once the lock is held, so it sees the floor such a reader committed.
         PERFORM pg_advisory_xact_lock_shared(7994, hashtext(p_space));
-        SELECT r.id, r.version, r.modified_us, r.changed_within_second, r.content_type, r.length
-            INTO row_id, old_version, old_modified_us, old_within, old_type, old_length
+        SELECT r.version, r.modified_us, r.changed_within_second, r.content_type, r.length,
+                (SELECT f.modified_us FROM floors f WHERE f.space = p_space)
+            INTO old_version, old_modified_us, old_within, old_type, old_length, floor_us
             FROM resources r WHERE r.space = p_space AND r.name = p_name FOR UPDATE;
         written := false;
-        IF old_version IS DISTINCT FROM p_expected OR (row_id IS NULL AND p_data IS NULL) THEN
+        IF old_version IS DISTINCT FROM p_expected OR (old_version IS NULL AND p_data IS NULL)
+        THEN
             RETURN;  -- not the state the preconditions were evaluated against
         END IF;
-        -- Never before the space's latest write that committed before this one began (it
-        -- holds the shared lock, so a listing's state is among them): see _scope_of.
-        moment := greatest(p_now,
-            (SELECT max(r.modified_us) FROM resources r WHERE r.space = p_space),
-            (SELECT max(g.modified_us) FROM graves g WHERE g.space = p_space));
-        IF row_id IS NULL THEN
+        IF old_version IS NULL THEN
             DELETE FROM graves g WHERE g.space = p_space AND g.name = p_name
                 RETURNING g.modified_us INTO previous;
+            -- Never before the entry it replaces nor the space's floor (greatest() skips
+            -- NULLs): see _scope_of.
+            new_modified_us := greatest(p_now, previous,
+                (SELECT f.modified_us FROM floors f WHERE f.space = p_space));
             INSERT INTO resources AS r (space, name, version, modified_us,
                     changed_within_second, content_type, length, data)
-                VALUES (p_space, p_name, nextval('versions'), moment,
-                    coalesce(previous / 1000000 = moment / 1000000, false),
+                VALUES (p_space, p_name, nextval('versions'), new_modified_us,
+                    coalesce(previous / 1000000 = new_modified_us / 1000000, false),
                     p_type, length(p_data), p_data)
                 ON CONFLICT (space, name) DO NOTHING
                 RETURNING r.version, r.changed_within_second INTO new_version, new_within;
@@ -136,32 +157,31 @@ _V2 = [
                         r.length
                     INTO old_version, old_modified_us, old_within, old_type, old_length
                     FROM resources r WHERE r.space = p_space AND r.name = p_name;
+                new_modified_us := NULL;
                 RETURN;
             END IF;
         ELSE
-            new_within := old_modified_us / 1000000 = moment / 1000000;
+            new_modified_us := greatest(p_now, old_modified_us, floor_us);
+            new_within := old_modified_us / 1000000 = new_modified_us / 1000000;
             IF p_data IS NULL THEN
-                DELETE FROM resources WHERE id = row_id;
+                DELETE FROM resources r WHERE r.space = p_space AND r.name = p_name;
                 INSERT INTO graves AS g VALUES
-                    (p_space, p_name, nextval('versions'), moment, new_within)
+                    (p_space, p_name, nextval('versions'), new_modified_us, new_within)
                     ON CONFLICT (space, name) DO UPDATE SET version = excluded.version,
                         modified_us = excluded.modified_us,
                         changed_within_second = excluded.changed_within_second
                     RETURNING g.version INTO new_version;
             ELSE
-                UPDATE resources SET version = nextval('versions'), modified_us = moment,
-                        changed_within_second = new_within, content_type = p_type,
-                        length = length(p_data), data = p_data
-                    WHERE id = row_id RETURNING version INTO new_version;
+                UPDATE resources r SET version = nextval('versions'),
+                        modified_us = new_modified_us, changed_within_second = new_within,
+                        content_type = p_type, length = length(p_data), data = p_data
+                    WHERE r.space = p_space AND r.name = p_name
+                    RETURNING r.version INTO new_version;
             END IF;
         END IF;
-        new_modified_us := moment;
         written := true;
     END $$""",
-]
-#: ``ifmatch_write_many``: several writes in one transaction (part of version 2).
-_V2_MANY = [
-    """CREATE FUNCTION ifmatch_write_many(
+    """CREATE OR REPLACE FUNCTION ifmatch_write_many(
         p_spaces text[], p_names text[], p_expected bigint[], p_types text[], p_data bytea[],
         p_nows bigint[])
     RETURNS SETOF record LANGUAGE plpgsql AS $$
@@ -179,13 +199,23 @@ _V2_MANY = [
         END LOOP;
     END $$""",
 ]
-#: Names in bytewise ("C") order, whatever the database's collation: the order of the
-#: listing and of pages (keyset paging reads it), the same as on SQLite.  A start that
-#: finds it missing creates it, so a database made before it gets it too.
-_NAME_ORDER_INDEX = "resources_space_name_c"
-_CREATE_NAME_ORDER_INDEX = (
-    f'CREATE INDEX {_NAME_ORDER_INDEX} ON resources (space, name COLLATE "C")'.encode()
-)
+#: Version 2 to 3 (after :func:`_unique_constraints` of ``resources`` are dropped): one
+#: index per table, on ``(space, name COLLATE "C")``; no ``id``; the floors, each space's
+#: latest time, since a version 2 instance may have shown any of them.
+_V3 = [
+    "DROP INDEX IF EXISTS resources_space_name_c, resources_modified, graves_modified",
+    'ALTER TABLE resources ALTER COLUMN space TYPE text COLLATE "C",'
+    ' ALTER COLUMN name TYPE text COLLATE "C"',
+    "ALTER TABLE resources ADD PRIMARY KEY (space, name)",
+    "ALTER TABLE resources SET (fillfactor = 80)",
+    # Its primary key is rebuilt with the columns' collation.
+    'ALTER TABLE graves ALTER COLUMN space TYPE text COLLATE "C",'
+    ' ALTER COLUMN name TYPE text COLLATE "C"',
+    _FLOORS,
+    "INSERT INTO floors SELECT space, max(modified_us) FROM ("
+    " SELECT space, modified_us FROM resources UNION ALL"
+    " SELECT space, modified_us FROM graves) e GROUP BY space",
+]
 #: Arbitrary key of the advisory lock that serializes schema creation between instances.
 _MIGRATION_LOCK = 0x1F3A7C11
 _SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
@@ -202,15 +232,25 @@ _WRITE_MANY = (
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(7994, hashtext(%s))"
 _LOCK = "SELECT pg_advisory_xact_lock(7994, hashtext(%s))"
 _PEEK = (
-    "SELECT id, version, modified_us, changed_within_second, content_type, length"
+    "SELECT version, modified_us, changed_within_second, content_type, length"
     " FROM resources WHERE space = %s AND name = %s"
 )
 _CURRENT = f"{_PEEK} FOR UPDATE"
-#: Every entry of a space that its validator depends on: members, then graves.
+#: Every entry of a space that its validator depends on (members, then graves), each with
+#: the space's floor.
 _ENTRIES = (
-    "SELECT version, modified_us, changed_within_second FROM resources WHERE space = %s"
+    "SELECT version, modified_us, changed_within_second,"
+    " (SELECT modified_us FROM floors WHERE space = %(space)s)"
+    " FROM resources WHERE space = %(space)s"
     " UNION ALL"
-    " SELECT version, modified_us, changed_within_second FROM graves WHERE space = %s"
+    " SELECT version, modified_us, changed_within_second,"
+    " (SELECT modified_us FROM floors WHERE space = %(space)s)"
+    " FROM graves WHERE space = %(space)s"
+)
+#: Raise a space's floor (under its exclusive lock: no other reader raises it meanwhile).
+_RAISE_FLOOR = (
+    "INSERT INTO floors AS f VALUES (%s, %s) ON CONFLICT (space)"
+    " DO UPDATE SET modified_us = greatest(f.modified_us, excluded.modified_us)"
 )
 #: How often a write whose expected version was overtaken is tried again before it is
 #: made under the row's lock instead.
@@ -245,11 +285,14 @@ def _scope_of(entries: Iterable[tuple[Any, Any, Any]]) -> ScopeState:
     two entries fall in that second or one of them says so of itself (it was
     written twice in it, or re-created in the second it was deleted in).
     That is exact only for a state read with no write of the space in
-    flight: a write in flight may have taken its time before the latest one
-    and commit after it.  Listings take the space's lock exclusively, and the
-    writers share it from before they read the space's latest time (their
-    own is never earlier) until they commit, so every write after a listing
-    is timed no earlier than all it saw.
+    flight, when every write after the read is timed no earlier than all it
+    saw.  Readers of a space's state (a listing, a POST) take the space's
+    lock exclusively and, before they commit, raise its *floor* to the
+    latest time they saw (:func:`_observed`); writers share that lock from
+    before they read the floor until they commit, and take a time no
+    earlier than the floor nor than the entry they replace (so the latest
+    time of a space never goes back, read or not).  So a writer never reads
+    a shared row that other writers write: only those readers write it.
     """
     total, latest, seconds = 0, 0, []
     for version, modified_us, within in entries:
@@ -260,8 +303,22 @@ def _scope_of(entries: Iterable[tuple[Any, Any, Any]]) -> ScopeState:
     return ScopeState(total, latest, len(last) > 1 or any(last))
 
 
+def _observed(
+    connection: psycopg.Connection[Any], space: str, rows: list[tuple[Any, ...]]
+) -> ScopeState:
+    """The state of ``space`` from rows of :data:`_ENTRIES` read under its exclusive lock,
+    whose floor is raised to the state's latest time when it is below it (in the caller's
+    transaction, which must commit before the state is shown)."""
+    scope = _scope_of(row[:3] for row in rows)
+    floor = rows[0][3] if rows else None
+    if scope.modified_us > (floor or 0):
+        connection.execute(_RAISE_FLOOR, (space, scope.modified_us))
+    return scope
+
+
 def _upgrade_from_1(connection: psycopg.Connection[Any]) -> None:
-    """Version 1 to 2, in the caller's transaction: the ``scopes`` counters go.
+    """Version 1 to 2's data, in the caller's transaction: the ``scopes`` counters go
+    (:func:`_upgrade_from_2` follows).
 
     The sequence starts above every counter, so every new version is larger
     than every version handed out before.  Each space that was written gets
@@ -276,24 +333,56 @@ def _upgrade_from_1(connection: psycopg.Connection[Any]) -> None:
     connection.execute(
         sql.SQL("CREATE SEQUENCE versions AS bigint START WITH {}").format(sql.Literal(top + 1))
     )
-    for statement in _V2 + _V2_MANY:
-        connection.execute(statement.encode())
+    connection.execute(_GRAVES.encode())
     connection.execute(
         "INSERT INTO graves (space, name, version, modified_us, changed_within_second)"
         " SELECT space, '', nextval('versions'), modified_us, changed_within_second"
         " FROM scopes WHERE counter > 0"
     )
     connection.execute(b"DROP TABLE scopes")
-    connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+
+
+def _upgrade_from_2(connection: psycopg.Connection[Any]) -> None:
+    """Version 2 to 3, in the caller's transaction (under the migration lock).
+
+    ``resources`` loses its ``id`` and its three secondary indexes for one
+    primary key on ``(space, name)`` in bytewise order; the floors start at
+    each space's latest time (a version 2 instance may have shown it); the
+    functions are replaced.  Versions, times and names are kept: every ETag,
+    Last-Modified and order stays.  No table is rewritten (dropping a column
+    and changing a collation only change the catalog); the key is built
+    once.  Stop the instances of the older ifmatch first: they read ``id``.
+    """
+    connection.execute(b"ALTER TABLE resources DROP COLUMN id")  # and its primary key
+    for name in _constraints(connection, "resources"):
+        connection.execute(sql.SQL("ALTER TABLE resources DROP CONSTRAINT {}").format(name))
+    for statement in _V3 + _FUNCTIONS:
+        connection.execute(statement.encode())
+
+
+def _constraints(connection: psycopg.Connection[Any], table: str) -> list[sql.Identifier]:
+    """The names of ``table``'s unique and primary key constraints (``UNIQUE (space, name)``
+    in versions 1 and 2, however it was named)."""
+    rows = connection.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s)"
+        " AND contype IN ('u', 'p')",
+        (table,),
+    ).fetchall()
+    return [sql.Identifier(str(row[0])) for row in rows]
 
 
 class _Current:
-    def __init__(self, connection: psycopg.Connection[Any], rowid: int, meta: Meta) -> None:
-        self._connection, self._rowid, self.meta = connection, rowid, meta
+    """The row a locked write (:meth:`PostgresStore._write_locked`) holds: its body is read
+    in the same transaction, under the row's lock."""
+
+    def __init__(
+        self, connection: psycopg.Connection[Any], space: str, name: str, meta: Meta
+    ) -> None:
+        self._connection, self._key, self.meta = connection, (space, name), meta
 
     def body(self) -> bytes:
         row = self._connection.execute(
-            "SELECT data FROM resources WHERE id = %s", (self._rowid,)
+            "SELECT data FROM resources WHERE space = %s AND name = %s", self._key
         ).fetchone()
         assert row is not None
         return bytes(row[0])
@@ -324,7 +413,7 @@ def _expecting(
         expected, decision = predicted
     else:
         row = yield _PEEK, (space, name)
-        checked = decide(request, _meta(row[1:]) if row else None, None)
+        checked = decide(request, _meta(row) if row else None, None)
     for _ in range(_OPTIMISTIC_TRIES):
         if predicted is None:
             if checked.decision.status is not None or not checked.found:
@@ -401,16 +490,20 @@ def _data(content: Content | None) -> bytes | None:
 
 class _Reader(Reader):
     def __init__(
-        self, store: PostgresStore, connection: psycopg.Connection[Any], rowid: int, meta: Meta
+        self,
+        store: PostgresStore,
+        connection: psycopg.Connection[Any],
+        key: tuple[str, str],
+        meta: Meta,
     ) -> None:
-        self._store, self._connection, self._rowid, self.meta = store, connection, rowid, meta
+        self._store, self._connection, self._key, self.meta = store, connection, key, meta
         self._closed = False
 
     def read(self, start: int, stop: int) -> bytes:
-        # substring() counts from 1.
+        # substring() counts from 1; the snapshot sees the row it opened.
         row = self._connection.execute(
-            "SELECT substring(data FROM %s FOR %s) FROM resources WHERE id = %s",
-            (start + 1, stop - start, self._rowid),
+            "SELECT substring(data FROM %s FOR %s) FROM resources WHERE space = %s AND name = %s",
+            (start + 1, stop - start, *self._key),
         ).fetchone()
         if row is None:
             raise RuntimeError("the snapshot lost its row")
@@ -476,33 +569,28 @@ class PostgresStore(Store):
             raise
 
     def _migrate(self) -> None:
-        """Create the schema, upgrade a version 1 schema in place, or refuse another one."""
+        """Create the schema, upgrade a version 1 or 2 schema in place, or refuse another
+        one; under an advisory lock, so instances starting together upgrade it once."""
         with self._pool.connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             exists = connection.execute("SELECT to_regclass('schema_version')").fetchone()
             if exists is None or exists[0] is None:
-                connection.execute(b"CREATE TABLE schema_version (version integer NOT NULL)")
-                connection.execute(_RESOURCES.encode())
-                connection.execute(b"ALTER TABLE resources ALTER COLUMN data SET STORAGE EXTERNAL")
-                connection.execute(b"CREATE SEQUENCE versions AS bigint")
-                for statement in _V2 + _V2_MANY:
+                for statement in _TABLES + _FUNCTIONS:
                     connection.execute(statement.encode())
                 connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
-            else:
-                row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
-                version = row[0] if row else None
-                if version == 1:
-                    _upgrade_from_1(connection)
-                elif version != SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"schema version {version}, this ifmatch knows {SCHEMA_VERSION} "
-                        "(and upgrades version 1)"
-                    )
-            # Looked up first: CREATE INDEX IF NOT EXISTS would lock the table against
-            # writes (briefly) on every start, even when the index is there.
-            found = connection.execute("SELECT to_regclass(%s)", (_NAME_ORDER_INDEX,)).fetchone()
-            if found is None or found[0] is None:
-                connection.execute(_CREATE_NAME_ORDER_INDEX)
+                return
+            row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] if row else None
+            if version not in {1, 2, SCHEMA_VERSION}:
+                raise RuntimeError(
+                    f"schema version {version}, this ifmatch knows {SCHEMA_VERSION} "
+                    "(and upgrades versions 1 and 2)"
+                )
+            if version == 1:
+                _upgrade_from_1(connection)
+            if version in {1, 2}:
+                _upgrade_from_2(connection)
+                connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
 
     def transaction(self, space: str) -> contextlib.AbstractContextManager[Transaction]:
         """Not offered: a PostgreSQL write checks and writes in one statement (:meth:`write`)."""
@@ -719,20 +807,24 @@ class PostgresStore(Store):
                         lock = _LOCK if request.against_space else _LOCK_SHARED
                         connection.execute(lock, (space,))
                         entries = (
-                            connection.execute(_ENTRIES, (space, space))
+                            connection.execute(_ENTRIES, {"space": space})
                             if request.against_space
                             else None
                         )
                         row = connection.execute(_CURRENT, (space, name)).fetchone()
-                        scope = _scope_of(entries.fetchall()) if entries is not None else None
-                        before = _meta(row[1:]) if row else None
+                        scope = (
+                            _observed(connection, space, entries.fetchall())
+                            if entries is not None
+                            else None
+                        )
+                        before = _meta(row) if row else None
                         checked = decide(request, before, scope)
                         if checked.decision.status is not None or not checked.found:
-                            connection.execute(b"ROLLBACK")
+                            connection.execute(b"COMMIT")  # the floor a refusal shows
                             return checked
                         current = None
-                        if row is not None and before is not None:
-                            current = _Current(connection, int(row[0]), before)
+                        if before is not None:
+                            current = _Current(connection, space, name, before)
                         content = request.make(current)
                         expected = before.version if before is not None else None
                         kind = content.content_type if content is not None else None
@@ -764,18 +856,14 @@ class PostgresStore(Store):
         connection = self._pool.getconn()
         try:
             connection.execute(_SNAPSHOT.encode())
-            row = connection.execute(
-                "SELECT id, version, modified_us, changed_within_second, content_type, length"
-                " FROM resources WHERE space = %s AND name = %s",
-                (space, name),
-            ).fetchone()
+            row = connection.execute(_PEEK, (space, name)).fetchone()
         except BaseException:
             self.end(connection)
             raise
         if row is None:
             self.end(connection)
             return None
-        return _Reader(self, connection, int(row[0]), _meta(row[1:]))
+        return _Reader(self, connection, (space, name), _meta(row))
 
     def end(self, connection: psycopg.Connection[Any]) -> None:
         """End a snapshot begun with ``_SNAPSHOT`` and give the connection back."""
@@ -787,29 +875,34 @@ class PostgresStore(Store):
 
     def listing(self, space: str) -> Listing:
         """The members and the space's state, read holding the space's lock exclusively
-        (no write of the space in flight: :func:`_scope_of`), in one statement's snapshot."""
+        (no write of the space in flight: :func:`_scope_of`), in one statement's snapshot;
+        the space's floor is raised to its state's time before the state is returned."""
         with self._pool.connection() as connection, connection.transaction():
             connection.execute(_LOCK, (space,))
             rows = connection.execute(
-                "SELECT * FROM ("
+                "SELECT version, modified_us, changed_within_second,"
+                " (SELECT modified_us FROM floors WHERE space = %(space)s),"
+                " name, content_type, length, data FROM ("
                 " SELECT name, version, modified_us, changed_within_second, content_type,"
-                " length, data FROM resources WHERE space = %s"
+                " length, data FROM resources WHERE space = %(space)s"
                 " UNION ALL SELECT NULL, version, modified_us, changed_within_second, NULL,"
-                ' NULL, NULL FROM graves WHERE space = %s) e ORDER BY name COLLATE "C"',
-                (space, space),
+                " NULL, NULL FROM graves WHERE space = %(space)s) e ORDER BY name",
+                {"space": space},
             ).fetchall()
-        scope = _scope_of(row[1:4] for row in rows)
-        members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows if r[0] is not None]
+            scope = _observed(connection, space, rows)
+        members = [
+            (str(r[4]), _meta((*r[:3], *r[5:7])), bytes(r[7])) for r in rows if r[4] is not None
+        ]
         return Listing(scope, members)
 
     def page(self, space: str, after: str | None, limit: int) -> Page:
-        # One statement is one snapshot (autocommit).  resources_space_name_c serves the
-        # range and the bytewise order; one row past the limit tells whether more follow.
+        # One statement is one snapshot (autocommit).  The primary key serves the range
+        # and the bytewise order (the columns are COLLATE "C"); one row past the limit
+        # tells whether more follow.
         with self._pool.connection() as connection:
             rows = connection.execute(
                 "SELECT name, version, modified_us, changed_within_second, content_type, length,"
-                ' data FROM resources WHERE space = %s AND name COLLATE "C" > %s'
-                ' ORDER BY name COLLATE "C" LIMIT %s',
+                " data FROM resources WHERE space = %s AND name > %s ORDER BY name LIMIT %s",
                 (space, after or "", limit + 1),
             ).fetchall()
         members = [(str(r[0]), _meta(r[1:6]), bytes(r[6])) for r in rows[:limit]]
