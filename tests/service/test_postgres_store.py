@@ -133,6 +133,26 @@ def test_a_clock_behind_never_times_a_write_before_what_a_reader_was_shown(
             assert (latest.modified_us, floor()) == (c, c)
             assert put(store, "e", _T) == c
             assert store.listing("doc:a").scope.changed_within_second is True
+            # Replaced and deleted from a clock behind: at the floor too.
+            found = store.get("doc:a", "b")
+            assert found is not None
+            assert put(store, "b", _T - 30_000_000, str(found[0].etag)) == c
+            found = store.get("doc:a", "d")
+            assert found is not None
+            clock.append(_T - 30_000_000)
+            gone = WriteRequest(
+                "DELETE",
+                "doc:a",
+                "d",
+                Conditions(if_match=str(found[0].etag)),
+                lambda _: None,
+                must_exist=True,
+                whole=True,
+            )
+            assert store.write(gone).decision.outcome is Outcome.PROCEED
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                grave = connection.execute("SELECT modified_us FROM graves").fetchall()
+            assert grave == [(c,)]
         finally:
             store.close()
 
