@@ -25,11 +25,18 @@ of a collection: its validator is derived from its members.  Its ETag is
 write replaces one version by a larger one or adds one, so the sum grows
 with every commit, whatever order the writers' versions were drawn in.  Its
 Last-Modified is the latest ``modified_us`` among them; a write's is the
-store's clock, never before the collection's latest.  Writers of a
-collection hold a shared advisory lock on it; a listing takes it
+store's clock, never before the entry it replaces nor before the
+collection's *floor*, the latest Last-Modified a reader (a listing, a
+POST) was given, which those readers raise and writers only read.  Writers
+of a collection hold a shared advisory lock on it; a listing takes it
 exclusively, so it sees no write in flight (see :func:`_scope_of`).  The
 async path (:meth:`PostgresStore.write_async`) sends the writes of one turn
 of the event loop together (``ifmatch_write_many``).
+
+Each table has one index, its primary key ``(space, name)`` on columns
+``COLLATE "C"`` (the bytewise order of listings and pages), and a write
+changes no indexed column: an update is HOT (no index entry written) when
+its page has room, which ``fillfactor`` keeps (schema version 3).
 
 Reads of a file run in a REPEATABLE READ snapshot and fetch only the spans
 asked for with ``substring(data FROM x FOR n)``; the ``data`` column is
