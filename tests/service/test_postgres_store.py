@@ -307,9 +307,9 @@ def test_a_batch_sends_any_name_and_contents_intact(
     sent: list[int] = []
     flush = PostgresStore._flush
 
-    async def counted(self: PostgresStore, cursor: Any, batch: list[Any]) -> bool:
+    async def counted(self: PostgresStore, wire: Any, cursor: Any, batch: list[Any]) -> bool:
         sent.append(len(batch))
-        return await flush(self, cursor, batch)
+        return await flush(self, wire, cursor, batch)
 
     monkeypatch.setattr(PostgresStore, "_flush", counted)
 

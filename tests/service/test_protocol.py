@@ -98,12 +98,19 @@ def _config(app: ServiceApp, kind: type[HttpToolsProtocol], keep_alive_s: float 
 
 
 def _exchange(
-    app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes | list[bytes]
+    app: ServiceApp, kind: type[HttpToolsProtocol], data: bytes | list[bytes], warm: bool = False
 ) -> tuple[bytes, int]:
     """The bytes ``kind`` writes for ``data`` (or for each of its chunks, fed one after
-    the other without the loop running in between), and how many ASGI tasks it started."""
+    the other without the loop running in between), and how many ASGI tasks it started.
+    ``warm``: a write to another document first, so that what the store opens in its
+    event loop on first use (PostgreSQL's pool) is open."""
 
     async def run() -> tuple[bytes, int]:
+        if warm:
+            warming = WriteRequest(
+                "PUT", "doc:w", "warm", Conditions(), _content(b"{}"), False, whole=True
+            )
+            assert await app.state.store.write_async(warming) is not None
         config = _config(app, kind)
         protocol = kind(config, ServerState(), {}, asyncio.get_running_loop())
         started = 0
@@ -338,14 +345,27 @@ def test_a_put_gets_the_same_bytes_as_from_uvicorns_own_protocol(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("warm", [False, True], ids=["pool opened by it", "pool open"])
 @pytest.mark.parametrize(
     ("case", "request_bytes", "shortcut"), PUT_CASES[:4], ids=[c[0] for c in PUT_CASES[:4]]
 )
 def test_a_put_on_postgresql_gets_the_same_bytes_as_from_uvicorns_own_protocol(
-    case: str, request_bytes: bytes, shortcut: bool
+    case: str, request_bytes: bytes, shortcut: bool, warm: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On PostgreSQL the shortcut writes through the store's async batches, not SQLite's
-    # group commit; the bytes and the state after must be the same all the same.
+    # group commit; the bytes and the state after must be the same all the same.  Once
+    # the pool is open, a PUT whose If-Match names a version is driven by callbacks
+    # (PostgresStore.submit), without a task: that path is checked too.
+    from ifmatch.service.postgres import PostgresStore
+
+    submitted: list[bool] = []
+    submit = PostgresStore.submit
+
+    def counted(self: PostgresStore, request: WriteRequest, done: Any) -> bool:
+        submitted.append(submit(self, request, done))
+        return submitted[-1]
+
+    monkeypatch.setattr(PostgresStore, "submit", counted)
     with postgres_schema() as mine_dsn, postgres_schema() as theirs_dsn:
         twins = []
         for dsn in (mine_dsn, theirs_dsn):
@@ -358,11 +378,15 @@ def test_a_put_on_postgresql_gets_the_same_bytes_as_from_uvicorns_own_protocol(
         mine, theirs_app = twins
         try:
             data = request_bytes.replace(TAG, _etag(mine, "doc"))
-            ours, our_tasks = _exchange(mine, FastHttpProtocol, data)
-            theirs, _ = _exchange(theirs_app, HttpToolsProtocol, data)
+            ours, our_tasks = _exchange(mine, FastHttpProtocol, data, warm)
+            theirs, _ = _exchange(theirs_app, HttpToolsProtocol, data, warm)
             assert _timeless(ours) == _timeless(theirs), case
             assert _etag(mine, "doc") == _etag(theirs_app, "doc"), case
             assert (our_tasks == 0) is shortcut, case
+            # Each is offered to submit(), which takes an If-Match "v<N>" (the 200 and the
+            # 412) once the pool is open; the others go to a task.
+            names_version = b"If-Match" in request_bytes
+            assert submitted == [warm and names_version], (case, submitted)
         finally:
             for twin in twins:
                 twin.state.store.close()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -65,7 +65,15 @@ from ifmatch.service.cachepolicy import DEFAULT_HEADERS, CachePolicy
 from ifmatch.service.cachepolicy import Headers as CacheFields
 from ifmatch.service.settings import Settings
 from ifmatch.service.sqlite import SQLiteStore
-from ifmatch.service.store import Content, Meta, ScopeState, Store, WriteRequest, WriteResult
+from ifmatch.service.store import (
+    Content,
+    Meta,
+    ScopeState,
+    Store,
+    WriteDone,
+    WriteRequest,
+    WriteResult,
+)
 
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes, str]
@@ -657,10 +665,6 @@ class PreparedPut:
     path: str
     request: WriteRequest
     data: bytes
-
-
-#: Receives a queued write's outcome: its result, its exception, or ``None`` (not written).
-WriteDone = Callable[[WriteResult | Exception | None], None]
 
 
 class _WriteHeaders:

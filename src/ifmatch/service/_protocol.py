@@ -35,10 +35,9 @@ from ifmatch.service._fastpath import (
     FastPath,
     Headers,
     PreparedPut,
-    WriteDone,
 )
 from ifmatch.service._middleware import MAX_FIELD_BYTES
-from ifmatch.service.store import WriteRequest, WriteResult
+from ifmatch.service.store import WriteDone, WriteRequest, WriteResult
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -273,7 +272,7 @@ if HttpToolsProtocol is not None:
 
             if fast.cache is not None:  # SQLite: this turn's group commit
                 fast.queue_write(put.request, done)
-            else:  # the store's own way from the loop (PostgreSQL: its async batches)
+            elif not fast.store.submit(put.request, done):  # PostgreSQL: its async batches
                 task = self.loop.create_task(_write_async(fast, put.request, done))
                 self.tasks.add(task)  # uvicorn's shutdown waits for it, as for a cycle's
                 task.add_done_callback(self.tasks.discard)

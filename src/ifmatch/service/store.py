@@ -189,6 +189,10 @@ class WriteResult:
         return self.before is None and self.after is not None
 
 
+#: Receives a started write's outcome: its result, its exception, or ``None`` (not written).
+WriteDone = Callable[[WriteResult | Exception | None], None]
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     """A consistent snapshot of a space: its state and its members with their bodies."""
@@ -287,6 +291,13 @@ class Store(abc.ABC):
         """:meth:`write` from an event loop without blocking it, or ``None`` when this store
         cannot do that write so (the caller then runs :meth:`write` in a thread)."""
         return None
+
+    def submit(self, request: WriteRequest, done: WriteDone) -> bool:
+        """Start :meth:`write_async`'s write from the event loop with a callback instead of
+        a task: ``done`` later receives its result, the exception it raised, or ``None``
+        (the store could not write it so).  ``False`` when nothing was started (the
+        caller then awaits :meth:`write_async`); by default, always."""
+        return False
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release what :meth:`write_async` opened, in its event loop (default: nothing)."""
