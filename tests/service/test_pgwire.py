@@ -15,9 +15,16 @@ from typing import Any
 
 import pytest
 
-from ifmatch.service import _pgwire
 from ifmatch.service._pgwire import Wire
-from ifmatch.service.postgres import _WRITE, _WRITE_MANY, PostgresStore, _columns, _one
+from ifmatch.service.postgres import (
+    _WIRE_WRITE,
+    _WIRE_WRITE_MANY,
+    _WRITE,
+    _WRITE_MANY,
+    PostgresStore,
+    _columns,
+    _one,
+)
 from tests.service.conftest import postgres_schema
 
 pytestmark = pytest.mark.postgres
@@ -66,7 +73,7 @@ def test_one_write_reads_back_as_from_psycopgs_cursor() -> None:
         for number, name in enumerate(NAMES):
             data = bytes(range(number, number + 40))
             created = await wire.rows(
-                _pgwire.ONE, _one(("doc:x", name, None, "application/json", data, 10)), 4
+                _WIRE_WRITE, _one(("doc:x", name, None, "application/json", data, 10)), 4
             )
             assert created[0][0] is True  # written
             twin = await _cursor_rows(
@@ -76,7 +83,7 @@ def test_one_write_reads_back_as_from_psycopgs_cursor() -> None:
             assert [type(v) for v in created[0]] == [type(v) for v in twin[0]]
             version = created[0][6]
             replaced = await wire.rows(
-                _pgwire.ONE, _one(("doc:x", name, version, "text/plain", b"", 20)), 4
+                _WIRE_WRITE, _one(("doc:x", name, version, "text/plain", b"", 20)), 4
             )
             again = await _cursor_rows(
                 connection, wire, _WRITE, ("doc:y", name, twin[0][6], "text/plain", b"", 20)
@@ -86,7 +93,7 @@ def test_one_write_reads_back_as_from_psycopgs_cursor() -> None:
             theirs = [(v if i not in (1, 6) else "version") for i, v in enumerate(again[0])]
             assert _typed([mine]) == _typed([theirs]), name
             stale = await wire.rows(
-                _pgwire.ONE, _one(("doc:x", name, version, "text/plain", b"", 30)), 4
+                _WIRE_WRITE, _one(("doc:x", name, version, "text/plain", b"", 30)), 4
             )
             assert stale[0][0] is False, "the version moved: nothing written"
             assert stale[0][1] == replaced[0][6], "and the row says which version is there"
@@ -97,7 +104,7 @@ def test_one_write_reads_back_as_from_psycopgs_cursor() -> None:
 def test_a_batch_reads_back_as_from_psycopgs_cursor() -> None:
     async def scenario(connection: Any, wire: Wire) -> None:
         writes = [("doc:b", n, None, "application/json", b'{"n": 1}', 5) for n in NAMES]
-        mine = await wire.rows(_pgwire.MANY, [c.encode() for c in _columns(writes)])  # type: ignore[union-attr]
+        mine = await wire.rows(_WIRE_WRITE_MANY, [c.encode() for c in _columns(writes)])  # type: ignore[union-attr]
         twins = [("doc:c", *write[1:]) for write in writes]
         theirs = await _cursor_rows(connection, wire, _WRITE_MANY, _columns(twins))
         assert len(mine) == len(theirs) == len(NAMES)
@@ -114,9 +121,9 @@ def test_an_error_is_psycopgs_and_the_connection_goes_on() -> None:
 
     async def scenario(connection: Any, wire: Wire) -> None:
         with pytest.raises(psycopg.errors.DataError):  # not an array literal
-            await wire.rows(_pgwire.MANY, [b"nope", b"{}", b"{}", b"{}", b"{}", b"{}"])
+            await wire.rows(_WIRE_WRITE_MANY, [b"nope", b"{}", b"{}", b"{}", b"{}", b"{}"])
         rows = await wire.rows(
-            _pgwire.ONE, _one(("doc:e", "after", None, "application/json", b"{}", 1)), 4
+            _WIRE_WRITE, _one(("doc:e", "after", None, "application/json", b"{}", 1)), 4
         )
         assert rows[0][0] is True
 
@@ -126,11 +133,11 @@ def test_an_error_is_psycopgs_and_the_connection_goes_on() -> None:
 def test_a_statement_the_server_forgot_is_prepared_again() -> None:
     async def scenario(connection: Any, wire: Wire) -> None:
         first = await wire.rows(
-            _pgwire.ONE, _one(("doc:d", "a", None, "application/json", b"{}", 1)), 4
+            _WIRE_WRITE, _one(("doc:d", "a", None, "application/json", b"{}", 1)), 4
         )
         await _cursor_rows(connection, wire, "DEALLOCATE ALL", None, fetch=False)
         second = await wire.rows(
-            _pgwire.ONE, _one(("doc:d", "a", first[0][6], "application/json", b"{}", 2)), 4
+            _WIRE_WRITE, _one(("doc:d", "a", first[0][6], "application/json", b"{}", 2)), 4
         )
         assert second[0][0] is True
 

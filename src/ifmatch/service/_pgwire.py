@@ -30,9 +30,9 @@ from typing import Any
 import psycopg
 from psycopg import errors, pq
 
-#: ``ifmatch_write``'s columns after ``written``, as psycopg reads them.
+#: ``ifmatch_write``'s columns, as psycopg reads them.
 _TEXT, _INT, _BOOL = str, int, bool
-_COLUMNS: tuple[Callable[[str], Any], ...] = (
+WRITE_COLUMNS: tuple[Callable[[str], Any], ...] = (
     _BOOL,  # written
     _INT,  # old_version
     _INT,  # old_modified_us
@@ -43,21 +43,20 @@ _COLUMNS: tuple[Callable[[str], Any], ...] = (
     _INT,  # new_modified_us
     _BOOL,  # new_within
 )
-#: A statement's name, text and column conversions.
+#: ``ifmatch_write_many``'s: the write's number in the batch, then the same.
+WRITE_MANY_COLUMNS: tuple[Callable[[str], Any], ...] = (_INT, *WRITE_COLUMNS)
+#: A statement's name, text (``$1``...) and column conversions.
 Statement = tuple[bytes, bytes, tuple[Callable[[str], Any], ...]]
-ONE: Statement = (
-    b"ifmatch_wire_write",
-    b"SELECT * FROM ifmatch_write($1, $2, $3, $4, $5, $6)",
-    _COLUMNS,
-)
-MANY: Statement = (
-    b"ifmatch_wire_write_many",
-    b"SELECT * FROM ifmatch_write_many($1::text[], $2::text[], $3::bigint[], $4::text[],"
-    b" $5::bytea[], $6::bigint[]) AS w(i integer, written boolean, old_version bigint,"
-    b" old_modified_us bigint, old_within boolean, old_type text, old_length bigint,"
-    b" new_version bigint, new_modified_us bigint, new_within boolean)",
-    (_INT, *_COLUMNS),
-)
+
+
+def statement(name: str, query: str, columns: tuple[Callable[[str], Any], ...]) -> Statement:
+    """A statement for :meth:`Wire.rows` from psycopg's text of it (``%s`` placeholders,
+    which become ``$1``, ``$2``...: one text for both ways of sending it)."""
+    parts = query.split("%s")
+    numbered = parts[0] + "".join(f"${index}{part}" for index, part in enumerate(parts[1:], 1))
+    return name.encode(), numbered.encode(), columns
+
+
 #: The statements prepared on each connection (the server keeps them for its session).
 _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 _UNDEFINED_STATEMENT = "26000"

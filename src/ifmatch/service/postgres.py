@@ -238,6 +238,11 @@ _WRITE_MANY = (
     " old_type text, old_length bigint, new_version bigint, new_modified_us bigint,"
     " new_within boolean)"
 )
+#: The same two statements as the writers send them (:class:`~ifmatch.service._pgwire.Wire`).
+_WIRE_WRITE = _pgwire.statement("ifmatch_wire_write", _WRITE, _pgwire.WRITE_COLUMNS)
+_WIRE_WRITE_MANY = _pgwire.statement(
+    "ifmatch_wire_write_many", _WRITE_MANY, _pgwire.WRITE_MANY_COLUMNS
+)
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(7994, hashtext(%s))"
 _LOCK = "SELECT pg_advisory_xact_lock(7994, hashtext(%s))"
 _PEEK = (
@@ -809,7 +814,7 @@ class PostgresStore(Store):
         rows: list[tuple[Any, ...] | None]
         try:
             if len(batch) == 1:
-                one = await wire.rows(_pgwire.ONE, _one(batch[0][0]), binary=4)
+                one = await wire.rows(_WIRE_WRITE, _one(batch[0][0]), binary=4)
                 rows = [one[0] if one else None]
             else:
                 columns = _columns([params for params, _ in batch])
@@ -822,7 +827,7 @@ class PostgresStore(Store):
                     finally:
                         wire.resume()
                 else:
-                    found = await wire.rows(_pgwire.MANY, [_text(c) for c in columns])
+                    found = await wire.rows(_WIRE_WRITE_MANY, [_text(c) for c in columns])
                 rows = [None for _ in batch]
                 for numbered in found:
                     rows[int(numbered[0]) - 1] = numbered[1:]
