@@ -77,14 +77,11 @@ class Conditions:
     @property
     def any_present(self) -> bool:
         """Whether the request carries any precondition field at all."""
-        return any(
-            value is not None
-            for value in (
-                self.if_match,
-                self.if_none_match,
-                self.if_modified_since,
-                self.if_unmodified_since,
-            )
+        return (
+            self.if_match is not None
+            or self.if_none_match is not None
+            or self.if_modified_since is not None
+            or self.if_unmodified_since is not None
         )
 
 

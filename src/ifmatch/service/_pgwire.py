@@ -141,10 +141,10 @@ class Wire:
                     prepared.discard(name)  # deallocated meanwhile: prepare it again
                     continue
                 raise
+            value = result.get_value
+            columns = range(len(kinds))
             return [
-                tuple(
-                    _value(kind, result.get_value(row, column)) for column, kind in enumerate(kinds)
-                )
+                tuple([_value(kinds[column], value(row, column)) for column in columns])
                 for row in range(result.ntuples)
             ]
         raise AssertionError("unreachable: the second attempt returns or raises")

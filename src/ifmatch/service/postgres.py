@@ -690,7 +690,7 @@ class PostgresStore(Store):
         A task per request cost the server about a tenth of its CPU per PUT (its
         creation, its steps, and its end in asyncio's weak set of all tasks).
         """
-        if not request.whole or request.against_space or expected_version(request) is None:
+        if expected_version(request) is None:  # also None for any but a whole write
             return False
         opened = self._async
         if opened is None or opened[0] is not asyncio.get_running_loop():
