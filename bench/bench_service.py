@@ -918,7 +918,7 @@ def run() -> str:
             f"{put_floor[1].rate:,.0f}/s on 1 connection, {put_floor[16].rate:,.0f}/s on 16; "
             f"ifmatch reaches {ours['PUT 1 connection'].rate / put_floor[1].rate:.2f}x and "
             f"{ours['PUT 16 connections'].rate / put_floor[16].rate:.2f}x of it"
-            + _cpu_above(ours["PUT 1 connection"], put_floor[1], "a PUT on 1 connection")
+            + _cpu_above(ours["PUT 1 connection"], put_floor[1], "PUT on 1 connection")
         )
         dsn = _postgres()
         if dsn is None:
