@@ -13,7 +13,11 @@ Peers, measured in the same run under the same pinning:
   an in-memory ETag, on the same uvicorn;
 * **raw sqlite3 / raw psycopg loop**: a Python loop of conditional
   ``UPDATE ... WHERE id = ? AND version = ?`` on as many connections as the
-  HTTP row has, pinned to CPU 0 like the servers, the floor of a guarded write.
+  HTTP row has, pinned to CPU 0 like the servers, the floor of a guarded write;
+* **floors over HTTP**: bare uvloop protocols with no HTTP parsing and no application,
+  under the rows they stand beside: one writes constant bytes (a 304, or the 100 KB
+  document's 200), one finds a PUT's If-Match by searching its head and makes the write
+  in one raw sqlite3 transaction (what no Python server here can go below).
 
 The read rows run every server side by side and measure them in interleaved
 rounds (``IFMATCH_BENCH_ROUNDS``, 3 by default), keeping each row's best round,
