@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from ifmatch import Conditions, Decision, ETag, Outcome, Resource, etag_for_version, evaluate
 from ifmatch.preconditions import SAFE_METHODS
@@ -41,8 +41,11 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
+# The records a write hands from layer to layer (Meta, ScopeState, Content, WriteRequest,
+# WriteResult) are named tuples: immutable and compared by value like frozen dataclasses,
+# but built without a frozen dataclass's object.__setattr__ for every field.  A guarded
+# PUT builds eight of them; as frozen dataclasses they were 8 % of its instructions.
+class Meta(NamedTuple):
     """A stored resource's validators and representation metadata."""
 
     version: int
@@ -66,8 +69,7 @@ class Meta:
         return Resource(self.etag, self.last_modified, True, self.changed_within_second)
 
 
-@dataclass(frozen=True, slots=True)
-class ScopeState:
+class ScopeState(NamedTuple):
     """A space's counter (its validator), the time of its last write, and whether the
     write before that fell in the same second (the collection's one-second problem)."""
 
@@ -86,8 +88,7 @@ class ScopeState:
         return _EPOCH + timedelta(microseconds=self.modified_us) if self.counter else None
 
 
-@dataclass(frozen=True, slots=True)
-class Content:
+class Content(NamedTuple):
     """A new representation to store: bytes in memory, or a file of known length."""
 
     content_type: str
@@ -145,8 +146,7 @@ class Transaction(abc.ABC):
         """Store the space's new counter and last write time."""
 
 
-@dataclass(frozen=True, slots=True)
-class WriteRequest:
+class WriteRequest(NamedTuple):
     """A conditional write: which resource, which method, and how to make the new content.
 
     ``make`` receives the locked current state (``None`` when missing) and
@@ -173,8 +173,7 @@ class WriteRequest:
     whole: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
+class WriteResult(NamedTuple):
     """What a write did: the decision, the state it was checked against, the new state."""
 
     decision: Decision
