@@ -482,8 +482,10 @@ class SQLiteStore(Store):
                     return None
                 raise
             try:
-                if len(requests) == 1:
-                    results = self._apply_together(connection, requests)
+                results: list[WriteResult | Exception]
+                if len(requests) == 1:  # alone: nothing to share, no batch
+                    alone = requests[0]
+                    results = [apply(_Transaction(connection, alone.space, alone.name), alone)]
                 else:
                     connection.execute("SAVEPOINT together")
                     try:
