@@ -320,25 +320,41 @@ def decide(request: WriteRequest, before: Meta | None, scope: ScopeState | None)
     call it with the state their write will replace, checked in the same
     transaction (:func:`apply`, or the PostgreSQL store's version check).
     """
+    return _decided(_decision(request, before, scope), before, scope)
+
+
+def _decided(
+    decision: Decision | None, before: Meta | None, scope: ScopeState | None
+) -> WriteResult:
+    """:func:`decide`'s result for :func:`_decision`'s answer."""
+    if decision is None:
+        return WriteResult(_PROCEED, None, found=False)
+    return WriteResult(decision, before, scope=scope)
+
+
+def _decision(
+    request: WriteRequest, before: Meta | None, scope: ScopeState | None
+) -> Decision | None:
+    """The decision :func:`decide` gives, or ``None`` for a missing resource that must
+    exist (404, before any precondition is looked at)."""
     if before is None and request.must_exist:
-        return WriteResult(Decision(Outcome.PROCEED), None, found=False)
+        return None
     if before is not None:
         expected = expected_version(request)
         if expected is not None and before.version == expected[0]:
             # The version an If-Match "v<N>" names is the current one: its decision is known.
-            return WriteResult(expected[1], before, scope=scope)
+            return expected[1]
     if request.against_space:
         assert scope is not None, "a write against its space needs the space's state"
         resource = Resource(scope.etag, scope.last_modified, True, scope.changed_within_second)
     else:
         resource = before.resource() if before is not None else Resource.missing()
-    decision = evaluate(
+    return evaluate(
         request.method,
         request.conditions,
         resource,
         require_precondition=request.require_precondition,
     )
-    return WriteResult(decision, before, scope=scope)
 
 
 #: One strong entity-tag naming a version, as :func:`ifmatch.etag_for_version` makes them.
@@ -388,10 +404,9 @@ def apply(tx: Transaction, request: WriteRequest) -> WriteResult:
     scope = tx.scope()
     current = tx.current(request.name)
     before = current.meta if current is not None else None
-    checked = decide(request, before, scope)
-    decision = checked.decision
-    if decision.status is not None or not checked.found:
-        return checked
+    decision = _decision(request, before, scope)
+    if decision is None or decision.status is not None:
+        return _decided(decision, before, scope)
     content = request.make(current)
     # Never let time run backwards within a space, whatever the clocks of the instances.
     moment = max(now_us(), scope.modified_us)
