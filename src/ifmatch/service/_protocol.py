@@ -343,11 +343,14 @@ if HttpToolsProtocol is not None:
             """Write an answer of the fast path; ``False`` (nothing written) when uvicorn
             would frame it otherwise."""
             status, headers, body, precondition = answer
-            if status != 304 and not any(name == b"content-length" for name, _ in headers):
-                return False  # uvicorn would choose the framing: let it
+            framed = status == 304
             head = [STATUS_LINE[status]]
             for name, value in headers:
                 head += (name, b": ", value, b"\r\n")
+                if name == b"content-length":
+                    framed = True
+            if not framed:
+                return False  # uvicorn would choose the framing: let it
             head.append(b"\r\n")
             if method != "HEAD":
                 head.append(body)
