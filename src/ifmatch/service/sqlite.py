@@ -198,7 +198,9 @@ class _Batch:
         self.dirty.clear()
 
 
-def _store_scope(connection: sqlite3.Connection, space: str, state: ScopeState) -> None:
+def _store_scope(
+    connection: sqlite3.Connection | sqlite3.Cursor, space: str, state: ScopeState
+) -> None:
     connection.execute(
         """INSERT INTO scopes (space, counter, modified_us, changed_within_second)
            VALUES (?, ?, ?, ?)
@@ -250,6 +252,8 @@ class _Transaction(Transaction):
         batch: _Batch | None = None,
     ) -> None:
         self._connection, self._space, self._name, self._batch = connection, space, name, batch
+        #: One cursor for the transaction's statements (``Connection.execute`` makes one each).
+        self._cursor = connection.cursor()
         #: The named resource's state when :meth:`scope` read it too (``[None]``: missing).
         self._ahead: list[_Current | None] = []
         #: The row ids of the resources read in this transaction (their rows are locked).
@@ -259,7 +263,7 @@ class _Transaction(Transaction):
         if self._batch is not None and self._space in self._batch.scopes:
             return self._batch.scopes[self._space]
         # Without a name the join finds no resource (nothing equals NULL): the space alone.
-        row = self._connection.execute(_STATE, (self._space, self._name)).fetchone()
+        row = self._cursor.execute(_STATE, (self._space, self._name)).fetchone()
         state = ScopeState(row[0], row[1], bool(row[2])) if row[0] is not None else ScopeState(0, 0)
         if self._name is not None:
             self._ahead = [
@@ -274,7 +278,7 @@ class _Transaction(Transaction):
     def current(self, name: str) -> _Current | None:
         if name == self._name and self._ahead:
             return self._ahead.pop()
-        row = self._connection.execute(
+        row = self._cursor.execute(
             "SELECT id, version, modified_us, changed_within_second, content_type, length"
             " FROM resources WHERE space = ? AND name = ?",
             (self._space, name),
@@ -301,11 +305,9 @@ class _Transaction(Transaction):
         )
         rowid = self._rowids.get(name)
         if rowid is not None:  # the row this transaction read and locked: by its id
-            self._connection.execute(
-                _UPDATE_INLINE if inline else _UPDATE_ZEROBLOB, (*values, rowid)
-            )
+            self._cursor.execute(_UPDATE_INLINE if inline else _UPDATE_ZEROBLOB, (*values, rowid))
         else:
-            rowid = self._connection.execute(
+            rowid = self._cursor.execute(
                 _UPSERT_INLINE if inline else _UPSERT_ZEROBLOB, (self._space, name, *values)
             ).fetchone()[0]
         if inline or meta.length == 0:
@@ -320,13 +322,13 @@ class _Transaction(Transaction):
 
     def delete(self, name: str) -> None:
         self._rowids.pop(name, None)
-        self._connection.execute(
+        self._cursor.execute(
             "DELETE FROM resources WHERE space = ? AND name = ?", (self._space, name)
         )
 
     def set_scope(self, state: ScopeState) -> None:
         if self._batch is None:
-            _store_scope(self._connection, self._space, state)
+            _store_scope(self._cursor, self._space, state)
         else:
             self._batch.scopes[self._space] = state
             self._batch.dirty.add(self._space)
@@ -367,8 +369,8 @@ class SQLiteStore(Store):
         # Writers of this process queue here rather than in SQLite's busy handler, which
         # sleeps up to 100 ms between tries; only other processes' writers meet it.
         self._write_lock = threading.Lock()
-        #: The connection of :meth:`try_write`, which never waits for SQLite's lock.
-        self._nowait: sqlite3.Connection | None = None
+        #: The connection of :meth:`try_write`, which never waits for SQLite's lock, and its cursor.
+        self._nowait: tuple[sqlite3.Connection, sqlite3.Cursor] | None = None
         self._checkpointer = _Checkpointer(path, self._write_lock)
         self._migrate()
 
@@ -471,12 +473,9 @@ class SQLiteStore(Store):
         if not self._write_lock.acquire(blocking=False):
             return None
         try:
-            connection = self._nowait
-            if connection is None:
-                connection = self._nowait = self._connect()
-                connection.execute("PRAGMA busy_timeout = 0")
+            connection, cursor = self._nowait or self._open_nowait()
             try:
-                connection.execute("BEGIN IMMEDIATE")
+                cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF in _BUSY:
                     return None
@@ -494,7 +493,7 @@ class SQLiteStore(Store):
                         connection.execute("ROLLBACK TO together")
                         results = [self._apply_alone(connection, request) for request in requests]
                     connection.execute("RELEASE together")
-                connection.execute("COMMIT")
+                cursor.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
@@ -503,6 +502,14 @@ class SQLiteStore(Store):
             return results
         finally:
             self._write_lock.release()
+
+    def _open_nowait(self) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+        """:meth:`try_write_many`'s connection, which never waits for SQLite's lock, and a
+        cursor for its ``BEGIN`` and ``COMMIT`` (``Connection.execute`` makes one each)."""
+        connection = self._connect()
+        connection.execute("PRAGMA busy_timeout = 0")
+        self._nowait = connection, connection.cursor()
+        return self._nowait
 
     @staticmethod
     def _apply_together(
@@ -600,7 +607,7 @@ class SQLiteStore(Store):
     def close(self) -> None:
         self._checkpointer.stop()
         if self._nowait is not None:
-            self._nowait.close()
+            self._nowait[0].close()
             self._nowait = None
         while True:
             try:
