@@ -106,6 +106,7 @@ async def _puts(db: Path, count: int) -> tuple[float, float]:
     from ifmatch.service._middleware import ACCESS_LOGGER
     from ifmatch.service._protocol import FastHttpProtocol
     from ifmatch.service.app import create_app
+    from ifmatch.service.cli import uvicorn_options
     from ifmatch.service.settings import Settings
 
     configure_logging()
@@ -114,13 +115,7 @@ async def _puts(db: Path, count: int) -> tuple[float, float]:
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
     app = create_app(Settings(db=f"sqlite:///{db}"))
     config = Config(
-        app=app,
-        http=FastHttpProtocol,
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        lifespan="off",
-        log_level="warning",
+        app=app, **{**uvicorn_options("warning"), "http": FastHttpProtocol}, lifespan="off"
     )
     protocol = FastHttpProtocol(config, ServerState(), {}, asyncio.get_running_loop())
     client = _Client(protocol, count + 1)

@@ -30,6 +30,7 @@ from ifmatch import Conditions
 from ifmatch.service._pages import page_etag
 from ifmatch.service._protocol import FastHttpProtocol, protocol_class
 from ifmatch.service.app import ServiceApp, create_app
+from ifmatch.service.cli import uvicorn_options
 from ifmatch.service.settings import Settings
 from ifmatch.service.store import Content, Current, WriteRequest
 from tests.service.conftest import postgres_schema
@@ -87,12 +88,8 @@ def _config(app: ServiceApp, kind: type[HttpToolsProtocol], keep_alive_s: float 
     """uvicorn's configuration as ``ifmatch serve`` sets it, for ``kind`` of protocol."""
     return Config(
         app=app,
-        http=kind,
-        server_header=False,
-        date_header=False,
-        access_log=False,
+        **{**uvicorn_options("warning"), "http": kind},
         lifespan="off",
-        log_level="warning",
         timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]  # uvicorn takes an int
     )
 

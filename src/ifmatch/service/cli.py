@@ -13,12 +13,32 @@ import argparse
 import os
 import re
 import sys
+from typing import Any
 
 from ifmatch.service._middleware import MAX_HEADER_BYTES
 from ifmatch.service.settings import ENV_SETTINGS, ENV_TOKEN, Settings
 
 _SIZE_RE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def uvicorn_options(log_level: str = "info") -> dict[str, Any]:
+    """How ``ifmatch serve`` sets uvicorn up besides the application, the address and the
+    workers: its own HTTP protocol, no access log of uvicorn's (the service writes its
+    own), no ``Server`` field, and no ``Date`` of uvicorn's. Tests and benchmarks that
+    drive the protocol in-process build their ``uvicorn.Config`` from the same options."""
+    from ifmatch.service._protocol import protocol_class
+
+    return {
+        "access_log": False,
+        "log_level": log_level,
+        "http": protocol_class(),
+        "server_header": False,
+        # DateHeader sets it per response, never older than Last-Modified.
+        "date_header": False,
+        # Bounds the request head under h11; httptools has no such limit (HeaderLimits holds).
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES + 16 * 1024,
+    }
 
 
 def parse_size(text: str) -> int:
@@ -166,8 +186,6 @@ def main(command: str, argv: list[str]) -> int:
 
     import uvicorn
 
-    from ifmatch.service._protocol import protocol_class
-
     os.environ[ENV_SETTINGS] = settings.to_env()
     if token:
         os.environ[ENV_TOKEN] = token
@@ -177,12 +195,6 @@ def main(command: str, argv: list[str]) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        access_log=False,
-        log_level=args.log_level,
-        http=protocol_class(),
-        server_header=False,
-        date_header=False,  # DateHeader sets it per response, never older than Last-Modified
-        # Bounds the request head under h11; httptools has no such limit (HeaderLimits holds).
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES + 16 * 1024,
+        **uvicorn_options(args.log_level),
     )
     return 0
