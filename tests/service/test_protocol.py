@@ -123,11 +123,15 @@ def _exchange(
         protocol.connection_made(transport)
         for chunk in [data] if isinstance(data, bytes) else data:
             protocol.data_received(chunk)
-        for _ in range(1000):  # bounded (10 s): until every task and write is done
-            await asyncio.sleep(0.01 if protocol.tasks else 0)
+        # Until every task and write is done, bounded (10 s of waiting).  A PUT written by
+        # callbacks (PostgreSQL's submit) has no task: waiting for it must sleep as well,
+        # or a slow round trip outlasts the loop and aclose() below interrupts the write.
+        await asyncio.sleep(0)
+        for _ in range(1000):
             writing = getattr(protocol, "_writing", False)
             if not protocol.tasks and not protocol.pipeline and not writing:
                 break
+            await asyncio.sleep(0.01)
         if protocol.timeout_keep_alive_task is not None:
             protocol.timeout_keep_alive_task.cancel()
         await app.state.store.aclose()  # what the store opened in this loop (PostgreSQL's pool)
@@ -466,8 +470,8 @@ def test_shutdown_while_a_put_is_written_sends_its_answer_then_closes(
         protocol.data_received(data)
         protocol.shutdown()
         assert not transport.closed  # not before the write's answer
-        for _ in range(100):
-            await asyncio.sleep(0)
+        for _ in range(500):  # bounded (5 s), and waiting in time, not in loop turns
+            await asyncio.sleep(0.01)
             if transport.closed:
                 break
         if protocol.timeout_keep_alive_task is not None:
