@@ -259,7 +259,7 @@ if HttpToolsProtocol is not None:
         def _put(self, fast: FastPath, url: bytes, fields: Headers, data: bytes, end: int) -> bool:
             """Queue a plain JSON PUT for the fast path's group commit; its answer is
             written when the commit is done (:meth:`_put_done`)."""
-            if b"?" in url:
+            if url.find(b"?") >= 0:  # not ``in``, which tries an int first (a TypeError)
                 return False
             put = fast.prepare_put(url.decode("ascii"), fields, data[end:])
             if put is None:
@@ -318,7 +318,7 @@ if HttpToolsProtocol is not None:
             if method != b"GET" and method != b"HEAD":
                 return False
             url: bytes = self.url
-            if not url.startswith(b"/api/") or b"%" in url or b"#" in url:
+            if not url.startswith(b"/api/") or url.find(b"%") >= 0 or url.find(b"#") >= 0:
                 return False
             # A query is passed on as uvicorn's scope has it; the front answers only a page's.
             target, _, query = url.partition(b"?")
