@@ -484,6 +484,51 @@ def test_shutdown_while_a_put_is_written_sends_its_answer_then_closes(
     assert closed
 
 
+@pytest.mark.postgres
+def test_shutdown_while_a_put_is_written_on_postgresql_sends_its_answer_then_closes() -> None:
+    # The PUT goes by callbacks (PostgresStore.submit), with no task for uvicorn's shutdown
+    # to wait for: the connection itself must stay open until the answer is written.
+    with postgres_schema() as dsn:
+        app = create_app(Settings(db=dsn, access_log=False))
+        try:
+            app.state.store.write(
+                WriteRequest("PUT", "doc:c", "doc", Conditions(), _content(b'{"a": 1}'), False)
+            )
+            data = _put(DOC, b'{"a": 6}', b"If-Match: " + _etag(app, "doc"))
+
+            async def run() -> tuple[bytes, bool, bool]:
+                warming = WriteRequest(
+                    "PUT", "doc:w", "warm", Conditions(), _content(b"{}"), False, whole=True
+                )
+                assert await app.state.store.write_async(warming) is not None  # the pool
+                protocol, transport, _ = _serve_protocol(app, 5)
+                protocol.data_received(data)
+                in_flight = not protocol.tasks and getattr(protocol, "_writing", False)
+                protocol.shutdown()
+                assert not transport.closed  # not before the write's answer
+                for _ in range(500):  # bounded (5 s)
+                    await asyncio.sleep(0.01)
+                    if transport.closed:
+                        break
+                if protocol.timeout_keep_alive_task is not None:
+                    protocol.timeout_keep_alive_task.cancel()
+                await app.state.store.aclose()
+                return bytes(transport.written), transport.closed, in_flight
+
+            written, closed, in_flight = asyncio.run(run())
+            assert in_flight, "the PUT did not go by callbacks"
+            assert written.startswith(b"HTTP/1.1 200 OK")
+            assert written.endswith(b'{"a": 6}')
+            assert closed
+            # Written once: the answer's ETag is the stored version's, with the new bytes.
+            assert b"\r\netag: " + _etag(app, "doc") + b"\r\n" in written
+            found = app.state.store.get("doc:c", "doc")
+            assert found is not None
+            assert found[1] == b'{"a": 6}'
+        finally:
+            app.state.store.close()
+
+
 # -- any request head --------------------------------------------------------------------
 
 
