@@ -330,15 +330,10 @@ def _uvicorn(directory: str, module: str) -> contextlib.AbstractContextManager[s
     return _server(command, port)
 
 
-def _floor(directory: str) -> contextlib.AbstractContextManager[str]:
+def _floor(directory: str, script: str, *args: str) -> contextlib.AbstractContextManager[str]:
+    """The floor server ``script`` of ``directory``, given a free port, then ``args``."""
     port = _free_port()
-    return _server([sys.executable, str(Path(directory) / "floor.py"), str(port)], port)
-
-
-def _put_floor(directory: str) -> contextlib.AbstractContextManager[str]:
-    port = _free_port()
-    script, db = Path(directory) / "put_floor.py", Path(directory) / "put-floor.db"
-    return _server([sys.executable, str(script), str(port), str(db)], port)
+    return _server([sys.executable, str(Path(directory) / script), str(port), *args], port)
 
 
 def _serve(db: str, workers: int = 1) -> contextlib.AbstractContextManager[str]:
@@ -430,7 +425,14 @@ def _cpu_above(mine: Measure, floor: Measure, what: str) -> str:
 def _best(measure: Callable[[], Measure]) -> Measure:
     """The best of :data:`ROUNDS` runs of ``measure`` (by rate), as the read rows keep
     theirs: a burst of load from the machine's other users then falls on one run only."""
-    return max((measure() for _ in range(ROUNDS)), key=lambda measured: measured.rate)
+    return _best_alternating(measure)[0]
+
+
+def _best_alternating(*measures: Callable[[], Measure]) -> list[Measure]:
+    """The best of :data:`ROUNDS` runs of each of ``measures`` (by rate), taking turns
+    within each round: a burst of load falls on one round of each, not on all of one."""
+    rounds = [[measure() for measure in measures] for _ in range(ROUNDS)]
+    return [max(runs, key=lambda measured: measured.rate) for runs in zip(*rounds, strict=True)]
 
 
 def put_script(workdir: Path, targets: list[tuple[str, str]]) -> Path:
@@ -703,8 +705,8 @@ def run() -> str:
         with (
             _uvicorn(directory, "raw_asgi") as raw_base,
             _uvicorn(directory, "starlette_route") as starlette_base,
-            _floor(directory) as floor_base,
-            _put_floor(directory) as put_floor_base,
+            _floor(directory, "floor.py") as floor_base,
+            _floor(directory, "put_floor.py", str(workdir / "put-floor.db")) as put_floor_base,
             _serve(f"sqlite:///{db}") as base,
             httpx.Client(base_url=base) as http,
         ):
@@ -775,13 +777,9 @@ def run() -> str:
             }
             put_floor: dict[int, Measure] = {}
             for label, n in (("PUT 1 connection", 1), ("PUT 16 connections", 16)):
-                # Rounds alternate the floor and ifmatch; each keeps its best.
-                floors, mines = [], []
-                for _round in range(ROUNDS):
-                    floors.append(_puts(put_floor_base, workdir, n))
-                    mines.append(_puts(base, workdir, n))
-                put_floor[n] = max(floors, key=lambda measure: measure.rate)
-                ours[label] = max(mines, key=lambda measure: measure.rate)
+                put_floor[n], ours[label] = _best_alternating(
+                    partial(_puts, put_floor_base, workdir, n), partial(_puts, base, workdir, n)
+                )
         raw_sqlite = {
             n: _best(partial(_loop, n, _SQLiteUpdater, str(workdir / f"raw-{n}.db")))
             for n in (1, 16)
@@ -936,14 +934,12 @@ def run() -> str:
                         "CREATE TABLE docs (id integer PRIMARY KEY, version bigint, body bytea)"
                     )
                 for n, spread in ((1, False), (16, False), (16, True)):
-                    # Rounds alternate the raw loop and the server; each keeps its best.
-                    floors, mines = [], []
-                    for _round in range(ROUNDS):
-                        floors.append(_loop(n, _PostgresUpdater, pg))
+
+                    def served(n: int = n, spread: bool = spread) -> Measure:
                         with _serve(pg) as base:
-                            mines.append(_puts(base, workdir, n, spread=spread))
-                    floor = max(floors, key=lambda measure: measure.rate)
-                    mine = max(mines, key=lambda measure: measure.rate)
+                            return _puts(base, workdir, n, spread=spread)
+
+                    floor, mine = _best_alternating(partial(_loop, n, _PostgresUpdater, pg), served)
                     where = ", one collection each" if spread else ""
                     rows.append(
                         _row(
