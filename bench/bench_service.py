@@ -762,12 +762,11 @@ def run() -> str:
             }
             # Rounds interleave the servers, so a burst of load from the machine's other
             # users hits one round of each rather than all of one server; each keeps its best.
-            best: dict[tuple[str, str], Measure] = {}
-            for _round in range(ROUNDS):
-                for key, (url, args) in reads.items():
-                    measured = _wrk(url, *args, pid=_PIDS.get(url.split("/api/")[0]))
-                    if key not in best or measured.rate > best[key].rate:
-                        best[key] = measured
+            measures = [
+                partial(_wrk, url, *args, pid=_PIDS.get(url.split("/api/")[0]))
+                for url, args in reads.values()
+            ]
+            best = dict(zip(reads, _best_alternating(*measures), strict=True))
             peers = {
                 label: {w: best[(label, w)] for w in ("304", "200")}
                 for label in ("raw ASGI", "Starlette route")
