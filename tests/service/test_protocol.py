@@ -104,10 +104,7 @@ def _exchange(
 
     async def run() -> tuple[bytes, int]:
         if warm:
-            warming = WriteRequest(
-                "PUT", "doc:w", "warm", Conditions(), _content(b"{}"), False, whole=True
-            )
-            assert await app.state.store.write_async(warming) is not None
+            await _warm(app)
         config = _config(app, kind)
         protocol = kind(config, ServerState(), {}, asyncio.get_running_loop())
         started = 0
@@ -138,6 +135,13 @@ def _exchange(
         return bytes(transport.written), started
 
     return asyncio.run(run())
+
+
+async def _warm(app: ServiceApp) -> None:
+    """A write to another document, so that what the store opens in this event loop on
+    first use (PostgreSQL's pool) is open."""
+    warming = WriteRequest("PUT", "doc:w", "warm", Conditions(), _content(b"{}"), False, whole=True)
+    assert await app.state.store.write_async(warming) is not None
 
 
 def _etag(app: ServiceApp, name: str) -> bytes:
@@ -460,25 +464,29 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(app: ServiceA
     assert closed
 
 
+async def _shut_down_while_writing(app: ServiceApp, data: bytes) -> tuple[bytes, bool, bool]:
+    """Feed ``data`` (a PUT) and shut the connection down at once: the bytes written, whether
+    the connection was closed (waited for in time, bounded: 5 s), and whether the PUT was
+    in flight without a task (its write driven by callbacks) when shutdown came."""
+    protocol, transport, _ = _serve_protocol(app, 5)
+    protocol.data_received(data)
+    in_flight = not protocol.tasks and getattr(protocol, "_writing", False)
+    protocol.shutdown()
+    assert not transport.closed  # not before the write's answer
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if transport.closed:
+            break
+    if protocol.timeout_keep_alive_task is not None:
+        protocol.timeout_keep_alive_task.cancel()
+    return bytes(transport.written), transport.closed, in_flight
+
+
 def test_shutdown_while_a_put_is_written_sends_its_answer_then_closes(
     app: ServiceApp,
 ) -> None:
     data = _put(DOC, b'{"a": 5}', b"If-Match: " + _etag(app, "doc"))
-
-    async def run() -> tuple[bytes, bool]:
-        protocol, transport, _ = _serve_protocol(app, 5)
-        protocol.data_received(data)
-        protocol.shutdown()
-        assert not transport.closed  # not before the write's answer
-        for _ in range(500):  # bounded (5 s), and waiting in time, not in loop turns
-            await asyncio.sleep(0.01)
-            if transport.closed:
-                break
-        if protocol.timeout_keep_alive_task is not None:
-            protocol.timeout_keep_alive_task.cancel()
-        return bytes(transport.written), transport.closed
-
-    written, closed = asyncio.run(run())
+    written, closed, _ = asyncio.run(_shut_down_while_writing(app, data))
     assert written.startswith(b"HTTP/1.1 200 OK")
     assert written.endswith(b'{"a": 5}')
     assert closed
@@ -497,23 +505,11 @@ def test_shutdown_while_a_put_is_written_on_postgresql_sends_its_answer_then_clo
             data = _put(DOC, b'{"a": 6}', b"If-Match: " + _etag(app, "doc"))
 
             async def run() -> tuple[bytes, bool, bool]:
-                warming = WriteRequest(
-                    "PUT", "doc:w", "warm", Conditions(), _content(b"{}"), False, whole=True
-                )
-                assert await app.state.store.write_async(warming) is not None  # the pool
-                protocol, transport, _ = _serve_protocol(app, 5)
-                protocol.data_received(data)
-                in_flight = not protocol.tasks and getattr(protocol, "_writing", False)
-                protocol.shutdown()
-                assert not transport.closed  # not before the write's answer
-                for _ in range(500):  # bounded (5 s)
-                    await asyncio.sleep(0.01)
-                    if transport.closed:
-                        break
-                if protocol.timeout_keep_alive_task is not None:
-                    protocol.timeout_keep_alive_task.cancel()
-                await app.state.store.aclose()
-                return bytes(transport.written), transport.closed, in_flight
+                await _warm(app)
+                try:
+                    return await _shut_down_while_writing(app, data)
+                finally:
+                    await app.state.store.aclose()
 
             written, closed, in_flight = asyncio.run(run())
             assert in_flight, "the PUT did not go by callbacks"
