@@ -153,10 +153,22 @@ def test_racing_creates_make_exactly_one(db_url: str) -> None:
                 )
                 for n in range(8)
             ]
-            outcomes = [future.result(30).decision.outcome for future in futures]
+            results = [future.result(30) for future in futures]
+        outcomes = [result.decision.outcome for result in results]
         assert outcomes.count(Outcome.PROCEED) == 1
         assert outcomes.count(Outcome.PRECONDITION_FAILED) == 7
-        assert stores[0].listing("doc:fresh").scope.counter == 1
+        winner = outcomes.index(Outcome.PROCEED)
+        made = results[winner].after
+        assert made is not None
+        # Exactly one write: the one member is the winner's version, with its bytes.
+        listing = stores[0].listing("doc:fresh")
+        assert [(name, meta.version, body) for name, meta, body in listing.members] == [
+            ("only", made.version, str(winner).encode())
+        ]
+        # SQLite counts a space's writes.  PostgreSQL sums its members' versions, drawn
+        # from a sequence that a losing create may have drawn from too (its INSERT takes
+        # nextval before it meets the winner's row): there the sum is the one version.
+        assert listing.scope.counter == (1 if db_url.startswith("sqlite") else made.version)
     finally:
         for store in stores:
             store.close()
